@@ -1,0 +1,67 @@
+/**
+ * One error base for the whole library. Each module subclasses it with its own code union,
+ * so callers switch on `code` instead of parsing messages (see sigstore-js error.ts).
+ */
+export interface ErrorOptions {
+  cause?: unknown;
+  /** A short next step for the person reading the message. */
+  hint?: string;
+}
+
+/** Base of every error lading throws on purpose. `message` starts with its context. */
+export class BaseError<Code extends string = string> extends Error {
+  readonly code: Code;
+  readonly hint: string | undefined;
+
+  constructor(code: Code, message: string, options: ErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.hint = options.hint;
+  }
+}
+
+/** Codes raised by the core helpers. */
+export type CoreErrorCode =
+  | 'DIGEST_INVALID'
+  | 'DIGEST_MISMATCH'
+  | 'SIZE_MISMATCH'
+  | 'ABORTED'
+  | 'TIMEOUT'
+  | 'JSON_INVALID'
+  | 'EPOCH_INVALID'
+  | 'IO';
+
+export class CoreError extends BaseError<CoreErrorCode> {}
+
+/** True for errors lading raised on purpose (as opposed to bugs). */
+export function isBaseError(err: unknown): err is BaseError {
+  return err instanceof BaseError;
+}
+
+/** The message of an error and of its causes, joined: "a: b: c". Never includes a stack. */
+export function describeError(err: unknown): string {
+  const parts: string[] = [];
+  const seen = new Set<unknown>();
+  let cur: unknown = err;
+  while (cur !== undefined && cur !== null && !seen.has(cur) && parts.length < 8) {
+    seen.add(cur);
+    if (cur instanceof Error) {
+      const msg = cur.message.trim();
+      if (msg && !parts.some((p) => p.includes(msg))) parts.push(msg);
+      cur = cur.cause;
+    } else {
+      parts.push(String(cur));
+      break;
+    }
+  }
+  return parts.join(': ');
+}
+
+/** Node's errno code of an error (ENOENT, EEXIST, ...) if it has one. */
+export function errnoCode(err: unknown): string | undefined {
+  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
+    return (err as { code: string }).code;
+  }
+  return undefined;
+}
