@@ -1,0 +1,56 @@
+import { spawn } from 'node:child_process';
+import { Duplex, PassThrough } from 'node:stream';
+import { BaseError } from './errors.js';
+
+export type ProcessErrorCode = 'PROCESS_FAILED';
+export class ProcessError extends BaseError<ProcessErrorCode> {}
+
+export interface ProgramStreamOptions {
+  /** Names the work in errors, e.g. "xz decompression of Packages.xz". */
+  what: string;
+  signal?: AbortSignal;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * A duplex stream running a program as a filter: writes go to its stdin, reads come from its
+ * stdout. A nonzero exit becomes a ProcessError carrying the start of stderr. Used for codecs
+ * Node lacks (zstd, and xz where the program is faster than any npm package).
+ */
+export function programStream(cmd: string, args: readonly string[], options: ProgramStreamOptions): Duplex {
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: options.env ?? process.env, signal: options.signal });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => {
+    if (stderr.length < 4096) stderr += d;
+  });
+  const out = new PassThrough({ highWaterMark: 256 * 1024 });
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  let stdoutEnded = false;
+  const finish = () => {
+    if (!exited || !stdoutEnded) return;
+    if (exited.code === 0) out.end();
+    else out.destroy(new ProcessError('PROCESS_FAILED', `${options.what}: ${cmd} failed (${exited.code ?? exited.signal}): ${stderr.trim() || 'no message'}`));
+  };
+  child.stdout.on('data', (c: Buffer) => {
+    if (!out.write(c)) {
+      child.stdout.pause();
+      out.once('drain', () => child.stdout.resume());
+    }
+  });
+  child.stdout.on('end', () => {
+    stdoutEnded = true;
+    finish();
+  });
+  child.on('error', (err) => out.destroy(new ProcessError('PROCESS_FAILED', `${options.what}: cannot run ${cmd}: ${err.message}`, { cause: err })));
+  child.on('exit', (code, signal) => {
+    exited = { code, signal };
+    finish();
+  });
+  child.stdin.on('error', () => undefined); // EPIPE when the program dies early; reported through its exit status
+  const duplex = Duplex.from({ writable: child.stdin, readable: out });
+  duplex.on('close', () => {
+    if (!exited) child.kill('SIGKILL');
+  });
+  return duplex;
+}
