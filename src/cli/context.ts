@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
-import { resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { createStreamLogger, Redactor, type Logger } from '../core/index.js';
 
 /** What every command gets: resolved global options, output streams and a cancel signal. */
@@ -10,6 +11,8 @@ export interface CliContext {
   readonly json: boolean;
   /** `--store DIR` / LADING_STORE / ./.lading/store, absolute. */
   readonly storePath: string;
+  /** `--cache DIR` / LADING_CACHE / $XDG_CACHE_HOME/lading / ~/.cache/lading, absolute (apt indexes, .debs). */
+  readonly cachePath: string;
   readonly cwd: string;
   readonly env: NodeJS.ProcessEnv;
   readonly signal: AbortSignal;
@@ -23,6 +26,7 @@ export interface CliContext {
 
 export interface GlobalOptions {
   store?: string;
+  cache?: string;
   json?: boolean;
   verbose?: boolean;
   quiet?: boolean;
@@ -39,11 +43,16 @@ export interface CliIo {
 export function createContext(io: CliIo, opts: GlobalOptions): CliContext {
   const redactor = new Redactor();
   const storePath = resolve(io.cwd, opts.store ?? io.env.LADING_STORE ?? '.lading/store');
+  const cachePath = resolve(
+    io.cwd,
+    opts.cache ?? io.env.LADING_CACHE ?? join(io.env.XDG_CACHE_HOME || join(io.env.HOME || homedir(), '.cache'), 'lading'),
+  );
   return {
     stdout: io.stdout,
     stderr: io.stderr,
     json: opts.json === true,
     storePath,
+    cachePath,
     cwd: io.cwd,
     env: io.env,
     signal: io.signal,

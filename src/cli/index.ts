@@ -17,6 +17,7 @@ export function buildProgram(getContext: () => CliContext): Command {
     .description('Build container images from Debian packages, gate them, and publish them with the papers to prove what is inside.')
     .version(VERSION)
     .option('--store <dir>', 'OCI image-layout store (env LADING_STORE)', undefined)
+    .option('--cache <dir>', 'download cache for apt indexes and .debs (env LADING_CACHE, default $XDG_CACHE_HOME/lading or ~/.cache/lading)', undefined)
     .option('--json', 'print one JSON document on stdout')
     .option('-v, --verbose', 'log debug detail to stderr')
     .option('-q, --quiet', 'log only warnings and errors')
