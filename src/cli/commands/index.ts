@@ -1,8 +1,17 @@
 // The command table: one line per command file. Each file maps flags to one library call.
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
+import { register as storeLs } from './store-ls.js';
+import { register as storeInspect } from './store-inspect.js';
+import { register as storeVerify } from './store-verify.js';
+import { register as storeGc } from './store-gc.js';
 
 /** Adds one command (or a group) to the program. */
 export type RegisterCommand = (program: Command, ctx: () => CliContext) => void;
 
-export const commands: RegisterCommand[] = [];
+export const commands: RegisterCommand[] = [
+  storeLs,
+  storeInspect,
+  storeVerify,
+  storeGc,
+];
