@@ -6,5 +6,11 @@ export { createDecompressor, compressionFromName, compressionSuffix } from './de
 export type { Compression, DecompressOptions } from './decompress.js';
 
 // --- apt (H4) ---
+export { parseDeb822, splitWords, Deb822Paragraph } from './deb822.js';
+export type { Deb822Field, ParseDeb822Options } from './deb822.js';
+export { parseVersion, formatVersion, compareVersions, compareParsedVersions, verrevcmp, satisfiesVersion } from './version.js';
+export type { DebianVersion, ParsedVersion, VersionOperator } from './version.js';
+export { parseRelations, parseRelation, formatRelation, formatGroup } from './relation.js';
+export type { Relation, RelationGroup } from './relation.js';
 
 // --- deb (H5) ---
