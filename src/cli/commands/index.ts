@@ -5,6 +5,10 @@ import { register as storeLs } from './store-ls.js';
 import { register as storeInspect } from './store-inspect.js';
 import { register as storeVerify } from './store-verify.js';
 import { register as storeGc } from './store-gc.js';
+import { register as copy } from './copy.js';
+import { register as inspect } from './inspect.js';
+import { register as tags } from './tags.js';
+import { register as referrers } from './referrers.js';
 
 /** Adds one command (or a group) to the program. */
 export type RegisterCommand = (program: Command, ctx: () => CliContext) => void;
@@ -14,4 +18,8 @@ export const commands: RegisterCommand[] = [
   storeInspect,
   storeVerify,
   storeGc,
+  copy,
+  inspect,
+  tags,
+  referrers,
 ];
