@@ -14,6 +14,11 @@ export type OciErrorCode =
   | 'LAYER_INVALID'
   | 'TAR_UNSAFE_PATH'
   | 'TAR_INVALID'
-  | 'PLATFORM_NOT_FOUND';
+  | 'PLATFORM_NOT_FOUND'
+  /** An index entry's platform differs from the os/architecture/variant of the image config. */
+  | 'PLATFORM_MISMATCH'
+  /** A reference that resolves to nothing. */
+  | 'NOT_FOUND';
 
+/** The error the oci module throws on purpose; messages start with the object they are about. */
 export class OciError extends BaseError<OciErrorCode> {}

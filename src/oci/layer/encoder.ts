@@ -1,0 +1,274 @@
+// The back half of the layer writer: tar bytes arrive in fixed-size blocks, are hashed (diff_id),
+// compressed and hashed again (digest, size) on their way to the caller's sink, in one pass with
+// bounded memory.
+//
+// gzip has two forms:
+// - 'blocked' (default): the tar stream is cut into GZIP_BLOCK_SIZE blocks, each compressed as
+//   raw deflate with the previous 32 KiB as dictionary and ended with a sync flush (the last one
+//   with a final block), inside one gzip member with one CRC-32. That is pigz's scheme: blocks
+//   compress on several libuv threads at once, and the output depends only on the bytes and the
+//   level, never on the number of threads or cores. It is a normal single-member gzip file.
+// - 'stream': one zlib deflate stream (Node's createGzip), single-threaded. Different bytes.
+// The compressed digest depends on the compressor (oci-image.md section 6); diff_ids never do.
+import { availableParallelism } from 'node:os';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { constants as zc, crc32, deflateRaw, type ZlibOptions } from 'node:zlib';
+import { Hasher, type Digest } from '../../core/index.js';
+import { createCompressor } from '../compress.js';
+import type { LayerCompression } from '../mediatypes.js';
+
+/** Size of the tar blocks handed to the compressor; for blocked gzip it is part of the output format. */
+export const GZIP_BLOCK_SIZE = 1 << 20;
+const WINDOW = 32 * 1024;
+
+/** How gzip layers are compressed; see the module comment. */
+export type GzipFormat = 'blocked' | 'stream';
+
+/** A pass-through that hashes and counts what flows through it. */
+class HashingPassThrough extends Transform {
+  readonly hasher = new Hasher();
+  ended = false;
+
+  constructor() {
+    super({ highWaterMark: 1 << 20 });
+    this.once('end', () => {
+      this.ended = true;
+    });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hasher.update(chunk);
+    cb(null, chunk);
+  }
+}
+
+/** Where the tar producer puts its blocks. */
+export interface BlockEncoder {
+  /** The compressed stream the sink reads. */
+  readonly output: Readable;
+  /** A buffer of GZIP_BLOCK_SIZE bytes to fill. */
+  acquire(): Buffer;
+  /** Takes ownership of a full block; resolves when the next block may be written (backpressure). */
+  write(block: Buffer): Promise<void>;
+  /** Writes the last (possibly partial or empty) block and finishes the stream. */
+  end(last: Buffer): Promise<void>;
+  /** Stops everything, failing the output with `err`. */
+  destroy(err: Error): void;
+  /** True once the sink has read the whole output. */
+  readonly outputEnded: boolean;
+  /** Digest and size of the compressed bytes, after `end`. */
+  result(): { digest: Digest; size: number };
+}
+
+export interface EncoderOptions {
+  compression: LayerCompression;
+  level?: number;
+  gzipFormat?: GzipFormat;
+  /** Blocks compressed at once in blocked gzip (default 2 or the core count, at most 4). */
+  concurrency?: number;
+}
+
+/** Creates the encoder for a compression. */
+export function createBlockEncoder(options: EncoderOptions): BlockEncoder {
+  if (options.compression === 'gzip' && (options.gzipFormat ?? 'blocked') === 'blocked') {
+    return new BlockedGzipEncoder(options.level ?? 6, options.concurrency ?? defaultConcurrency());
+  }
+  return new StreamEncoder(options.compression, options.level);
+}
+
+function defaultConcurrency(): number {
+  // Two blocks in flight keep one core busy while the previous result is written out.
+  return Math.max(2, Math.min(4, availableParallelism()));
+}
+
+function writeTo(stream: Transform, chunk: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (stream.destroyed) {
+      reject(stream.errored ?? new Error('layer output closed'));
+      return;
+    }
+    const ok = stream.write(chunk, (err) => {
+      if (err) reject(err);
+      else if (ok) resolve();
+    });
+    if (!ok) {
+      const onDrain = () => {
+        stream.off('close', onClose);
+        resolve();
+      };
+      const onClose = () => {
+        stream.off('drain', onDrain);
+        reject(stream.errored ?? new Error('layer output closed'));
+      };
+      stream.once('drain', onDrain);
+      stream.once('close', onClose);
+    }
+  });
+}
+
+/** Single compression stream (gzip 'stream', zstd, none). Blocks are not reused: the stream may hold them. */
+class StreamEncoder implements BlockEncoder {
+  private readonly compressor: ReturnType<typeof createCompressor>;
+  private readonly hashing = new HashingPassThrough();
+  private failure: Error | undefined;
+
+  constructor(compression: LayerCompression, level: number | undefined) {
+    this.compressor = createCompressor(compression, level === undefined ? {} : { level });
+    pipeline(this.compressor, this.hashing, (err) => {
+      if (err) this.failure ??= err;
+    });
+  }
+
+  get output(): Readable {
+    return this.hashing;
+  }
+
+  get outputEnded(): boolean {
+    return this.hashing.ended;
+  }
+
+  acquire(): Buffer {
+    return Buffer.allocUnsafeSlow(GZIP_BLOCK_SIZE);
+  }
+
+  write(block: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.failure) {
+        reject(this.failure);
+        return;
+      }
+      // The callback fires once the compressor consumed the chunk, which also paces the producer.
+      this.compressor.write(block, (err) => (err ? reject(this.failure ?? err) : resolve()));
+    });
+  }
+
+  async end(last: Buffer): Promise<void> {
+    if (last.length > 0) await this.write(last);
+    await new Promise<void>((resolve, reject) => {
+      this.compressor.end(() => resolve());
+      this.hashing.once('error', reject);
+    });
+    await new Promise<void>((resolve, reject) => {
+      if (this.hashing.ended) resolve();
+      else {
+        this.hashing.once('end', () => resolve());
+        this.hashing.once('close', () => (this.hashing.ended ? resolve() : reject(this.failure ?? new Error('layer output closed before its end'))));
+      }
+    });
+  }
+
+  destroy(err: Error): void {
+    this.failure ??= err;
+    this.compressor.destroy(err);
+    this.hashing.destroy(err);
+  }
+
+  result(): { digest: Digest; size: number } {
+    return { digest: this.hashing.hasher.digest(), size: this.hashing.hasher.size };
+  }
+}
+
+function deflateBlock(data: Buffer, options: ZlibOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) => deflateRaw(data, options, (err, out) => (err ? reject(err) : resolve(out))));
+}
+
+/** gzip from independently compressed blocks (see the module comment). */
+class BlockedGzipEncoder implements BlockEncoder {
+  private readonly out = new HashingPassThrough();
+  private readonly pool: Buffer[] = [];
+  private readonly pending: Array<{ done: Promise<Buffer>; block: Buffer }> = [];
+  private dict: Buffer | undefined;
+  private crc = 0;
+  private isize = 0;
+  private started = false;
+  private failure: Error | undefined;
+
+  constructor(
+    private readonly level: number,
+    private readonly concurrency: number,
+  ) {
+    if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError(`gzip level must be 0-9, got ${level}`);
+  }
+
+  get output(): Readable {
+    return this.out;
+  }
+
+  get outputEnded(): boolean {
+    return this.out.ended;
+  }
+
+  acquire(): Buffer {
+    return this.pool.pop() ?? Buffer.allocUnsafeSlow(GZIP_BLOCK_SIZE);
+  }
+
+  private async emit(chunk: Buffer): Promise<void> {
+    if (this.failure) throw this.failure;
+    await writeTo(this.out, chunk);
+  }
+
+  private header(): Buffer {
+    // RFC 1952: no name, mtime 0, XFL as zlib sets it (2 = best, 4 = fastest), OS 3 (Unix),
+    // the same ten bytes Node's createGzip writes at level 6.
+    const xfl = this.level === 9 ? 2 : this.level < 2 ? 4 : 0;
+    return Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, xfl, 0x03]);
+  }
+
+  private start(block: Buffer, final: boolean): void {
+    this.crc = crc32(block, this.crc);
+    this.isize = (this.isize + block.length) % 2 ** 32;
+    const options: ZlibOptions = { level: this.level, finishFlush: final ? zc.Z_FINISH : zc.Z_SYNC_FLUSH };
+    if (this.dict) options.dictionary = this.dict;
+    const done = deflateBlock(block, options);
+    done.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
+    this.pending.push({ done, block });
+    // The next block's dictionary: a copy, because `block` goes back to the pool.
+    this.dict = block.length >= WINDOW ? Buffer.from(block.subarray(block.length - WINDOW)) : Buffer.concat([this.dict ?? Buffer.alloc(0), block]).subarray(-WINDOW);
+  }
+
+  private async drainOne(): Promise<void> {
+    const next = this.pending.shift();
+    if (!next) return;
+    const compressed = await next.done;
+    if (next.block.length === GZIP_BLOCK_SIZE) this.pool.push(next.block);
+    await this.emit(compressed);
+  }
+
+  async write(block: Buffer): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (!this.started) {
+      this.started = true;
+      await this.emit(this.header());
+    }
+    this.start(block, false);
+    while (this.pending.length >= this.concurrency) await this.drainOne();
+  }
+
+  async end(last: Buffer): Promise<void> {
+    if (!this.started) {
+      this.started = true;
+      await this.emit(this.header());
+    }
+    this.start(last, true);
+    while (this.pending.length > 0) await this.drainOne();
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(this.crc >>> 0, 0);
+    trailer.writeUInt32LE(this.isize, 4);
+    await this.emit(trailer);
+    await new Promise<void>((resolve, reject) => {
+      this.out.once('end', () => resolve());
+      this.out.once('close', () => (this.out.ended ? resolve() : reject(this.failure ?? new Error('layer output closed before its end'))));
+      this.out.end();
+    });
+  }
+
+  destroy(err: Error): void {
+    this.failure ??= err;
+    this.out.destroy(err);
+  }
+
+  result(): { digest: Digest; size: number } {
+    return { digest: this.out.hasher.digest(), size: this.out.hasher.size };
+  }
+}
