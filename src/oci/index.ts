@@ -14,3 +14,27 @@ export { loadImage } from './image.js';
 export type { BlobSource, ManifestSource, ContentTarget, PutBlobOptions, IoOptions, Layer, Image, ImageIndex } from './image.js';
 export { createCompressor, createDecompressor } from './compress.js';
 export type { CompressOptions } from './compress.js';
+export { assembleImage, assembleIndex, orderDescriptor } from './assemble.js';
+export type { AssembleImageOptions, AssembleLayer, AssembledImage, AssembleIndexOptions, ContainerConfigInput, IndexEntryInput } from './assemble.js';
+export { validateImage, validate } from './validate.js';
+export type { ValidateOptions, ValidationReport, ValidationProblem, LayerCheck } from './validate.js';
+export { buildLayer, applyLayer, readLayerEntries, readTar, normalizeMemberPath, GZIP_BLOCK_SIZE, WHITEOUT_PREFIX, OPAQUE_MARKER } from './layer/index.js';
+export type {
+  LayerWriteOptions,
+  DirLayerOptions,
+  EntriesLayerOptions,
+  LayerResult,
+  ApplyLayerOptions,
+  ApplyLayerResult,
+  ReadLayerOptions,
+  LayerListing,
+  TarItem,
+  TarMember,
+  GzipFormat,
+  LayerEntry,
+  LayerEntryType,
+  LayerContent,
+  LayerEntryInfo,
+  OwnerPolicy,
+  TarType,
+} from './layer/index.js';
