@@ -1,0 +1,123 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  buildRuntimeConfig,
+  serializeRuntimeConfig,
+  effectiveRlimits,
+  DEFAULT_CAPABILITIES,
+  MASKED_PATHS,
+  NOFILE_CEILING,
+  RuntimeError,
+  type RuntimeConfigInput,
+} from './index.js';
+import { normaliseCapabilities } from './spec.js';
+import { parseProcLimits } from './container.js';
+import { TailBuffer } from './output.js';
+
+const base: RuntimeConfigInput = {
+  rootfs: '/srv/rootfs',
+  readonlyRootfs: false,
+  args: ['sh', '-c', 'true'],
+  env: ['PATH=/bin'],
+  cwd: '/',
+  user: { uid: 0, gid: 0, additionalGids: [] },
+  hostname: 'lading',
+  network: 'none',
+  extraMounts: [{ destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] }],
+  capabilities: [...DEFAULT_CAPABILITIES],
+  rlimits: effectiveRlimits(undefined, new Map()),
+  noNewPrivileges: false,
+  cgroupNamespace: true,
+};
+
+test('config.json follows runtime-spec 1.0.2 with runc-like defaults', () => {
+  const c = buildRuntimeConfig(base);
+  assert.equal(c.ociVersion, '1.0.2');
+  assert.equal(c.process.terminal, false);
+  assert.deepEqual(c.root, { path: '/srv/rootfs', readonly: false });
+  assert.deepEqual(c.linux.namespaces.map((n) => n.type), ['pid', 'ipc', 'uts', 'mount', 'network', 'cgroup']);
+  assert.ok(!c.linux.namespaces.some((n) => n.type === 'user'), 'no user namespace when running as root');
+  assert.deepEqual(c.linux.resources, { devices: [{ allow: false, access: 'rwm' }] }, 'no cgroup limits unless asked');
+  assert.deepEqual(c.linux.maskedPaths, [...MASKED_PATHS]);
+  assert.ok(c.linux.readonlyPaths.includes('/proc/sys'));
+  assert.deepEqual(c.mounts.map((m) => m.destination), ['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys', '/sys/fs/cgroup', '/tmp']);
+  assert.ok(c.mounts.find((m) => m.destination === '/sys')?.options?.includes('ro'));
+  assert.deepEqual(c.process.capabilities.inheritable, []);
+  assert.deepEqual(c.process.capabilities.ambient, []);
+  assert.ok(c.process.capabilities.bounding.includes('CAP_CHOWN') && !c.process.capabilities.bounding.includes('CAP_SYS_ADMIN'));
+  assert.equal(c.process.user.additionalGids, undefined);
+  assert.equal(c.annotations, undefined);
+});
+
+test('host network drops the network namespace; limits and groups appear only when asked', () => {
+  const c = buildRuntimeConfig({
+    ...base,
+    network: 'host',
+    cgroupNamespace: false,
+    memoryLimitBytes: 256 * 1024 * 1024,
+    pidsLimit: 64,
+    user: { uid: 1000, gid: 1000, additionalGids: [29] },
+    annotations: { 'org.example.step': 'configure' },
+  });
+  assert.deepEqual(c.linux.namespaces.map((n) => n.type), ['pid', 'ipc', 'uts', 'mount']);
+  assert.ok(!c.mounts.some((m) => m.destination === '/sys/fs/cgroup'));
+  assert.deepEqual(c.linux.resources.memory, { limit: 268435456 });
+  assert.deepEqual(c.linux.resources.pids, { limit: 64 });
+  assert.deepEqual(c.process.user, { uid: 1000, gid: 1000, additionalGids: [29] });
+  assert.deepEqual(c.annotations, { 'org.example.step': 'configure' });
+});
+
+test('rlimits: default NOFILE 1024/20000, hard limits clamped to the host and NOFILE never above 20000', () => {
+  assert.deepEqual(effectiveRlimits(undefined, new Map()), [{ type: 'RLIMIT_NOFILE', soft: 1024, hard: NOFILE_CEILING }]);
+  const host = new Map([['NOFILE', 1_048_576], ['NPROC', 96_364], ['CORE', Infinity]]);
+  assert.deepEqual(effectiveRlimits({ NOFILE: 100_000, NPROC: { soft: 500_000, hard: 500_000 }, CORE: Infinity }, host), [
+    { type: 'RLIMIT_CORE', soft: 2 ** 64, hard: 2 ** 64 },
+    { type: 'RLIMIT_NOFILE', soft: 20_000, hard: 20_000 },
+    { type: 'RLIMIT_NPROC', soft: 96_364, hard: 96_364 },
+  ]);
+  assert.deepEqual(effectiveRlimits({ NOFILE: { soft: 4096, hard: 8192 } }, new Map([['NOFILE', 2048]])), [{ type: 'RLIMIT_NOFILE', soft: 2048, hard: 2048 }]);
+  assert.throws(() => effectiveRlimits({ NOFILE: -1 }, new Map()), (e: unknown) => e instanceof RuntimeError && e.code === 'INVALID_OPTIONS');
+  assert.throws(() => effectiveRlimits({ NOFILE: 1.5 }, new Map()), /rlimit NOFILE/);
+});
+
+test('unlimited rlimits are serialised as RLIM_INFINITY exactly', () => {
+  const c = buildRuntimeConfig({ ...base, rlimits: effectiveRlimits({ CORE: Infinity }, new Map()) });
+  const text = serializeRuntimeConfig(c);
+  assert.match(text, /"soft": 18446744073709551615/);
+  assert.doesNotMatch(text, /18446744073709552000/);
+});
+
+test('capabilities are normalised and unknown names rejected', () => {
+  assert.deepEqual(normaliseCapabilities(['chown', 'CAP_SETUID', 'Cap_Kill', 'CHOWN']), ['CAP_CHOWN', 'CAP_KILL', 'CAP_SETUID']);
+  assert.throws(() => normaliseCapabilities(['CAP_FLY']), (e: unknown) => e instanceof RuntimeError && e.code === 'INVALID_OPTIONS' && /CAP_FLY/.test(e.message));
+});
+
+test('/proc/self/limits parsing', () => {
+  const text = [
+    'Limit                     Soft Limit           Hard Limit           Units     ',
+    'Max cpu time              unlimited            unlimited            seconds   ',
+    'Max processes             96364                96364                processes ',
+    'Max open files            20000                20000                files     ',
+    'Max nice priority         0                    0                    ',
+  ].join('\n');
+  const m = parseProcLimits(text);
+  assert.equal(m.get('CPU'), Infinity);
+  assert.equal(m.get('NPROC'), 96364);
+  assert.equal(m.get('NOFILE'), 20000);
+  assert.equal(m.get('NICE'), 0);
+});
+
+test('TailBuffer keeps the last bytes and drops a cut UTF-8 character', () => {
+  const t = new TailBuffer(4);
+  t.push(Buffer.from('abc'));
+  t.push(Buffer.from('défgh'));
+  assert.equal(t.text(), 'fgh'); // the last 4 bytes start inside 'é' (2 bytes): that half is dropped
+  const whole = new TailBuffer(5);
+  whole.push(Buffer.from('défgh'));
+  assert.equal(whole.text(), 'éfgh');
+  const u = new TailBuffer(100);
+  for (let i = 0; i < 50; i++) u.push(Buffer.from(`line ${i}\n`));
+  assert.ok(u.text().endsWith('line 49\n'));
+  assert.ok(Buffer.byteLength(u.text()) <= 100);
+  assert.equal(new TailBuffer(0).text(), '');
+});
