@@ -9,7 +9,7 @@ import { checkDescriptor, LayoutBase, refNameOf, stripRefName } from './base.js'
 import { LayoutError } from './errors.js';
 import { collectGarbage, type GcOptions, type GcReport } from './gc.js';
 import { inspectLayout, listLayout, type InspectResult, type ListEntry } from './inspect.js';
-import { LAYOUT_HEADER, LAYOUT_VERSION, REF_NAME, STATE_DIR, StorePaths } from './paths.js';
+import { LAYOUT_HEADER, LAYOUT_VERSION, REF_NAME, STATE_DIR, StorePaths, tempOwnerPid } from './paths.js';
 import { verifyLayout, type VerifyOptions, type VerifyReport } from './verify.js';
 
 /** Options of openLayout. */
@@ -150,11 +150,15 @@ export async function openLayout(options: OpenLayoutOptions): Promise<LayoutStor
   }
   if (header === undefined) {
     if (!options.create) throw new LayoutError('NOT_A_LAYOUT', `${label}: not an OCI image layout (no oci-layout file)`);
-    const others = (await readdir(path)).filter((n) => n !== STATE_DIR);
-    if (others.length > 0) {
-      throw new LayoutError('NOT_A_LAYOUT', `${label}: not an OCI image layout (no oci-layout file) and not empty; refusing to write into it`);
-    }
+    // Under the lock: another process may be creating the same store right now. It writes
+    // index.json first and oci-layout last, so a directory holding only those (and our temp
+    // files) is a creation in progress or interrupted, not a foreign directory.
     await store.withLock(async () => {
+      if (await exists(paths.header)) return;
+      const others = (await readdir(path)).filter((n) => n !== STATE_DIR && n !== 'index.json' && tempOwnerPid(n) === undefined);
+      if (others.length > 0) {
+        throw new LayoutError('NOT_A_LAYOUT', `${label}: not an OCI image layout (no oci-layout file) and not empty; refusing to write into it`);
+      }
       if (!(await exists(paths.index))) {
         await atomicWriteFile(paths.index, JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] }), { signal: options.signal });
       }

@@ -1,0 +1,48 @@
+// A writer process for the crash and concurrency tests. It uses the library the way lading does
+// and reports progress on stdout (one line per event) so the parent can kill it at a known point.
+//   writer-child.ts blob STORE MIB STOP_AT_MIB   write a MIB-MiB blob, print "progress N" per MiB,
+//                                                 stall after STOP_AT_MIB (waiting for SIGKILL)
+//   writer-child.ts names STORE PREFIX COUNT      write COUNT small images named PREFIX-i, print "named i"
+//   writer-child.ts hold-lock STORE               take the index lock, print "locked", wait forever
+import { Readable } from 'node:stream';
+import { openLayout } from '../../../src/layout/index.js';
+import { EMPTY_TAR_DIFF_ID, patternChunks, putImage } from '../../helpers/store.js';
+import { gzipSync } from 'node:zlib';
+
+const [mode, storePath, a, b] = process.argv.slice(2);
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const forever = () => new Promise<never>(() => setInterval(() => undefined, 1 << 30));
+
+const store = await openLayout({ path: String(storePath), create: true });
+if (mode === 'blob') {
+  const total = Number(a);
+  const stopAt = Number(b);
+  async function* slow(): AsyncGenerator<Buffer> {
+    let i = 0;
+    for (const chunk of patternChunks(total)) {
+      yield chunk;
+      i++;
+      if (i === stopAt) {
+        say(`progress ${i}`);
+        await forever();
+      }
+    }
+  }
+  await store.writeBlob(Readable.from(slow()));
+  say('done');
+} else if (mode === 'names') {
+  const count = Number(b);
+  for (let i = 0; i < count; i++) {
+    // Each image differs (its config carries a label), so each run writes new blobs too.
+    await putImage(store, `${a}-${i}`, { blob: gzipSync(Buffer.alloc(1024)), diffId: EMPTY_TAR_DIFF_ID }, { config: { config: { Labels: { writer: String(a), i: String(i) } } } });
+    say(`named ${i}`);
+  }
+  say('done');
+} else if (mode === 'hold-lock') {
+  await store.withLock(async () => {
+    say('locked');
+    await forever();
+  });
+} else {
+  throw new Error(`unknown mode ${mode}`);
+}
