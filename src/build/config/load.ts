@@ -1,0 +1,199 @@
+// Entry points for reading a family: parseFamily (pure: texts in, FamilyConfig + problems out)
+// and loadFamily (reads lading.yaml, the overrides and the build context from disk).
+import { readFile, lstat, realpath, stat } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import { errnoCode, throwIfAborted } from '../../core/index.js';
+import { BuildError } from '../errors.js';
+import { parseTolerant } from './check.js';
+import { normalise, type ContextEntryKind, type NormaliseOptions } from './normalise.js';
+import { applyOverride, toMerged, type MergedFamily, type PackageOrigin } from './override.js';
+import { formatProblem, ProblemList, sortProblems, type Problem, type SourceMap } from './problems.js';
+import type { DebianArch, FamilyConfig } from './types.js';
+import { WrittenFamilySchema, WrittenOverrideSchema } from './written.js';
+import { parseYaml } from './yaml.js';
+
+/** A config or override file's text and the name problems should use for it. */
+export interface ConfigText {
+  readonly file: string;
+  readonly text: string;
+}
+
+/** Options of parseFamily(). */
+export interface ParseFamilyOptions {
+  readonly config: ConfigText;
+  /** Site overrides, applied in order. */
+  readonly overrides?: readonly ConfigText[];
+  /** Architecture used when the config names none. Default: the machine's (hostArchitecture()). */
+  readonly hostArchitecture?: DebianArch;
+  /** Says what a build-context path is; without it, only escapes are checked. */
+  readonly context?: (src: string) => ContextEntryKind;
+}
+
+/** What parseFamily() found. */
+export interface ParsedFamily {
+  /** The normalised family, or undefined when there is at least one error. */
+  readonly family: FamilyConfig | undefined;
+  /** Every error and warning, sorted by file (config first, then overrides), line, column. */
+  readonly problems: readonly Problem[];
+  /** image -> package name -> where it was asked for (for lock-time "unknown package" problems). */
+  readonly packageOrigins: ReadonlyMap<string, ReadonlyMap<string, PackageOrigin>>;
+}
+
+const NODE_TO_DEBIAN: Record<string, DebianArch> = { x64: 'amd64', arm64: 'arm64', arm: 'armhf', ia32: 'i386', ppc64: 'ppc64el', s390x: 's390x', riscv64: 'riscv64', mips64el: 'mips64el' };
+
+/** The Debian name of the architecture lading runs on (amd64, arm64, ...). */
+export function hostArchitecture(): DebianArch {
+  return NODE_TO_DEBIAN[process.arch] ?? process.arch;
+}
+
+function mergeFamily(options: ParseFamilyOptions, problems: Problem[]): { merged: MergedFamily; sources: SourceMap } | undefined {
+  const base = parseYaml(options.config.text, options.config.file);
+  problems.push(...base.problems);
+  const baseList = new ProblemList(base.sources);
+  const parsed = base.value === undefined && base.problems.length === 0 ? undefined : parseTolerant(WrittenFamilySchema, base.value ?? {}, baseList);
+  if (base.value === undefined && base.problems.length === 0) {
+    problems.push({ file: options.config.file, line: 1, col: 1, code: 'REQUIRED', severity: 'error', path: [], message: 'the file is empty (a family needs project: and images:)' });
+  }
+  problems.push(...baseList.items);
+  if (!parsed?.data) return undefined;
+  const sources = base.sources.clone();
+  const merged = toMerged(parsed.data, sources);
+  for (const o of options.overrides ?? []) {
+    const doc = parseYaml(o.text, o.file);
+    problems.push(...doc.problems);
+    if (doc.value === undefined || doc.value === null) continue;
+    const list = new ProblemList(doc.sources);
+    const patch = parseTolerant(WrittenOverrideSchema, doc.value, list);
+    if (patch.data) applyOverride(merged, sources, patch.data, doc.sources, list);
+    problems.push(...list.items);
+  }
+  return { merged, sources };
+}
+
+/**
+ * Parses lading.yaml and its site overrides into the normalised family, collecting every problem
+ * (syntax, unknown keys, types, unknown parents, cycles, modes, duplicates, reserved keys) instead
+ * of stopping at the first. Pure: no I/O; never throws on bad input.
+ */
+export function parseFamily(options: ParseFamilyOptions): ParsedFamily {
+  const problems: Problem[] = [];
+  const files = [options.config.file, ...(options.overrides ?? []).map((o) => o.file)];
+  const m = mergeFamily(options, problems);
+  if (!m) return { family: undefined, problems: sortProblems(problems, files), packageOrigins: new Map() };
+  const list = new ProblemList(m.sources);
+  const normOptions: NormaliseOptions = {
+    hostArchitecture: options.hostArchitecture ?? hostArchitecture(),
+    ...(options.context ? { context: options.context } : {}),
+    origin: { config: options.config.file, overrides: (options.overrides ?? []).map((o) => o.file) },
+  };
+  const result = normalise(m.merged, m.sources, list, normOptions);
+  problems.push(...list.items);
+  const hasErrors = problems.some((p) => p.severity === 'error');
+  return { family: hasErrors ? undefined : result.family, problems: sortProblems(problems, files), packageOrigins: result.packageOrigins };
+}
+
+/** Options of loadFamily(). */
+export interface LoadFamilyOptions {
+  /** Path of lading.yaml. */
+  readonly configPath: string;
+  /** Site override files, applied in order. */
+  readonly overrides?: readonly string[];
+  /** Build context directory. Default: the directory of lading.yaml. */
+  readonly contextDir?: string;
+  readonly hostArchitecture?: DebianArch;
+  /** Resolve relative paths against this (default process.cwd()). */
+  readonly cwd?: string;
+  readonly signal?: AbortSignal;
+}
+
+/** A family read from disk. */
+export interface LoadedFamily {
+  readonly family: FamilyConfig;
+  /** Warnings (errors make loadFamily throw). */
+  readonly warnings: readonly Problem[];
+  readonly packageOrigins: ReadonlyMap<string, ReadonlyMap<string, PackageOrigin>>;
+  /** Absolute build context directory. */
+  readonly contextDir: string;
+  /** Absolute path of lading.yaml. */
+  readonly configPath: string;
+}
+
+async function readText(path: string, display: string, signal?: AbortSignal): Promise<string> {
+  try {
+    return await readFile(path, { encoding: 'utf8', ...(signal ? { signal } : {}) });
+  } catch (err) {
+    const code = errnoCode(err);
+    throw new BuildError('CONFIG_READ', `reading ${display}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`, {
+      cause: err,
+      ...(code === 'ENOENT' && display.endsWith('lading.yaml') ? { hint: 'run lading in the directory holding lading.yaml, or pass --file PATH' } : {}),
+    });
+  }
+}
+
+/** What a path in the build context is; symlinks count only when they stay inside the context. */
+async function contextKind(root: string, rel: string): Promise<ContextEntryKind> {
+  const abs = join(root, rel);
+  try {
+    const st = await lstat(abs);
+    if (st.isSymbolicLink()) {
+      const real = await realpath(abs);
+      const realRoot = await realpath(root);
+      if (real !== realRoot && !real.startsWith(realRoot + sep)) return 'other';
+      const t = await stat(real);
+      return t.isFile() ? 'file' : t.isDirectory() ? 'directory' : 'other';
+    }
+    return st.isFile() ? 'file' : st.isDirectory() ? 'directory' : 'other';
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return 'missing';
+    throw new BuildError('CONTEXT_INVALID', `build context ${root}: cannot read ${rel}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Reads lading.yaml, applies the site overrides, checks the build-context paths and returns the
+ * normalised family. Throws BuildError CONFIG_INVALID listing every problem (file:line:col path:
+ * message) when there is any error.
+ */
+export async function loadFamily(options: LoadFamilyOptions): Promise<LoadedFamily> {
+  const cwd = options.cwd ?? process.cwd();
+  const configPath = resolve(cwd, options.configPath);
+  const contextDir = resolve(cwd, options.contextDir ?? dirname(configPath));
+  const config: ConfigText = { file: options.configPath, text: await readText(configPath, options.configPath, options.signal) };
+  const overrides: ConfigText[] = [];
+  for (const o of options.overrides ?? []) overrides.push({ file: o, text: await readText(resolve(cwd, o), o, options.signal) });
+  throwIfAborted(options.signal, 'loading the family');
+
+  // The first pass records which context paths the family uses (even when it has errors); the
+  // second checks them: normalise() is pure and synchronous, so the lookups happen in between.
+  const wanted = new Set<string>();
+  parseFamily({
+    config,
+    overrides,
+    ...(options.hostArchitecture ? { hostArchitecture: options.hostArchitecture } : {}),
+    context: (rel) => {
+      wanted.add(rel);
+      return 'file';
+    },
+  });
+  const kinds = new Map<string, ContextEntryKind>();
+  const kindOf = async (rel: string) => {
+    if (!kinds.has(rel)) kinds.set(rel, await contextKind(contextDir, rel));
+  };
+  for (const rel of wanted) await kindOf(rel);
+  const result = parseFamily({
+    config,
+    overrides,
+    ...(options.hostArchitecture ? { hostArchitecture: options.hostArchitecture } : {}),
+    context: (rel) => kinds.get(rel) ?? 'file',
+  });
+  const errors = result.problems.filter((p) => p.severity === 'error');
+  if (errors.length > 0 || !result.family) {
+    const shown = result.problems.map(formatProblem);
+    throw new BuildError(
+      'CONFIG_INVALID',
+      `${options.configPath}: ${errors.length} problem${errors.length === 1 ? '' : 's'}:\n${shown.map((s) => `  ${s}`).join('\n')}`,
+      { problems: result.problems },
+    );
+  }
+  return { family: result.family, warnings: result.problems, packageOrigins: result.packageOrigins, contextDir, configPath };
+}

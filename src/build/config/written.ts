@@ -1,0 +1,315 @@
+// The written form of lading.yaml and of site overrides: zod schemas, the TypeScript types they
+// infer, and the JSON Schemas generated from them (scripts/gen-schemas.ts -> schemas/).
+// The normalised form the builder consumes is a different type (./types.ts).
+import { z } from 'zod';
+
+/** Debian architecture names lading knows (dpkg-architecture -L, release architectures). */
+export const DEBIAN_ARCHITECTURES = ['amd64', 'arm64', 'armel', 'armhf', 'i386', 'mips64el', 'ppc64el', 'riscv64', 's390x'] as const;
+
+/** Image names: usable as a repository path component (distribution-spec name grammar). */
+export const IMAGE_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+/** Debian package names (Debian Policy 5.6.1), optionally `:arch`-qualified. */
+export const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?$/;
+/** Run step, user and group names. */
+export const STEP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const DURATION = /^(?:\d+h)?(?:\d+m)?(?:\d+s)?$/;
+
+const PKG_MSG = 'expected a Debian package name (lower case, digits, + - .)';
+const NAME_MSG = 'expected letters, digits, . _ - (starting with a letter or digit)';
+const IMAGE_MSG = 'expected lower-case letters, digits and single . _ - separators';
+
+const str = (description: string) => z.string().min(1).describe(description);
+const scalarValue = z.union([z.string(), z.number(), z.boolean()]);
+
+const Duration = z
+  .union([z.number().int().min(1), z.string().regex(DURATION).min(2)], { error: 'expected seconds (an integer) or a duration such as "90s", "10m", "1h30m"' })
+  .describe('Seconds as an integer, or a duration such as "90s", "10m", "1h30m".');
+
+const Mode = z
+  .union([z.string().regex(/^0?[0-7]{3,4}$/), z.number().int().min(0).max(0o7777)], { error: 'expected a quoted octal mode such as "0755", or 0o755' })
+  .describe('Permission bits: a quoted octal string ("0755", "644") or a YAML 1.2 octal number (0o755). An unquoted 755 or 0755 is refused as ambiguous.');
+
+const Owner = z
+  .string()
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*(?::[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/, { error: 'expected "uid:gid" or "user:group"' })
+  .describe('"uid:gid" (numbers), or "user:group" names resolved in the image at build time. Default "0:0".');
+
+const StringMap = z.record(z.string(), scalarValue);
+
+const LabelValue = z.union(
+  [
+    scalarValue,
+    z.strictObject({
+      value: scalarValue.describe('The value.'),
+      volatile: z.boolean().optional().describe('When true, the value is left out of the input hash: changing it alone rebuilds nothing, and a reused image keeps the value of the build that made it.'),
+    }),
+  ],
+  { error: 'expected a string, or {value, volatile}' },
+);
+const LabelMap = z.record(z.string(), LabelValue);
+
+/** `packages`: a list, or a map of `all` / architecture -> list. */
+const Packages = z
+  .union([
+    z.array(z.string().regex(PACKAGE_NAME, { error: PKG_MSG })),
+    z.partialRecord(z.enum(['all', ...DEBIAN_ARCHITECTURES]), z.array(z.string().regex(PACKAGE_NAME, { error: PKG_MSG }))),
+  ], { error: 'expected a list of package names, or a map of "all" or architecture names to lists' })
+  .describe('Debian packages installed in this image (with their dependencies), as a list, or a map of "all" and architecture names to lists.');
+
+const FileEntry = z.strictObject({
+  src: str('Path in the build context (relative, no ".."). A directory is copied recursively.'),
+  dest: str('Absolute destination path in the image.'),
+  mode: Mode.optional(),
+  owner: Owner.optional(),
+});
+
+const DirectoryEntry = z.strictObject({
+  path: str('Absolute path of the directory in the image.'),
+  mode: Mode.optional(),
+  owner: Owner.optional(),
+});
+
+const SymlinkEntry = z.strictObject({
+  path: str('Absolute path of the link in the image.'),
+  target: str('Link target, absolute or relative, written as is.'),
+});
+
+const UserEntry = z.strictObject({
+  name: z.string().regex(STEP_NAME, { error: NAME_MSG }).describe('User name.'),
+  uid: z.number().int().min(0).max(2 ** 31 - 1).describe('Fixed numeric uid (reproducible: never allocated).'),
+  gid: z.number().int().min(0).max(2 ** 31 - 1).optional().describe('Primary group id. Default: the uid; a group named after the user is created when no group has that gid.'),
+  groups: z.array(z.string().regex(STEP_NAME, { error: NAME_MSG })).optional().describe('Supplementary group names.'),
+  home: z.string().optional().describe('Home directory. Default /nonexistent for system users, /home/<name> otherwise.'),
+  shell: z.string().optional().describe('Login shell. Default /usr/sbin/nologin.'),
+  system: z.boolean().optional().describe('A system account (default true).'),
+  comment: z.string().optional().describe('GECOS field.'),
+});
+
+const GroupEntry = z.strictObject({
+  name: z.string().regex(STEP_NAME, { error: NAME_MSG }).describe('Group name.'),
+  gid: z.number().int().min(0).max(2 ** 31 - 1).describe('Fixed numeric gid.'),
+  system: z.boolean().optional().describe('A system group (default true).'),
+});
+
+const RunStep = z.strictObject({
+  name: z.string().regex(STEP_NAME, { error: NAME_MSG }).describe('Unique within the image; overrides address steps by name.'),
+  script: z.string().optional().describe('Shell script run with /bin/sh -e. Exactly one of script and args.'),
+  args: z.array(z.string()).min(1).optional().describe('Program and arguments, run without a shell.'),
+  network: z.boolean().optional().describe('Give the step network access (default false).'),
+  timeout: Duration.optional().describe('Time limit (default 10m).'),
+  user: z.string().optional().describe('User to run as: name, uid or uid:gid (default root).'),
+  env: StringMap.optional().describe('Extra environment for this step only (not stored in the image).'),
+  workdir: z.string().optional().describe('Working directory (absolute; default /).'),
+});
+
+const Healthcheck = z.strictObject({
+  test: z.union([z.array(z.string()).min(1), z.string().min(1)], { error: 'expected a command as a list or a string' }).describe('Command as a list (exec form) or a string (run by /bin/sh -c).'),
+  interval: Duration.optional(),
+  timeout: Duration.optional(),
+  startPeriod: Duration.optional(),
+  retries: z.number().int().min(0).optional(),
+});
+
+const Port = z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d{1,5}(?:\/(?:tcp|udp|sctp))?$/)], {
+  error: 'expected a port number or "PORT/tcp", "PORT/udp", "PORT/sctp"',
+});
+
+const imageFields = {
+  from: str('Base: another image of this family, an external image pinned by digest (registry/repo[:tag]@sha256:...), or "scratch".'),
+  description: z.string().optional().describe('One line; becomes org.opencontainers.image.description.'),
+  architectures: z.array(z.enum(DEBIAN_ARCHITECTURES)).min(1).optional().describe('Build only for these (a subset of the family\'s and of the parent\'s).'),
+  packages: Packages.optional(),
+  noEssential: z.boolean().optional().describe('For images from scratch: do not add Debian\'s Essential set.'),
+  files: z.array(FileEntry).optional().describe('Files and directories copied from the build context.'),
+  directories: z.array(DirectoryEntry).optional().describe('Directories created in the image.'),
+  symlinks: z.array(SymlinkEntry).optional().describe('Symbolic links created in the image.'),
+  users: z.array(UserEntry).optional().describe('Accounts added to /etc/passwd.'),
+  groups: z.array(GroupEntry).optional().describe('Groups added to /etc/group.'),
+  env: StringMap.optional().describe('Environment of the image config (inherited; a child overrides keys).'),
+  workdir: z.string().optional().describe('Working directory (absolute).'),
+  user: z.string().optional().describe('User the container runs as: name, uid, name:group or uid:gid.'),
+  entrypoint: z.array(z.string()).nullable().optional().describe('Exec-form entrypoint. Setting it clears an inherited cmd; null clears an inherited entrypoint.'),
+  cmd: z.array(z.string()).nullable().optional().describe('Exec-form default arguments; null clears an inherited cmd.'),
+  ports: z.array(Port).optional().describe('Exposed ports: 8080, "8080/tcp", "53/udp".'),
+  volumes: z.array(z.string()).optional().describe('Absolute paths declared as volumes.'),
+  labels: LabelMap.optional().describe('Image config labels (inherited by children).'),
+  annotations: LabelMap.optional().describe('Manifest annotations of this image (not inherited).'),
+  healthcheck: Healthcheck.nullable().optional().describe('Stored as the dev.lading.healthcheck label (OCI configs have no health check field).'),
+  stopSignal: z.string().regex(/^(?:SIG[A-Z0-9+-]+|\d+)$/, { error: 'expected a signal name such as SIGTERM, or a number' }).optional().describe('Signal that stops the container, e.g. SIGTERM.'),
+  run: z.array(RunStep).optional().describe('Ordered steps run in the image\'s root filesystem after its packages are configured.'),
+  maintainerScripts: z.enum(['run', 'skip']).optional().describe('Run the packages\' maintainer scripts (dpkg --configure -a). Default run.'),
+};
+
+/** One image of the family, as written. */
+export const WrittenImageSchema = z.strictObject(imageFields);
+
+const SupportStatus = z.enum(['supported', 'best-effort', 'experimental', 'deprecated', 'unsupported']);
+
+const ProjectSchema = z.strictObject({
+  name: z.string().regex(IMAGE_NAME, { error: IMAGE_MSG }).describe('Family name (lower case, digits, . _ -).'),
+  title: z.string().optional().describe('Human-readable title.'),
+  description: z.string().optional(),
+  vendor: z.string().optional().describe('Distributing entity (org.opencontainers.image.vendor).'),
+  contact: z.string().optional().describe('Contact of the maintainers (org.opencontainers.image.authors).'),
+  license: z.string().optional().describe('SPDX license expression (org.opencontainers.image.licenses).'),
+  url: z.string().optional().describe('Home page (org.opencontainers.image.url).'),
+  source: z.string().optional().describe('URL of this recipe (org.opencontainers.image.source).'),
+  documentation: z.string().optional().describe('URL of the documentation (org.opencontainers.image.documentation).'),
+  version: z.union([z.string(), z.number()]).optional().describe('Version of the family (org.opencontainers.image.version).'),
+  owner: z
+    .strictObject({
+      team: z.string().optional().describe('Owning team (dev.lading.owner.team).'),
+      contact: z.string().optional().describe('How to reach the team (dev.lading.owner.contact).'),
+    })
+    .optional(),
+  support: z
+    .strictObject({
+      status: SupportStatus.describe('supported | best-effort | experimental | deprecated | unsupported'),
+      until: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'expected a date YYYY-MM-DD' }).optional().describe('End of support, YYYY-MM-DD.'),
+      contact: z.string().optional().describe('Where to report problems.'),
+      statement: z.string().optional().describe('Free text: what the support covers.'),
+    })
+    .optional()
+    .describe('Machine-readable support statement (dev.lading.support.* annotations and labels).'),
+});
+
+const Deb822Source = z.strictObject({
+  types: z.array(z.enum(['deb', 'deb-src'])).min(1).optional().describe('Default [deb].'),
+  uris: z.array(z.string().min(1)).min(1),
+  suites: z.array(z.string().min(1)).min(1),
+  components: z.array(z.string().min(1)).optional().describe('Required unless the suite is a path ending in "/".'),
+  signedBy: z.string().min(1).optional().describe('Keyring path, or an armored public key block.'),
+  architectures: z.array(z.enum(DEBIAN_ARCHITECTURES)).optional(),
+});
+
+const Sources = z
+  .union([z.literal('machine'), z.array(z.union([z.string().min(1), Deb822Source], { error: 'expected a one-line source string or a deb822-style map' })).min(1)], {
+    error: 'expected "machine" or a list of sources',
+  })
+  .describe('"machine" (the default: /etc/apt/sources.list and sources.list.d of the machine running lading), or a list of one-line entries ("deb [signed-by=...] URI SUITE COMPONENT...") and deb822-style maps.');
+
+const Compression = z.union(
+  [z.enum(['gzip', 'zstd']), z.strictObject({ algorithm: z.enum(['gzip', 'zstd']), level: z.number().int().min(1).max(19).optional() })],
+  { error: 'expected gzip, zstd, or {algorithm, level}' },
+);
+
+const familyFields = {
+  format: z.literal(1).optional().describe('Version of this file format (1).'),
+  project: ProjectSchema,
+  sources: Sources.optional(),
+  suites: z.array(z.string().min(1)).min(1).optional().describe('Use only these suites of the sources (e.g. [bookworm, bookworm-updates, bookworm-security]).'),
+  architectures: z.array(z.enum(DEBIAN_ARCHITECTURES)).min(1).optional().describe('Debian architecture names. Default: the architecture of the machine running lading.'),
+  compression: Compression.optional().describe('Layer compression: gzip (default) or zstd, optionally {algorithm, level}.'),
+  sourceDateEpoch: z
+    .union([z.literal('packages'), z.number().int().min(0)], { error: 'expected "packages" or integer seconds since 1970' })
+    .optional()
+    .describe('Timestamp of the images: "packages" (default: the newest file date among the image\'s packages) or fixed integer seconds.'),
+  profiles: z.record(z.string().regex(STEP_NAME, { error: NAME_MSG }), z.array(z.string().min(1))).optional().describe('Named image sets; selecting an image brings its ancestors. Entries are image names or globs ("nova-*").'),
+  images: z.record(z.string(), WrittenImageSchema).describe('The images, by name.'),
+};
+
+/** lading.yaml as written. */
+export const WrittenFamilySchema = z.strictObject(familyFields).meta({
+  title: 'lading.yaml',
+  description: 'A family of container images built from Debian packages by lading. Reference: docs/config.md.',
+});
+
+// --- site overrides -------------------------------------------------------------------------
+
+const listEdit = <T extends z.ZodType, K extends z.ZodType>(item: T, key: K, keyed: boolean) =>
+  z.strictObject({
+    set: z.array(item).optional().describe('Replace the whole list.'),
+    remove: z.array(key).optional().describe(keyed ? 'Remove entries by name/path.' : 'Remove these values.'),
+    ...(keyed ? { replace: z.array(item).optional().describe('Replace entries with the same name/path.') } : {}),
+    add: z.array(item).optional().describe('Append entries.'),
+  });
+
+const OverrideRunStep = RunStep.extend({
+  before: z.string().optional().describe('Insert before this step (add only).'),
+  after: z.string().optional().describe('Insert after this step (add only).'),
+});
+
+const PackagesEdit = z.strictObject({
+  set: Packages.optional().describe('Replace the image\'s own package list.'),
+  remove: Packages.optional().describe('Remove these from the image\'s own list.'),
+  add: Packages.optional().describe('Add these.'),
+});
+
+const NullableLabelMap = z.record(z.string(), z.union([LabelValue, z.null()]));
+const NullableStringMap = z.record(z.string(), z.union([scalarValue, z.null()]));
+
+/** Changes one site override makes to one image. */
+export const ImagePatchSchema = z.strictObject({
+  from: imageFields.from.optional(),
+  description: imageFields.description,
+  architectures: imageFields.architectures,
+  noEssential: imageFields.noEssential,
+  workdir: imageFields.workdir,
+  user: imageFields.user,
+  entrypoint: imageFields.entrypoint,
+  cmd: imageFields.cmd,
+  healthcheck: imageFields.healthcheck,
+  stopSignal: imageFields.stopSignal,
+  maintainerScripts: imageFields.maintainerScripts,
+  packages: PackagesEdit.optional(),
+  ports: listEdit(Port, Port, false).optional(),
+  volumes: listEdit(z.string(), z.string(), false).optional(),
+  files: listEdit(FileEntry, z.string(), true).optional().describe('Files, addressed by dest.'),
+  directories: listEdit(DirectoryEntry, z.string(), true).optional().describe('Directories, addressed by path.'),
+  symlinks: listEdit(SymlinkEntry, z.string(), true).optional().describe('Links, addressed by path.'),
+  users: listEdit(UserEntry, z.string(), true).optional().describe('Users, addressed by name.'),
+  groups: listEdit(GroupEntry, z.string(), true).optional().describe('Groups, addressed by name.'),
+  run: listEdit(OverrideRunStep, z.string(), true).optional().describe('Run steps, addressed by name; add takes before/after.'),
+  env: NullableStringMap.optional().describe('Merged key by key; null removes a key.'),
+  labels: NullableLabelMap.optional().describe('Merged key by key; null removes a key.'),
+  annotations: NullableLabelMap.optional().describe('Merged key by key; null removes a key.'),
+});
+
+/** A site override file (`lading plan -o site.yaml`), as written. */
+export const WrittenOverrideSchema = z
+  .strictObject({
+    format: familyFields.format,
+    project: ProjectSchema.partial().extend({
+      owner: ProjectSchema.shape.owner,
+      support: z
+        .strictObject({
+          status: SupportStatus.optional(),
+          until: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'expected a date YYYY-MM-DD' }).optional(),
+          contact: z.string().optional(),
+          statement: z.string().optional(),
+        })
+        .optional(),
+    }).optional().describe('Merged field by field over the project metadata.'),
+    sources: familyFields.sources.describe('Replaces the sources.'),
+    suites: familyFields.suites,
+    architectures: familyFields.architectures,
+    compression: familyFields.compression,
+    sourceDateEpoch: familyFields.sourceDateEpoch,
+    profiles: z.record(z.string().regex(STEP_NAME, { error: NAME_MSG }), z.union([z.array(z.string().min(1)), z.null()])).optional().describe('Adds or replaces profiles; null removes one.'),
+    allImages: z
+      .strictObject({ env: NullableStringMap.optional(), labels: NullableLabelMap.optional(), annotations: NullableLabelMap.optional() })
+      .optional()
+      .describe('Labels, annotations and env set on every image (merged before per-image changes).'),
+    images: z.record(z.string(), ImagePatchSchema).optional().describe('Changes to existing images, by name.'),
+    addImages: z.record(z.string(), WrittenImageSchema).optional().describe('New images added to the family.'),
+  })
+  .meta({ title: 'lading site override', description: 'Site-specific changes merged over lading.yaml (lading plan/build -o FILE). Reference: docs/config.md.' });
+
+/** lading.yaml as written (inferred from the schema). */
+export type WrittenFamily = z.infer<typeof WrittenFamilySchema>;
+/** One image as written. */
+export type WrittenImage = z.infer<typeof WrittenImageSchema>;
+/** A site override file as written. */
+export type WrittenOverride = z.infer<typeof WrittenOverrideSchema>;
+/** Changes to one image in a site override. */
+export type ImagePatch = z.infer<typeof ImagePatchSchema>;
+/** A written label/annotation value. */
+export type WrittenLabelValue = z.infer<typeof LabelValue>;
+/** A written packages field. */
+export type WrittenPackages = z.infer<typeof Packages>;
+/** A written run step. */
+export type WrittenRunStep = z.infer<typeof RunStep>;
+/** A written run step in an override `add` (may say where it goes). */
+export type WrittenOverrideRunStep = z.infer<typeof OverrideRunStep>;
+/** A written source entry. */
+export type WrittenSource = string | z.infer<typeof Deb822Source>;

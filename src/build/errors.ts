@@ -1,0 +1,30 @@
+// One error class for the build module (family config, lock, planner, builder). Callers switch
+// on `code`; messages start with context and name the file and field.
+import { BaseError, type ErrorOptions } from '../core/index.js';
+import type { Problem } from './config/problems.js';
+
+/** Codes raised by the build module. Each area appends its own codes. */
+export type BuildErrorCode =
+  // --- config, lock, planner (H7) ---
+  | 'CONFIG_READ' // lading.yaml or a site override cannot be read
+  | 'CONFIG_INVALID' // validation found problems (see `problems`)
+  | 'CONTEXT_INVALID' // a build-context file cannot be read or hashed
+  | 'UNKNOWN_IMAGE' // a selected image is not in the family
+  | 'UNKNOWN_PROFILE' // a selected profile is not defined
+  | 'LOCK_MISSING' // no lading.lock, or it lacks an image/arch the plan needs
+  | 'LOCK_INVALID' // lading.lock does not parse or does not match its schema
+  | 'LOCK_STALE' // lading.yaml changed since lading.lock was written
+  | 'PLAN_INPUT_MISSING' // the planner was not given a file digest it needs
+  | 'RECORD_INVALID' // a build record in the store is malformed
+  | 'PACKAGE_UNKNOWN'; // lock time: a package of the config is not in the indexes
+
+/** The error every function of the build module throws on purpose. */
+export class BuildError extends BaseError<BuildErrorCode> {
+  /** Every validation problem, for CONFIG_INVALID (and PACKAGE_UNKNOWN at lock time). */
+  readonly problems: readonly Problem[];
+
+  constructor(code: BuildErrorCode, message: string, options: ErrorOptions & { problems?: readonly Problem[] } = {}) {
+    super(code, message, options);
+    this.problems = options.problems ?? [];
+  }
+}

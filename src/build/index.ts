@@ -1,0 +1,16 @@
+// Public surface of the build module: family config (written vs normalised, JSON Schema),
+// family lock, pure planner, and the builder.
+export { BuildError } from './errors.js';
+export type { BuildErrorCode } from './errors.js';
+
+// --- family config, lock, planner (H7) ---
+export { parseFamily, loadFamily, hostArchitecture } from './config/load.js';
+export type { ConfigText, ParseFamilyOptions, ParsedFamily, LoadFamilyOptions, LoadedFamily } from './config/load.js';
+export { formatProblem, formatPath, sortProblems, didYouMean } from './config/problems.js';
+export type { Problem, ProblemCode, FieldPath, SourcePosition } from './config/problems.js';
+export type { PackageOrigin } from './config/override.js';
+export { LADING_KEY_PREFIX, USER_SETTABLE_OCI_KEYS, inherit, parseOneLineSource, durationSeconds } from './config/normalise.js';
+export type { ContextEntryKind } from './config/normalise.js';
+export { WrittenFamilySchema, WrittenOverrideSchema, DEBIAN_ARCHITECTURES } from './config/written.js';
+export type { WrittenFamily, WrittenImage, WrittenOverride, ImagePatch } from './config/written.js';
+export type * from './config/types.js';
