@@ -304,6 +304,7 @@ export async function runWithRuntime(runtime: RuntimeInfo, options: RunOptions):
   let lease: MountPointLease | undefined;
   let logStream: WriteStream | undefined;
   let result: RunResult | undefined;
+  let cleanExit = false;
   let failure: unknown;
   try {
     try {
@@ -354,7 +355,7 @@ export async function runWithRuntime(runtime: RuntimeInfo, options: RunOptions):
         logStream?.once('error', (err) => reject(new RuntimeError('IO', `${what}: cannot open log file ${options.logFile}: ${err.message}`, { cause: err })));
       });
     }
-    result = await execute(runtime, {
+    ({ result, cleanExit } = await execute(runtime, {
       id,
       bundle,
       what,
@@ -362,13 +363,17 @@ export async function runWithRuntime(runtime: RuntimeInfo, options: RunOptions):
       logStream,
       logger,
       started,
-    });
+    }));
   } catch (err) {
     failure = err;
   } finally {
     const cleanupErrors: string[] = [];
-    const del = await runtimeCommand(runtime, ['delete', '--force', id]);
-    if (!del.ok && !/not exist|not found|no such/i.test(del.output)) cleanupErrors.push(`deleting container ${id}: ${del.output}`);
+    // `<runtime> run` deletes its container when it exits normally; after anything else
+    // (kill, runtime error, the runtime itself killed) make sure it is gone.
+    if (!cleanExit) {
+      const del = await runtimeCommand(runtime, ['delete', '--force', id]);
+      if (!del.ok && !/not exist|not found|no such/i.test(del.output)) cleanupErrors.push(`deleting container ${id}: ${del.output}`);
+    }
     if (lease) {
       try {
         await lease.release();
@@ -401,7 +406,7 @@ interface ExecuteContext {
   started: number;
 }
 
-async function execute(runtime: RuntimeInfo, ctx: ExecuteContext): Promise<RunResult> {
+async function execute(runtime: RuntimeInfo, ctx: ExecuteContext): Promise<{ result: RunResult; cleanExit: boolean }> {
   const { id, bundle, what, options, logStream, logger } = ctx;
   const runtimeLog = join(bundle, 'runtime.log');
   const tailBytes = options.tailBytes ?? DEFAULT_TAIL;
@@ -493,5 +498,5 @@ async function execute(runtime: RuntimeInfo, ctx: ExecuteContext): Promise<RunRe
   };
   if (stopReason === 'timeout') result.signal = 'SIGKILL';
   logger.debug('container finished', { id, exitCode, durationMs, timedOut: result.timedOut });
-  return result;
+  return { result, cleanExit: exit.code === 0 && stopReason === undefined };
 }
