@@ -210,6 +210,9 @@ export async function buildLayer(options: DirLayerOptions | EntriesLayerOptions)
     ...(options.gzipFormat !== undefined ? { gzipFormat: options.gzipFormat } : {}),
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
   });
+  // Failures reach the caller through the promises below; without a listener, destroying an
+  // output the sink never read would be an uncaught 'error' event.
+  encoder.output.on('error', () => undefined);
   const onAbort = () => encoder.destroy(new CoreError('ABORTED', 'building a layer: aborted', { cause: options.signal?.reason }));
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
