@@ -4,7 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
-import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -207,6 +207,16 @@ test('network host: reaches a server on the host loopback; resolv.conf provided,
     assert.equal(host.stdoutTail, await readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
     assert.deepEqual(await listing(rootfs), withOwn);
     assert.equal(await readFile(join(rootfs, 'etc/resolv.conf'), 'utf8'), 'nameserver 198.51.100.1\n');
+    // systemd-resolved images: a dangling symlink into /run. The file appears in the /run tmpfs, or,
+    // without that tmpfs, in the rootfs for the run only.
+    await rm(join(rootfs, 'etc/resolv.conf'));
+    await symlink('../run/systemd/resolve/stub-resolv.conf', join(rootfs, 'etc/resolv.conf'));
+    const withLink = await listing(rootfs);
+    for (const tmpfs of [undefined, []]) {
+      const viaLink = await runInRootfs({ rootfs, runtime, network: 'host', resolvConf: 'nameserver 192.0.2.54\n', tmpfs, args: ['cat', '/etc/resolv.conf'] });
+      assert.equal(viaLink.stdoutTail, 'nameserver 192.0.2.54\n');
+      assert.deepEqual(await listing(rootfs), withLink);
+    }
   } finally {
     server.close();
   }
