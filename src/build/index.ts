@@ -14,3 +14,7 @@ export type { ContextEntryKind } from './config/normalise.js';
 export { WrittenFamilySchema, WrittenOverrideSchema, DEBIAN_ARCHITECTURES } from './config/written.js';
 export type { WrittenFamily, WrittenImage, WrittenOverride, ImagePatch } from './config/written.js';
 export type * from './config/types.js';
+
+// --- one-layer images from a directory (H2: `lading image from-dir`) ---
+export { fromDir, DEFAULT_PATH } from './from-dir.js';
+export type { FromDirOptions, FromDirResult } from './from-dir.js';

@@ -5,7 +5,7 @@ export type { WriteBlobOptions, BlobFile, IndexFile, NamedDescriptor } from './b
 export { LayoutError } from './errors.js';
 export type { LayoutErrorCode } from './errors.js';
 export type { GcOptions, GcReport } from './gc.js';
-export { basicImageCheck } from './verify.js';
+export { createImageCheck } from './verify.js';
 export type { VerifyOptions, VerifyReport, VerifyProblem, ImageValidator } from './verify.js';
 export { formatPlatform } from './inspect.js';
 export type { InspectResult, ConfigSummary, ListEntry } from './inspect.js';

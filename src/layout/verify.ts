@@ -1,8 +1,9 @@
 // `verify`: re-hash every blob and check every reference reachable from index.json.
 // It only reads: a corrupt blob is reported, never deleted or repaired.
 import { readdir, readFile } from 'node:fs/promises';
-import { describeError, digestFile, errnoCode, mapLimit, splitDigest, type Digest } from '../core/index.js';
-import { CONFIG_TYPES, isValidRefName, LayoutHeaderSchema, layerCompression, loadImage, type Descriptor, type IoOptions, type ManifestDocument } from '../oci/index.js';
+import { describeError, digestFile, errnoCode, Hasher, mapLimit, splitDigest, type Digest } from '../core/index.js';
+import { pipeline, Transform, type Readable } from 'node:stream';
+import { CONFIG_TYPES, createDecompressor, isValidRefName, LayoutHeaderSchema, layerCompression, loadImage, readLayerEntries, validateImage, type Descriptor, type IoOptions, type LayerCompression, type ManifestDocument } from '../oci/index.js';
 import { describeEntry, refNameOf, type LayoutBase } from './base.js';
 import { LAYOUT_VERSION, isProcessAlive, tempOwnerPid } from './paths.js';
 import { edgesOf, isImageManifest, isWalkable, mayBeAbsent } from './walk.js';
@@ -18,8 +19,7 @@ export interface VerifyProblem {
 }
 
 /**
- * Checks an image beyond the graph walk (diff_ids, layer contents). The default checks the config
- * and layer media types; lading wires the oci module's full image validation in (store.ts).
+ * Checks an image beyond the graph walk (config, diff_ids, layer contents); see createImageCheck.
  */
 export type ImageValidator = (doc: ManifestDocument, store: LayoutBase, options: IoOptions & { what: string }) => Promise<VerifyProblem[]>;
 
@@ -102,7 +102,7 @@ export async function verifyLayout(store: LayoutBase, options: VerifyOptions = {
   const seenNames = new Map<string, number>();
   const visited = new Set<string>();
   let manifests = 0;
-  const validate = options.validateImage ?? basicImageCheck;
+  const validate = options.validateImage ?? createImageCheck();
 
   // `object` names the parent (or the index.json entry); `name` is the entry's ref name, for messages.
   const visit = async (desc: Descriptor, object: string, field: string | undefined, weak: boolean, topLevel: boolean, name?: string): Promise<void> => {
@@ -174,23 +174,68 @@ function errCode(err: unknown, fallback: string): string {
   return typeof code === 'string' ? code : fallback;
 }
 
-/** The image check used when none is passed: config readable, diff_ids match the layer count, layer media types known. */
-export const basicImageCheck: ImageValidator = async (doc, store, options) => {
-  if (doc.kind !== 'manifest' || !CONFIG_TYPES.has(doc.value.config.mediaType)) return [];
-  const out: VerifyProblem[] = [];
-  doc.value.layers.forEach((l, i) => {
-    if (!layerCompression(l.mediaType)) {
-      out.push(problem('MEDIA_TYPE_UNKNOWN', options.what, `layers[${i}] ${l.digest} has media type ${JSON.stringify(l.mediaType)}, which is not a layer type`));
+/** Problem codes validateImage reports that the graph walk of verify already reports in its own words. */
+const WALK_CODES = new Set(['BLOB_MISSING', 'DIGEST_MISMATCH', 'SIZE_MISMATCH']);
+
+/**
+ * The image check used when none is passed: the oci module's validateImage for the structure
+ * (config schema, one diff_id per layer, media types, platforms), then one pass over every layer
+ * that checks, from the same read, its compressed digest, its diff_id and that every tar member
+ * is safe to apply (no `..`, no absolute paths: TAR_UNSAFE_PATH naming the member).
+ */
+export function createImageCheck(): ImageValidator {
+  // Layers shared by several images are read once per verify run.
+  const layerResults = new Map<string, Promise<VerifyProblem[]>>();
+  return async (doc, store, options) => {
+    if (doc.kind !== 'manifest' || !CONFIG_TYPES.has(doc.value.config.mediaType)) return [];
+    const out: VerifyProblem[] = [];
+    const report = await validateImage({ source: store, document: doc, layers: 'exists', ...(options.signal ? { signal: options.signal } : {}) });
+    for (const p of report.problems) {
+      if (WALK_CODES.has(p.code)) continue;
+      out.push({ code: p.code, object: options.what, message: `${options.what}: ${p.message}` });
     }
-  });
-  if (out.length > 0) return out;
+    let diffIds: readonly string[] = [];
+    try {
+      diffIds = (await loadImage(doc, store, options)).config.value.rootfs.diff_ids;
+    } catch {
+      return out; // validateImage has reported why
+    }
+    for (const [i, layer] of doc.value.layers.entries()) {
+      const compression = layerCompression(layer.mediaType);
+      const diffId = diffIds[i];
+      if (!compression || diffId === undefined || !(await store.hasBlob(layer.digest))) continue;
+      const key = `${layer.digest} ${layer.mediaType} ${diffId}`;
+      let result = layerResults.get(key);
+      if (!result) {
+        result = checkLayer(store, layer, compression, diffId, options.signal);
+        layerResults.set(key, result);
+      }
+      for (const p of await result) out.push({ ...p, object: options.what, message: `${options.what}: layers[${i}] ${p.message}` });
+    }
+    return out;
+  };
+}
+
+/** One read of a layer: compressed digest (VerifyingStream), diff_id and tar member safety. */
+async function checkLayer(store: LayoutBase, layer: Descriptor, compression: LayerCompression, diffId: string, signal: AbortSignal | undefined): Promise<VerifyProblem[]> {
+  const hasher = new Hasher();
   try {
-    await loadImage(doc, store, options);
+    const raw = await store.openBlob(layer, signal ? { signal } : {});
+    const tap = new Transform({
+      transform(chunk: Buffer, _e, cb) {
+        hasher.update(chunk);
+        cb(null, chunk);
+      },
+    });
+    const tar = pipeline(raw, createDecompressor(compression), tap, () => undefined) as unknown as Readable;
+    await readLayerEntries({ stream: tar, ...(signal ? { signal } : {}) });
   } catch (err) {
-    out.push({ code: errCode(err, 'CONFIG_INVALID'), object: options.what, message: `${options.what}: ${describeError(err)}` });
+    return [{ code: errCode(err, 'LAYER_INVALID'), object: '', message: `${layer.digest}: ${describeError(err)}` }];
   }
-  return out;
-};
+  const got = hasher.digest();
+  if (got !== diffId) return [{ code: 'DIFF_ID_MISMATCH', object: '', message: `${layer.digest}: uncompressed content hashes to ${got}, the config's diff_id is ${diffId}` }];
+  return [];
+}
 
 async function countLeftovers(store: LayoutBase): Promise<{ tempFiles: number; staleLeases: number }> {
   let tempFiles = 0;

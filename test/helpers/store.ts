@@ -100,6 +100,8 @@ export async function makeTree(root: string, options: { mtime?: number } = {}): 
     await chmod(p, mode);
   }
   await mkdir(join(root, 'tmp'), { recursive: true });
+  // Directory modes set explicitly: mkdir's depend on the umask.
+  for (const d of ['.', 'etc', 'usr', 'usr/bin', 'usr/share', 'usr/share/doc', 'usr/share/doc/hello', 'var', 'var/lib', 'var/lib/hello']) await chmod(join(root, d), 0o755);
   await chmod(join(root, 'tmp'), 0o1777);
   await symlink('hello', join(root, 'usr/bin/hi'));
   if (options.mtime !== undefined) {

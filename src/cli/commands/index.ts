@@ -5,6 +5,7 @@ import { register as storeLs } from './store-ls.js';
 import { register as storeInspect } from './store-inspect.js';
 import { register as storeVerify } from './store-verify.js';
 import { register as storeGc } from './store-gc.js';
+import { register as imageFromDir } from './image-from-dir.js';
 import { register as copy } from './copy.js';
 import { register as inspect } from './inspect.js';
 import { register as tags } from './tags.js';
@@ -18,6 +19,7 @@ export const commands: RegisterCommand[] = [
   storeInspect,
   storeVerify,
   storeGc,
+  imageFromDir,
   copy,
   inspect,
   tags,
