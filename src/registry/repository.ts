@@ -133,6 +133,10 @@ export class RegistryRepository implements ContentTarget {
       if (!src.destroyed) src.destroy();
     });
     src.pipe(verify);
+    // A consumer may attach its handlers a few awaits later (a layout store preparing its temp
+    // file); a connection reset in between must not become an uncaught 'error'. The error stays
+    // recorded on the stream (errored state) and reaches the consumer's pipeline/for-await.
+    verify.on('error', () => undefined);
     return verify;
   }
 
