@@ -2,11 +2,24 @@
 // (GNU tar, gzip, zstd, umoci) on it, and make fixture trees from code, because git keeps
 // neither mtimes nor most modes.
 import { spawn } from 'node:child_process';
-import { chmod, link, mkdir, mkdtemp, symlink, utimes, writeFile, lutimes, readdir, lstat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { chmod, link, lstat, lutimes, mkdir, mkdtemp, readdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { buildLayer, type DirLayerOptions, type EntriesLayerOptions, type LayerResult } from '../../src/oci/index.js';
+import { pipeline as pipelineCb, type Readable } from 'node:stream';
+import { CoreError, digestOf, verifyBytes, VerifyingStream, type Digest } from '../../src/core/index.js';
+import {
+  buildLayer,
+  MediaType,
+  parseManifestDocument,
+  type BlobSource,
+  type Descriptor,
+  type DirLayerOptions,
+  type EntriesLayerOptions,
+  type LayerResult,
+  type ManifestDocument,
+  type ManifestSource,
+} from '../../src/oci/index.js';
 
 /** A temp directory under the system temp dir. */
 export function tempDir(prefix = 'lading-oci-'): Promise<string> {
@@ -128,4 +141,59 @@ export async function makeFixtureTree(dir: string, mtime: number): Promise<void>
   for (let i = 1; i <= LONG.deep.length; i++) await chmod(join(dir, ...LONG.deep.slice(0, i)), 0o755);
   await chmod(join(dir, 'var/empty'), 0o1777);
   await setTreeMtime(dir, mtime);
+}
+
+/**
+ * A read-only OCI image layout in a directory, as a BlobSource & ManifestSource, written here
+ * from the spec (image-layout.md) so the oci tests need not import the layout module (the
+ * import boundaries forbid oci -> layout). Reads verify digests like any real source.
+ */
+export class DirLayoutSource implements BlobSource, ManifestSource {
+  readonly label: string;
+  constructor(readonly dir: string) {
+    this.label = `oci:${dir}`;
+  }
+
+  blobPath(digest: string): string {
+    const [alg, hex] = digest.split(':') as [string, string];
+    return join(this.dir, 'blobs', alg, hex);
+  }
+
+  async hasBlob(digest: Digest): Promise<boolean> {
+    return stat(this.blobPath(digest)).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+  }
+
+  async openBlob(desc: Descriptor): Promise<Readable> {
+    const size = (await stat(this.blobPath(desc.digest))).size;
+    if (size !== desc.size) throw new CoreError('SIZE_MISMATCH', `${this.label}: blob ${desc.digest}: ${size} bytes, descriptor says ${desc.size}`);
+    const verify = new VerifyingStream({ digest: desc.digest, size: desc.size, what: `${this.label}: blob ${desc.digest}` });
+    pipelineCb(createReadStream(this.blobPath(desc.digest)), verify, () => undefined);
+    return verify;
+  }
+
+  async readBlob(desc: Descriptor): Promise<Uint8Array> {
+    const data = await readFile(this.blobPath(desc.digest));
+    verifyBytes(data, { digest: desc.digest, size: desc.size, what: `${this.label}: blob ${desc.digest}` });
+    return data;
+  }
+
+  async getManifest(reference: string): Promise<ManifestDocument | undefined> {
+    const index = JSON.parse(await readFile(join(this.dir, 'index.json'), 'utf8')) as { manifests: Descriptor[] };
+    const desc = index.manifests.find((d) => d.digest === reference || d.annotations?.['org.opencontainers.image.ref.name'] === reference);
+    if (!desc) return undefined;
+    return parseManifestDocument(await this.readBlob(desc), { mediaType: desc.mediaType, expected: { digest: desc.digest, size: desc.size } });
+  }
+}
+
+/** Writes blobs and an index.json (with ref names) as an OCI image layout. */
+export async function writeLayout(dir: string, blobs: Iterable<Uint8Array>, entries: Array<{ descriptor: Descriptor; name?: string }>): Promise<DirLayoutSource> {
+  await mkdir(join(dir, 'blobs/sha256'), { recursive: true });
+  for (const b of blobs) await writeFile(join(dir, 'blobs/sha256', digestOf(b).slice(7)), b);
+  await writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  const manifests = entries.map((e) => (e.name ? { ...e.descriptor, annotations: { ...e.descriptor.annotations, 'org.opencontainers.image.ref.name': e.name } } : e.descriptor));
+  await writeFile(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }));
+  return new DirLayoutSource(dir);
 }
