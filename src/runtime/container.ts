@@ -251,8 +251,8 @@ async function runtimeErrors(logPath: string): Promise<string[]> {
 }
 
 /**
- * Runs one command in `options.rootfs` with the given runtime. See runInRootfs (index) for the
- * behaviour; this is the same without runtime detection.
+ * Runs one command in `options.rootfs` with an already chosen runtime (from detectRuntime).
+ * Behaves exactly as runInRootfs, minus the detection; `options.runtime` is ignored.
  */
 export async function runWithRuntime(runtime: RuntimeInfo, options: RunOptions): Promise<RunResult> {
   const logger = (options.logger ?? nullLogger).child({ component: 'runtime' });
@@ -412,6 +412,7 @@ async function execute(runtime: RuntimeInfo, ctx: ExecuteContext): Promise<{ res
   const tailBytes = options.tailBytes ?? DEFAULT_TAIL;
   const outTail = new TailBuffer(tailBytes);
   const errTail = new TailBuffer(tailBytes);
+  if (options.signal?.aborted) throw new RuntimeError('ABORTED', `${what}: aborted before container ${id} started`, { cause: options.signal.reason });
   logger.debug('starting container', { id, runtime: runtime.name, args: options.args });
   const child = spawn(runtime.path, [`--log=${runtimeLog}`, '--log-format=json', 'run', '--bundle', bundle, id], {
     stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
