@@ -232,6 +232,7 @@ export class Authenticator {
     }
     // token.md: expires_in defaults to 60 and is never below 60 seconds.
     const expiresIn = typeof json.expires_in === 'number' && json.expires_in >= 60 ? json.expires_in : 60;
+    this.logger.debug(`${what}: granted, valid ${expiresIn} s${typeof json.refresh_token === 'string' ? ' (with a refresh token)' : ''}`);
     const issued = typeof json.issued_at === 'string' ? Date.parse(json.issued_at) : NaN;
     const now = this.clock.now().getTime();
     const start = Number.isNaN(issued) || issued > now ? now : issued;

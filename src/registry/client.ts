@@ -314,10 +314,12 @@ export class RegistryClient {
         return r;
       });
       this.observe(spec.registry, res.headers);
-      if (res.status === 401 && !challenged) {
+      if (res.status === 401) {
         await res.body?.cancel().catch(() => undefined);
-        challenged = true;
-        if (await this.auth.challenge(authTarget, res.headers.get('www-authenticate'), sentAuth)) continue;
+        if (!challenged) {
+          challenged = true;
+          if (await this.auth.challenge(authTarget, res.headers.get('www-authenticate'), sentAuth)) continue;
+        }
         throw new RegistryError('UNAUTHORIZED', `${spec.what}: HTTP 401 (authentication required${sentAuth ? '; the credentials were refused' : '; no credentials for this registry'})`, {
           status: 401,
           hint: sentAuth ? 'check the user name and password or token' : 'give credentials with --creds, a docker config.json or REGISTRY_AUTH_FILE',

@@ -178,6 +178,7 @@ class CopyRun {
         throwIfAborted(this.options.signal, `tagging ${st.result.destination}`);
         await item.destination.putManifest(root, { ...this.io(st), tag });
         st.result.tagsWritten.push(tag);
+        this.logger.debug(`${st.result.destination}: tag ${tag} -> ${root.digest}`);
       }
       st.progress.state = 'done';
     } catch (err) {
@@ -261,6 +262,7 @@ class CopyRun {
         if (dest instanceof RegistryRepository) apiIndexed = (await dest.putManifestRaw(doc, io)).subject !== undefined;
         else await this.retrying(() => dest.putManifest(doc, io), `pushing manifest ${doc.digest} to ${dest.label}`, st);
         st.result.manifests.written++;
+        this.logger.debug(`${dest.label}: manifest ${doc.digest} written${apiIndexed ? ' (registry indexed its subject)' : ''}`);
         return { apiIndexed };
       })();
       this.manifestTasks.set(key, task);
@@ -291,6 +293,7 @@ class CopyRun {
       }
     }
     const outcome = await task;
+    this.logger.debug(`${dest.label}: blob ${desc.digest} (${desc.size} B) ${mine ? (outcome === 'skipped' ? 'already present' : outcome) : 'shared with another image of this run'}`);
     st.result.blobs[mine ? outcome : 'skipped']++;
     if (mine && outcome === 'uploaded') st.result.bytesUploaded += desc.size;
     st.progress.blobsDone++;
