@@ -11,6 +11,7 @@ export type BuildErrorCode =
   | 'CONTEXT_INVALID' // a build-context file cannot be read or hashed
   | 'UNKNOWN_IMAGE' // a selected image is not in the family
   | 'UNKNOWN_PROFILE' // a selected profile is not defined
+  | 'UNKNOWN_ARCH' // a selected architecture is not one of the family's
   | 'LOCK_MISSING' // no lading.lock, or it lacks an image/arch the plan needs
   | 'LOCK_INVALID' // lading.lock does not parse or does not match its schema
   | 'LOCK_STALE' // lading.yaml changed since lading.lock was written

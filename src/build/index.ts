@@ -14,6 +14,21 @@ export type { ContextEntryKind } from './config/normalise.js';
 export { WrittenFamilySchema, WrittenOverrideSchema, DEBIAN_ARCHITECTURES } from './config/written.js';
 export type { WrittenFamily, WrittenImage, WrittenOverride, ImagePatch } from './config/written.js';
 export type * from './config/types.js';
+export { selectImages, describeFamily } from './config/select.js';
+export type { Selection, ImageSummary, FamilySummary } from './config/select.js';
+export { hashContext } from './config/context.js';
+export type { ContextDigest, ContextDigests, HashContextOptions } from './config/context.js';
+export { lockRequests, checkLock, assertLockFresh, parseFamilyLock, serializeFamilyLock, imagePackages } from './lock/lock.js';
+export type { LockRequests, LockCheck } from './lock/lock.js';
+export { FamilyLockSchema, LOCK_VERSION } from './lock/schema.js';
+export type { FamilyLock, ArchLock, ImageLock, ImageRequest, LockedPackage, LockedSource } from './lock/schema.js';
+export { planBuild, imageInputs, inputHash, hashedDefinition } from './plan/plan.js';
+export type { PlanOptions, StoreState } from './plan/plan.js';
+export { diffInputs } from './plan/reasons.js';
+export { readBuildRecords, writeBuildRecord, recordPaths } from './plan/records.js';
+export type { ReadRecordsOptions, WriteRecordOptions } from './plan/records.js';
+export { BuildPlanSchema, BuildRecordSchema, InputManifestSchema, PLAN_VERSION, RECORD_VERSION, LAYER_FORMAT_VERSION } from './plan/schema.js';
+export type { BuildPlan, BuildRecord, BuildStep, ReuseStep, PlanStep, Reason, ReasonCode, InputManifest, ParentInput, FileInput, PackageInput } from './plan/schema.js';
 
 // --- one-layer images from a directory (H2: `lading image from-dir`) ---
 export { fromDir, DEFAULT_PATH } from './from-dir.js';

@@ -1,0 +1,83 @@
+// Digests of the build-context files an image copies, for the planner's input hashes (the
+// planner itself is pure: the caller hashes and passes these in).
+import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { canonicalJson, digestFile, digestOf, errnoCode, throwIfAborted, type Digest } from '../../core/index.js';
+import { BuildError } from '../errors.js';
+import type { FamilyConfig } from './types.js';
+
+/** Digest of one `files[].src`: a single file, or a directory tree. */
+export type ContextDigest =
+  | { readonly kind: 'file'; readonly digest: Digest; readonly size: number; readonly executable: boolean }
+  | { readonly kind: 'tree'; readonly digest: Digest; readonly entries: number };
+
+/** `files[].src` (normalised relative path) -> digest. */
+export type ContextDigests = Readonly<Record<string, ContextDigest>>;
+
+/** Options of hashContext(). */
+export interface HashContextOptions {
+  /** Absolute build context directory. */
+  readonly contextDir: string;
+  readonly family: FamilyConfig;
+  readonly signal?: AbortSignal;
+}
+
+interface TreeEntry {
+  path: string;
+  type: 'file' | 'dir' | 'symlink';
+  digest?: Digest;
+  executable?: boolean;
+  target?: string;
+}
+
+async function hashTree(root: string, rel: string, signal?: AbortSignal): Promise<ContextDigest> {
+  const entries: TreeEntry[] = [];
+  const walk = async (dir: string, prefix: string): Promise<void> => {
+    throwIfAborted(signal, `hashing ${rel}`);
+    const names = (await readdir(dir)).sort();
+    for (const name of names) {
+      const abs = join(dir, name);
+      const path = prefix ? `${prefix}/${name}` : name;
+      const st = await lstat(abs);
+      if (st.isSymbolicLink()) entries.push({ path, type: 'symlink', target: await readlink(abs) });
+      else if (st.isDirectory()) {
+        entries.push({ path, type: 'dir' });
+        await walk(abs, path);
+      } else if (st.isFile()) {
+        const { digest } = await digestFile(abs, signal ? { signal } : {});
+        entries.push({ path, type: 'file', digest, executable: (st.mode & 0o100) !== 0 });
+      } else {
+        throw new BuildError('CONTEXT_INVALID', `build context: ${posix.join(rel, path)} is not a file, directory or symlink`);
+      }
+    }
+  };
+  await walk(root, '');
+  return { kind: 'tree', digest: digestOf(canonicalJson(entries)), entries: entries.length };
+}
+
+/**
+ * Hashes every build-context path the family copies (files by content and executable bit;
+ * directories as a sorted listing of names, types, contents, executable bits and link targets).
+ * Throws CONTEXT_INVALID naming the path when one cannot be read.
+ */
+export async function hashContext(options: HashContextOptions): Promise<Record<string, ContextDigest>> {
+  const srcs = new Set<string>();
+  for (const img of Object.values(options.family.images)) for (const f of img.files) srcs.add(f.src);
+  const out: Record<string, ContextDigest> = {};
+  for (const src of [...srcs].sort()) {
+    throwIfAborted(options.signal, 'hashing the build context');
+    const abs = join(options.contextDir, src);
+    try {
+      const st = await stat(abs);
+      if (st.isDirectory()) out[src] = await hashTree(abs, src, options.signal);
+      else if (st.isFile()) {
+        const { digest, size } = await digestFile(abs, options.signal ? { signal: options.signal } : {});
+        out[src] = { kind: 'file', digest, size, executable: (st.mode & 0o100) !== 0 };
+      } else throw new BuildError('CONTEXT_INVALID', `build context: ${src} is not a file or directory`);
+    } catch (err) {
+      if (err instanceof BuildError) throw err;
+      throw new BuildError('CONTEXT_INVALID', `build context ${options.contextDir}: reading ${src}: ${errnoCode(err) === 'ENOENT' ? 'no such file' : (err as Error).message}`, { cause: err });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,112 @@
+// Build records in the store: the builder writes one per built image (input hash -> manifest
+// digest + the inputs behind it); the planner reads them to reuse images and explain rebuilds.
+// They live in the store's private corner (`.lading/build/`, ignored by other OCI tools).
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { atomicWriteFile, errnoCode, parseJson, prettyJson, splitDigest, throwIfAborted, type Digest } from '../../core/index.js';
+import { STATE_DIR } from '../../layout/index.js';
+import { BuildError } from '../errors.js';
+import type { StoreState } from './plan.js';
+import { BuildRecordSchema, type BuildRecord } from './schema.js';
+
+/** Where build records live in a store. */
+export function recordPaths(storePath: string): { byHash: string; latest: string } {
+  const base = join(storePath, STATE_DIR, 'build');
+  return { byHash: join(base, 'records'), latest: join(base, 'latest') };
+}
+
+function safeName(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+/** Options of writeBuildRecord(). */
+export interface WriteRecordOptions {
+  readonly storePath: string;
+  readonly record: BuildRecord;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Writes a build record (atomically) under its input hash and as the latest record of its
+ * image and architecture. Call it after the image's manifest is in the store.
+ */
+export async function writeBuildRecord(options: WriteRecordOptions): Promise<void> {
+  const r = BuildRecordSchema.parse(options.record);
+  const paths = recordPaths(options.storePath);
+  const text = prettyJson(r);
+  const { hex } = splitDigest(r.inputHash as Digest);
+  const signal = options.signal ? { signal: options.signal } : {};
+  await atomicWriteFile(join(paths.byHash, `${hex}.json`), text, signal);
+  await atomicWriteFile(join(paths.latest, safeName(r.family), safeName(r.image), `${safeName(r.arch)}.json`), text, signal);
+}
+
+async function readRecord(path: string): Promise<BuildRecord> {
+  const raw = parseJson(await readFile(path), path);
+  const r = BuildRecordSchema.safeParse(raw);
+  if (!r.success) throw new BuildError('RECORD_INVALID', `build record ${path}: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
+  return r.data;
+}
+
+async function listJson(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((n) => n.endsWith('.json')).sort();
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+async function present(storePath: string, digest: string): Promise<boolean> {
+  const { algorithm, hex } = splitDigest(digest as Digest);
+  try {
+    return (await stat(join(storePath, 'blobs', algorithm, hex))).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Options of readBuildRecords(). */
+export interface ReadRecordsOptions {
+  readonly storePath: string;
+  /** Only records of this family (project.name). */
+  readonly family: string;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Reads the store's build records for one family: `records` are those whose image manifest is
+ * still in the store (reusable), `previous` the latest per image/arch (to explain rebuilds).
+ * A missing store reads as empty. Unreadable records are skipped: a record only saves work.
+ */
+export async function readBuildRecords(options: ReadRecordsOptions): Promise<StoreState> {
+  const paths = recordPaths(options.storePath);
+  const records: BuildRecord[] = [];
+  for (const name of await listJson(paths.byHash)) {
+    throwIfAborted(options.signal, 'reading build records');
+    let r: BuildRecord;
+    try {
+      r = await readRecord(join(paths.byHash, name));
+    } catch {
+      continue;
+    }
+    if (r.family === options.family && (await present(options.storePath, r.digest))) records.push(r);
+  }
+  const previous: BuildRecord[] = [];
+  const famDir = join(paths.latest, safeName(options.family));
+  let images: string[] = [];
+  try {
+    images = (await readdir(famDir)).sort();
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT' && errnoCode(err) !== 'ENOTDIR') throw err;
+  }
+  for (const img of images) {
+    for (const name of await listJson(join(famDir, img))) {
+      try {
+        previous.push(await readRecord(join(famDir, img, name)));
+      } catch {
+        // skipped: see above
+      }
+    }
+  }
+  return { records, previous };
+}
