@@ -121,6 +121,18 @@ test('GNU tar extracts the layer to the same tree; gzip -t, zstd -t accept the c
   assert.ok(plain.blob.equals(tar));
 });
 
+test('an empty layer is the 1024-byte empty tar; gzipped it matches Node zlib.gzipSync (oci-image.md section 13)', async (t) => {
+  const dir = await tempDir();
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const { result, blob } = await buildToBuffer({ dir, sourceDateEpoch: EPOCH });
+  assert.equal(result.diffId, 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef');
+  assert.equal(result.uncompressedSize, 1024);
+  assert.equal(result.entries, 0);
+  // A single block with no dictionary is plain deflate: the same 29 bytes as Node's gzipSync.
+  assert.equal(blob.toString('hex'), '1f8b0800000000000003636018 05a360148c5400002eafb5ef00040000'.replace(' ', ''));
+  assert.deepEqual(result.descriptor, { mediaType: MediaType.OciLayerGzip, digest: 'sha256:7989bb311baa38ef545250282aa065d23281c46dfb8faabe4c653487bdbded5c', size: 29 });
+});
+
 test('blocked gzip: same bytes whatever the concurrency; the level changes the digest, not the diff_id', async () => {
   const entries: LayerEntry[] = [
     { path: 'a.bin', type: 'file', content: pseudoRandom(2_500_000, 7) },

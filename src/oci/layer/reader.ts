@@ -148,10 +148,12 @@ export async function* readTar(stream: Readable | AsyncIterable<Uint8Array>): As
         }
         continue;
       }
-      const type = typeOfFlag(flag);
+      let type = typeOfFlag(flag);
       if (!type) throw new OciError('TAR_INVALID', `${what}: unsupported member type ${JSON.stringify(String.fromCharCode(flag))}`);
       const p = new Map([...globalPax, ...(pax ?? [])]);
       const name = p.get('path')?.toString('utf8') ?? longName?.toString('utf8') ?? rawName;
+      // Old (v7) archives mark directories only with a trailing slash.
+      if (type === 'file' && flag !== 0x30 && name.endsWith('/')) type = 'dir';
       const linkname = p.get('linkpath')?.toString('utf8') ?? longLink?.toString('utf8') ?? h.linkname.toString('utf8');
       const xattrs = new Map<string, Buffer>();
       for (const [k, v] of p) if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice('SCHILY.xattr.'.length), v);
