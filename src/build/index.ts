@@ -27,6 +27,8 @@ export type { PlanOptions, StoreState } from './plan/plan.js';
 export { diffInputs } from './plan/reasons.js';
 export { readBuildRecords, writeBuildRecord, recordPaths } from './plan/records.js';
 export type { ReadRecordsOptions, WriteRecordOptions } from './plan/records.js';
+export { planFamily, listFamily, readFamilyLock, defaultLockPath } from './plan/family.js';
+export type { FamilyFiles, PlanFamilyOptions, PlannedFamily } from './plan/family.js';
 export { BuildPlanSchema, BuildRecordSchema, InputManifestSchema, PLAN_VERSION, RECORD_VERSION, LAYER_FORMAT_VERSION } from './plan/schema.js';
 export type { BuildPlan, BuildRecord, BuildStep, ReuseStep, PlanStep, Reason, ReasonCode, InputManifest, ParentInput, FileInput, PackageInput } from './plan/schema.js';
 

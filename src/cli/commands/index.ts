@@ -10,6 +10,8 @@ import { register as copy } from './copy.js';
 import { register as inspect } from './inspect.js';
 import { register as tags } from './tags.js';
 import { register as referrers } from './referrers.js';
+import { register as plan } from './plan.js';
+import { register as images } from './images.js';
 
 /** Adds one command (or a group) to the program. */
 export type RegisterCommand = (program: Command, ctx: () => CliContext) => void;
@@ -24,4 +26,6 @@ export const commands: RegisterCommand[] = [
   inspect,
   tags,
   referrers,
+  plan,
+  images,
 ];

@@ -1,0 +1,111 @@
+// The I/O around the pure planner: read lading.yaml (+ overrides), lading.lock, the build
+// context and the store's build records, then plan. One call per CLI command.
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { errnoCode } from '../../core/index.js';
+import { BuildError } from '../errors.js';
+import { hashContext } from '../config/context.js';
+import { loadFamily, type LoadedFamily } from '../config/load.js';
+import type { Problem } from '../config/problems.js';
+import { describeFamily, type FamilySummary, type Selection } from '../config/select.js';
+import type { DebianArch } from '../config/types.js';
+import { parseFamilyLock } from '../lock/lock.js';
+import type { FamilyLock } from '../lock/schema.js';
+import { planBuild } from './plan.js';
+import { readBuildRecords } from './records.js';
+import type { BuildPlan } from './schema.js';
+
+/** Where a family lives: config, overrides, context, lock. */
+export interface FamilyFiles {
+  /** lading.yaml (default ./lading.yaml). */
+  readonly configPath?: string;
+  readonly overrides?: readonly string[];
+  /** Default: the directory of lading.yaml. */
+  readonly contextDir?: string;
+  /** Default: lading.lock next to lading.yaml. */
+  readonly lockPath?: string;
+  readonly cwd?: string;
+  readonly hostArchitecture?: DebianArch;
+  readonly signal?: AbortSignal;
+}
+
+/** Options of planFamily(). */
+export interface PlanFamilyOptions extends FamilyFiles {
+  /** The OCI layout store whose build records decide what is reused. */
+  readonly storePath: string;
+  readonly selection?: Selection;
+  readonly architectures?: readonly DebianArch[];
+  readonly force?: boolean | readonly string[];
+}
+
+/** What planFamily() returns. */
+export interface PlannedFamily {
+  readonly plan: BuildPlan;
+  readonly loaded: LoadedFamily;
+  readonly lock: FamilyLock;
+  /** Config warnings (the config had no errors). */
+  readonly warnings: readonly Problem[];
+}
+
+/** The lock file path for a config path (lading.lock beside it). */
+export function defaultLockPath(configPath: string): string {
+  return resolve(dirname(configPath), 'lading.lock');
+}
+
+/** Reads and parses lading.lock; LOCK_MISSING with a hint when there is none. */
+export async function readFamilyLock(path: string, display = path, signal?: AbortSignal): Promise<FamilyLock> {
+  let text: string;
+  try {
+    text = await readFile(path, { encoding: 'utf8', ...(signal ? { signal } : {}) });
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') throw new BuildError('LOCK_MISSING', `${display}: no lock file`, { hint: 'run `lading lock` to resolve the packages and write it' });
+    throw new BuildError('LOCK_INVALID', `reading ${display}: ${(err as Error).message}`, { cause: err });
+  }
+  return parseFamilyLock(text, display);
+}
+
+/**
+ * Loads the family, its lock, the build-context digests and the store's build records, and
+ * returns the build plan (`lading plan`). Nothing is written.
+ */
+export async function planFamily(options: PlanFamilyOptions): Promise<PlannedFamily> {
+  const cwd = options.cwd ?? process.cwd();
+  const configPath = options.configPath ?? 'lading.yaml';
+  const loaded = await loadFamily({
+    configPath,
+    cwd,
+    ...(options.overrides ? { overrides: options.overrides } : {}),
+    ...(options.contextDir ? { contextDir: options.contextDir } : {}),
+    ...(options.hostArchitecture ? { hostArchitecture: options.hostArchitecture } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const lockPath = options.lockPath ? resolve(cwd, options.lockPath) : defaultLockPath(loaded.configPath);
+  const lockDisplay = options.lockPath ?? (configPath.includes('/') ? `${dirname(configPath)}/lading.lock` : 'lading.lock');
+  const lock = await readFamilyLock(lockPath, lockDisplay, options.signal);
+  const files = await hashContext({ contextDir: loaded.contextDir, family: loaded.family, ...(options.signal ? { signal: options.signal } : {}) });
+  const store = await readBuildRecords({ storePath: options.storePath, family: loaded.family.project.name, ...(options.signal ? { signal: options.signal } : {}) });
+  const plan = planBuild({
+    family: loaded.family,
+    lock,
+    files,
+    store,
+    lockFile: lockDisplay,
+    ...(options.selection ? { selection: options.selection } : {}),
+    ...(options.architectures ? { architectures: options.architectures } : {}),
+    ...(options.force !== undefined ? { force: options.force } : {}),
+  });
+  return { plan, loaded, lock, warnings: loaded.warnings };
+}
+
+/** Loads the family and describes it (`lading images`). */
+export async function listFamily(options: FamilyFiles): Promise<FamilySummary & { warnings: readonly Problem[] }> {
+  const loaded = await loadFamily({
+    configPath: options.configPath ?? 'lading.yaml',
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    ...(options.overrides ? { overrides: options.overrides } : {}),
+    ...(options.contextDir ? { contextDir: options.contextDir } : {}),
+    ...(options.hostArchitecture ? { hostArchitecture: options.hostArchitecture } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  return { ...describeFamily(loaded.family), warnings: loaded.warnings };
+}

@@ -1,0 +1,55 @@
+// `lading plan [IMAGE...]`: what a build would do, and why (text table or --json BuildPlan).
+import type { Command } from 'commander';
+import { planFamily, type BuildPlan, type PlanStep } from '../../build/index.js';
+import { collect, output, table, type CliContext } from '../context.js';
+import { familyFiles, familyOptions, printWarnings, type FamilyFlags } from './family.js';
+
+interface Flags extends FamilyFlags {
+  profile?: string[];
+  arch?: string[];
+  force?: boolean;
+}
+
+function short(d: string): string {
+  return d.startsWith('sha256:') ? `sha256:${d.slice(7, 19)}` : d;
+}
+
+function why(step: PlanStep): string {
+  if (step.kind === 'reuse') return `unchanged: ${short(step.digest)}`;
+  const msgs = step.reasons.map((r) => r.message);
+  return msgs.length > 4 ? `${msgs.slice(0, 4).join('; ')}; (+${msgs.length - 4} more)` : msgs.join('; ');
+}
+
+/** The plan as a table people read. */
+export function formatPlan(plan: BuildPlan): string {
+  const rows = [['BATCH', 'IMAGE', 'ARCH', 'ACTION', 'INPUT', 'WHY']];
+  plan.batches.forEach((batch, i) => {
+    for (const s of batch) rows.push([String(i + 1), s.image, s.arch, s.kind, short(s.inputHash), why(s)]);
+  });
+  const head = `family ${plan.family}: ${plan.summary.build} to build, ${plan.summary.reuse} reused (${plan.architectures.join(', ')})`;
+  return `${head}\n${table(rows)}`;
+}
+
+/** Registers `plan`. */
+export function register(program: Command, ctx: () => CliContext): void {
+  const cmd = program
+    .command('plan')
+    .description('show what `lading build` would build, why (which input changed), and what it would reuse')
+    .argument('[image...]', 'images to plan (names or globs; their ancestors come along); default all')
+    .option('-p, --profile <name>', 'plan the images of a profile (repeatable)', collect)
+    .option('--arch <arch>', 'only this architecture (repeatable)', collect)
+    .option('--force', 'plan a rebuild of every image in the plan, even those the store has');
+  familyOptions(cmd).action(async (images: string[], flags: Flags) => {
+    const c = ctx();
+    const result = await planFamily({
+      ...familyFiles(c, flags),
+      storePath: c.storePath,
+      selection: { images, profiles: flags.profile ?? [] },
+      ...(flags.arch ? { architectures: flags.arch } : {}),
+      ...(flags.force ? { force: true } : {}),
+    });
+    printWarnings(c, result.warnings);
+    output(c, result.plan, () => formatPlan(result.plan));
+  });
+}
+
