@@ -79,7 +79,7 @@ async function writeBig(path: string, base: Buffer, id: number, size: number): P
   for (let off = 0, block = 0; off < size; off += buf.length, block++) {
     const n = Math.min(buf.length, size - off);
     const chunk = Buffer.from(contentFor(base, id * 100003 + block, n, buf));
-    if (!ws.write(chunk)) await new Promise((r) => ws.once('drain', r));
+    if (!ws.write(chunk)) await new Promise<void>((r) => ws.once('drain', () => r()));
   }
   await new Promise<void>((resolve, reject) => ws.end((err?: Error | null) => (err ? reject(err) : resolve())));
 }

@@ -93,7 +93,7 @@ test('every problem is reported with its place and blob, not just the first one'
   // Corrupt the first layer (same size), delete the config.
   const p = source.blobPath(l1.result.descriptor.digest);
   const bytes = await readFile(p);
-  bytes[bytes.length - 5] ^= 0xff;
+  bytes[bytes.length - 5] = (bytes[bytes.length - 5] as number) ^ 0xff;
   await writeFile(p, bytes);
   await unlink(source.blobPath(image.config.digest));
   const report = await validateImage({ source, reference: 'test' });
