@@ -14,9 +14,7 @@ test('store location: --store, then LADING_STORE, then ./.lading/store', async (
   await makeTree(tree);
   const cwd = join(root, 'work');
   await mkdir(cwd);
-  const clean = { ...process.env };
-  delete clean.LADING_STORE;
-  delete clean.SOURCE_DATE_EPOCH;
+  const clean = { LADING_STORE: undefined, SOURCE_DATE_EPOCH: undefined };
   const r1 = await runCli(['image', 'from-dir', '../tree', '--tag', 'a'], { cwd, env: clean });
   assert.equal(r1.code, 0, r1.stderr);
   assert.ok((await stat(join(cwd, '.lading/store/oci-layout'))).isFile(), 'default store is ./.lading/store');
