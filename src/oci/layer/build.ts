@@ -1,8 +1,7 @@
 // The deterministic layer writer: entries (from a directory or a list) -> tar -> compression ->
 // the caller's sink, with diff_id, digest and sizes computed in the same pass. Memory stays
 // bounded by a few GZIP_BLOCK_SIZE buffers whatever the layer size.
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { CoreError, Hasher, describeError, isBaseError, throwIfAborted, type Digest, type Logger } from '../../core/index.js';
 import { OciError } from '../errors.js';
@@ -138,23 +137,25 @@ async function writeContent(tar: TarBlocks, entry: PlannedEntry, options: LayerW
     return entry;
   }
   if (c.kind === 'file') {
-    let fh;
+    // Synchronous reads (see walk.ts): for small files the thread-pool round trips of async
+    // open/stat/read/close cost far more than the copy. buildLayer yields between entries.
+    let fd: number;
     try {
-      fh = await open(c.path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      fd = openSync(c.path, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (err) {
       throw new OciError('LAYER_INVALID', `${what}: cannot open ${c.path}: ${(err as Error).message}`, { cause: err });
     }
     try {
-      const st = await fh.stat();
+      const st = fstatSync(fd);
       if (!st.isFile()) throw new OciError('LAYER_INVALID', `${what}: ${c.path} is not a regular file`);
       if (c.size !== undefined && st.size !== c.size) throw new OciError('LAYER_INVALID', `${what}: ${c.path} changed size while the layer was written`);
       const header = { ...entry.header, size: st.size };
       await tar.put(encodeHeader(header, hopts));
-      await tar.fill(st.size, async (buf, off, len) => (await fh.read(buf, off, len, null)).bytesRead, `${what} (${c.path})`);
+      await tar.fill(st.size, async (buf, off, len) => readSync(fd, buf, off, len, null), `${what} (${c.path})`);
       await tar.zeros(padding(st.size));
       return { ...entry, header, info: { ...entry.info, size: st.size } };
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
   // A stream of declared size: its chunks are copied into the block buffer.
@@ -236,8 +237,14 @@ export async function buildLayer(options: DirLayerOptions | EntriesLayerOptions)
   try {
     const tar = new TarBlocks(encoder);
     let count = 0;
+    let lastYield = Date.now();
     for await (const planned of source) {
       throwIfAborted(options.signal, 'building a layer');
+      if (Date.now() - lastYield > 20) {
+        // Let timers and I/O callbacks run: file reads and the walk are synchronous.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        lastYield = Date.now();
+      }
       const written = await writeContent(tar, planned, options);
       count++;
       options.onEntry?.(written.info);
