@@ -105,18 +105,21 @@ export function checkSchema<T extends z.ZodType>(schema: T, value: unknown, prob
   const result = schema.safeParse(value);
   if (result.success) return { data: result.data, failed: [] };
   const failed: { path: FieldPath; missing: boolean }[] = [];
-  const report = (issue: Issue, prefix: readonly PropertyKey[]) => {
+  const report = (issue: Issue, prefix: readonly PropertyKey[], unionMessage?: string) => {
     const rel = [...prefix, ...issue.path];
     const path = [...base, ...rel.map((p) => (typeof p === 'number' ? p : String(p)))];
     const found = valueAt(value, rel);
-    if (issue.code === 'invalid_union') {
+    if (issue.code === 'invalid_union' && found !== undefined) {
       // Keep the branches that accept the value's shape; when one remains, its issues are precise.
       const branches = (issue.errors ?? []).filter((errs) => !errs.some((e) => e.path.length === 0 && (e.code === 'invalid_type' || e.code === 'invalid_value')));
       if (branches.length === 1 && branches[0]) {
-        for (const e of branches[0]) report(e, rel);
+        const own = issue.message.startsWith('Invalid input') ? undefined : issue.message;
+        for (const e of branches[0]) report(e, rel, e.path.length === 0 ? own : undefined);
         return;
       }
     }
+    // A bare format failure inside a union reads better with the union's own message.
+    if (unionMessage !== undefined && issue.code === 'invalid_format' && issue.message.startsWith('Invalid')) issue = { ...issue, message: unionMessage };
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys ?? []) failed.push({ path: [...path, key], missing: false });
     } else failed.push({ path, missing: found === undefined });
@@ -134,7 +137,8 @@ export function checkSchema<T extends z.ZodType>(schema: T, value: unknown, prob
         else problems.error('INVALID_TYPE', path, `expected ${EXPECTED[issue.expected ?? ''] ?? issue.expected}, got ${describeValue(found)}`);
         return;
       case 'invalid_union':
-        problems.error('INVALID_TYPE', path, `${issue.message.startsWith('Invalid input') ? 'invalid value' : issue.message}, got ${describeValue(found)}`);
+        if (found === undefined) problems.error('REQUIRED', path, 'required field is missing');
+        else problems.error('INVALID_TYPE', path, `${issue.message.startsWith('Invalid input') ? 'invalid value' : issue.message}, got ${describeValue(found)}`);
         return;
       case 'invalid_value': {
         const allowed = (issue.values ?? []).map((v) => String(v));

@@ -7,7 +7,7 @@ import { BuildError } from '../errors.js';
 import { parseTolerant } from './check.js';
 import { normalise, type ContextEntryKind, type NormaliseOptions } from './normalise.js';
 import { applyOverride, toMerged, type MergedFamily, type PackageOrigin } from './override.js';
-import { formatProblem, ProblemList, sortProblems, type Problem, type SourceMap } from './problems.js';
+import { formatProblem, ProblemList, sortProblems, type FieldPath, type Problem, type SourceMap } from './problems.js';
 import type { DebianArch, FamilyConfig } from './types.js';
 import { WrittenFamilySchema, WrittenOverrideSchema } from './written.js';
 import { parseYaml } from './yaml.js';
@@ -46,7 +46,10 @@ export function hostArchitecture(): DebianArch {
   return NODE_TO_DEBIAN[process.arch] ?? process.arch;
 }
 
-function mergeFamily(options: ParseFamilyOptions, problems: Problem[]): { merged: MergedFamily; sources: SourceMap } | undefined {
+function mergeFamily(
+  options: ParseFamilyOptions,
+  problems: Problem[],
+): { merged: MergedFamily; sources: SourceMap; dropped: FieldPath[]; brokenImages: Set<string> } | undefined {
   const base = parseYaml(options.config.text, options.config.file);
   problems.push(...base.problems);
   const baseList = new ProblemList(base.sources);
@@ -58,6 +61,8 @@ function mergeFamily(options: ParseFamilyOptions, problems: Problem[]): { merged
   if (!parsed?.data) return undefined;
   const sources = base.sources.clone();
   const merged = toMerged(parsed.data, sources);
+  const dropped = [...parsed.dropped];
+  const brokenImages = new Set(parsed.dropped.filter((d) => d.length === 2 && d[0] === 'images').map((d) => String(d[1])));
   for (const o of options.overrides ?? []) {
     const doc = parseYaml(o.text, o.file);
     problems.push(...doc.problems);
@@ -65,9 +70,14 @@ function mergeFamily(options: ParseFamilyOptions, problems: Problem[]): { merged
     const list = new ProblemList(doc.sources);
     const patch = parseTolerant(WrittenOverrideSchema, doc.value, list);
     if (patch.data) applyOverride(merged, sources, patch.data, doc.sources, list);
+    for (const d of patch.dropped) {
+      if (d.length === 2 && d[0] === 'addImages') brokenImages.add(String(d[1]));
+      // Dropped fields of a patch land at the same path in the merged family.
+      if (d[0] === 'images' || d[0] === 'addImages') dropped.push(['images', ...d.slice(1)]);
+    }
     problems.push(...list.items);
   }
-  return { merged, sources };
+  return { merged, sources, dropped, brokenImages };
 }
 
 /**
@@ -81,7 +91,9 @@ export function parseFamily(options: ParseFamilyOptions): ParsedFamily {
   const m = mergeFamily(options, problems);
   if (!m) return { family: undefined, problems: sortProblems(problems, files), packageOrigins: new Map() };
   const list = new ProblemList(m.sources);
+  list.suppressDropped(m.dropped);
   const normOptions: NormaliseOptions = {
+    brokenImages: m.brokenImages,
     hostArchitecture: options.hostArchitecture ?? hostArchitecture(),
     ...(options.context ? { context: options.context } : {}),
     origin: { config: options.config.file, overrides: (options.overrides ?? []).map((o) => o.file) },

@@ -36,6 +36,8 @@ export interface NormaliseOptions {
   hostArchitecture: DebianArch;
   /** Says what a build-context path is; without it, context paths are checked only for escapes. */
   context?: (src: string) => ContextEntryKind;
+  /** Images dropped because of schema problems already reported: references to them are not reported again. */
+  brokenImages?: ReadonlySet<string>;
   /** Files the family was read from, for FamilyConfig.origin. */
   origin?: FamilyConfig['origin'];
 }
@@ -195,7 +197,7 @@ export function normalise(merged: MergedFamily, sources: SourceMap, problems: Pr
   const bases = new Map<string, ImageBase | undefined>();
   for (const name of names) {
     const img = merged.images[name] as MergedImage;
-    bases.set(name, parseFrom(name, img.from, merged, problems));
+    bases.set(name, parseFrom(name, img.from, merged, problems, options.brokenImages));
   }
   const parentOf = (n: string): string | undefined => {
     const b = bases.get(n);
@@ -278,6 +280,8 @@ export function normalise(merged: MergedFamily, sources: SourceMap, problems: Pr
         const hits = names.filter((n) => re.test(n));
         if (hits.length === 0) problems.warning('UNKNOWN_IMAGE', ['profiles', pname, i], `pattern ${JSON.stringify(m)} matches no image`);
         for (const h of hits) set.add(h);
+      } else if (options.brokenImages?.has(m)) {
+        // already reported where the image is defined
       } else if (!merged.images[m]) {
         problems.error('UNKNOWN_IMAGE', ['profiles', pname, i], `unknown image ${JSON.stringify(m)}${suggestion(m, names)}`);
       } else set.add(m);
@@ -301,7 +305,7 @@ export function normalise(merged: MergedFamily, sources: SourceMap, problems: Pr
   return { family: problems.hasErrors ? undefined : family, packageOrigins };
 }
 
-function parseFrom(name: string, from: string, merged: MergedFamily, problems: ProblemList): ImageBase | undefined {
+function parseFrom(name: string, from: string, merged: MergedFamily, problems: ProblemList, broken?: ReadonlySet<string>): ImageBase | undefined {
   const path: FieldPath = ['images', name, 'from'];
   if (from === 'scratch') return { kind: 'scratch' };
   if (/[/:@]/.test(from)) {
@@ -329,6 +333,7 @@ function parseFrom(name: string, from: string, merged: MergedFamily, problems: P
     problems.error('CYCLE', path, `cycle: ${name} -> ${name} (an image cannot be built FROM itself)`);
     return undefined;
   }
+  if (broken?.has(from)) return undefined;
   if (!merged.images[from]) {
     const hint = suggestion(from, Object.keys(merged.images));
     problems.error(

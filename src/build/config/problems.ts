@@ -204,21 +204,39 @@ export class SourceMap {
 /** Collects problems, resolving positions through a SourceMap. */
 export class ProblemList {
   readonly items: Problem[] = [];
+  private readonly dropped: FieldPath[] = [];
   constructor(private readonly sources: SourceMap) {}
+
+  /**
+   * Remembers fields dropped after a schema problem: later problems about the object that held
+   * them (or about anything inside them) would only repeat the first one, so they are not added.
+   */
+  suppressDropped(paths: readonly FieldPath[]): void {
+    this.dropped.push(...paths);
+  }
+
+  private suppressed(path: FieldPath): boolean {
+    const key = pathKey(path);
+    return this.dropped.some((d) => key === pathKey(d.slice(0, -1)) || key === pathKey(d) || key.startsWith(`${pathKey(d)}\u0000`));
+  }
+
+  private add(pos: SourcePosition, code: ProblemCode, severity: Problem['severity'], path: FieldPath, message: string): void {
+    if (!this.suppressed(path)) this.items.push({ ...pos, code, severity, path, message });
+  }
 
   /** Adds a problem located at the value of `path`. */
   error(code: ProblemCode, path: FieldPath, message: string): void {
-    this.items.push({ ...this.sources.valueAt(path), code, severity: 'error', path, message });
+    this.add(this.sources.valueAt(path), code, 'error', path, message);
   }
 
   /** Adds a problem located at the key of `path` (unknown keys). */
   keyError(code: ProblemCode, path: FieldPath, message: string): void {
-    this.items.push({ ...this.sources.keyAt(path), code, severity: 'error', path, message });
+    this.add(this.sources.keyAt(path), code, 'error', path, message);
   }
 
   /** Adds a warning located at the value of `path`. */
   warning(code: ProblemCode, path: FieldPath, message: string): void {
-    this.items.push({ ...this.sources.valueAt(path), code, severity: 'warning', path, message });
+    this.add(this.sources.valueAt(path), code, 'warning', path, message);
   }
 
   /** True when at least one error (not a warning) was recorded. */

@@ -14,6 +14,9 @@ export const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?$/;
 export const STEP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const DURATION = /^(?:\d+h)?(?:\d+m)?(?:\d+s)?$/;
 
+const DURATION_MSG = 'expected seconds (an integer) or a duration such as "90s", "10m", "1h30m"';
+const MODE_MSG = 'expected a quoted octal mode such as "0755", or 0o755';
+const PORT_MSG = 'expected a port number or "PORT/tcp", "PORT/udp", "PORT/sctp"';
 const PKG_MSG = 'expected a Debian package name (lower case, digits, + - .)';
 const NAME_MSG = 'expected letters, digits, . _ - (starting with a letter or digit)';
 const IMAGE_MSG = 'expected lower-case letters, digits and single . _ - separators';
@@ -22,11 +25,11 @@ const str = (description: string) => z.string().min(1).describe(description);
 const scalarValue = z.union([z.string(), z.number(), z.boolean()]);
 
 const Duration = z
-  .union([z.number().int().min(1), z.string().regex(DURATION).min(2)], { error: 'expected seconds (an integer) or a duration such as "90s", "10m", "1h30m"' })
+  .union([z.number().int().min(1), z.string().regex(DURATION, { error: DURATION_MSG }).min(2, { error: DURATION_MSG })], { error: DURATION_MSG })
   .describe('Seconds as an integer, or a duration such as "90s", "10m", "1h30m".');
 
 const Mode = z
-  .union([z.string().regex(/^0?[0-7]{3,4}$/), z.number().int().min(0).max(0o7777)], { error: 'expected a quoted octal mode such as "0755", or 0o755' })
+  .union([z.string().regex(/^0?[0-7]{3,4}$/, { error: MODE_MSG }), z.number().int().min(0).max(0o7777)], { error: MODE_MSG })
   .describe('Permission bits: a quoted octal string ("0755", "644") or a YAML 1.2 octal number (0o755). An unquoted 755 or 0755 is refused as ambiguous.');
 
 const Owner = z
@@ -110,8 +113,8 @@ const Healthcheck = z.strictObject({
   retries: z.number().int().min(0).optional(),
 });
 
-const Port = z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d{1,5}(?:\/(?:tcp|udp|sctp))?$/)], {
-  error: 'expected a port number or "PORT/tcp", "PORT/udp", "PORT/sctp"',
+const Port = z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d{1,5}(?:\/(?:tcp|udp|sctp))?$/, { error: PORT_MSG })], {
+  error: PORT_MSG,
 });
 
 const imageFields = {

@@ -1,0 +1,323 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { BuildError } from '../errors.js';
+import { loadFamily, parseFamily, type ConfigText } from './load.js';
+import { formatProblem } from './problems.js';
+import { describeFamily, selectImages } from './select.js';
+import type { FamilyConfig } from './types.js';
+
+const testdata = fileURLToPath(new URL('../testdata/', import.meta.url));
+
+/** A minimal valid family with extra YAML appended under `images:`. */
+function family(images: string, extra = ''): ConfigText {
+  return { file: 'lading.yaml', text: `project:\n  name: t\narchitectures: [amd64, arm64]\n${extra}images:\n${images}` };
+}
+
+function problems(config: ConfigText, overrides: ConfigText[] = []): string[] {
+  return parseFamily({ config, overrides, hostArchitecture: 'amd64' }).problems.map(formatProblem);
+}
+
+function ok(config: ConfigText, overrides: ConfigText[] = []): FamilyConfig {
+  const r = parseFamily({ config, overrides, hostArchitecture: 'amd64' });
+  assert.deepEqual(r.problems.filter((p) => p.severity === 'error').map(formatProblem), []);
+  assert.ok(r.family);
+  return r.family;
+}
+
+test('the example family normalises: order, ancestors, packages per arch, inheritance, volatile labels', async () => {
+  const { family: f, warnings } = await loadFamily({ configPath: 'lading.yaml', cwd: `${testdata}family`, hostArchitecture: 'amd64' });
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(f.order, ['base', 'tools', 'app-base', 'web', 'worker']);
+  assert.deepEqual(f.architectures, ['amd64', 'arm64']);
+  assert.deepEqual(f.sources, {
+    kind: 'inline',
+    entries: [{ types: ['deb'], uris: ['http://deb.example.org/debian'], suites: ['bookworm'], components: ['main'], signedBy: '/usr/share/keyrings/debian-archive-keyring.gpg' }],
+  });
+  const base = f.images.base!;
+  const appBase = f.images['app-base']!;
+  const web = f.images.web!;
+  assert.equal(base.essential, true);
+  assert.equal(appBase.essential, false);
+  assert.deepEqual(appBase.packages, { amd64: ['libjemalloc2', 'python3', 'python3-yaml'], arm64: ['python3', 'python3-yaml'] });
+  assert.deepEqual(web.ancestors, ['app-base', 'base']);
+  assert.deepEqual(appBase.children, ['web', 'worker']);
+  assert.deepEqual(f.images.tools!.from, {
+    kind: 'external',
+    reference: 'docker.io/library/debian:bookworm@sha256:0000000000000000000000000000000000000000000000000000000000000001',
+    registry: 'docker.io',
+    repository: 'library/debian',
+    tag: 'bookworm',
+    digest: 'sha256:0000000000000000000000000000000000000000000000000000000000000001',
+  });
+  assert.deepEqual(f.images.tools!.architectures, ['amd64']);
+  // Modes: quoted octal string and YAML 1.2 octal both mean 0o7xx.
+  assert.equal(appBase.files[0]!.mode, 0o755);
+  assert.deepEqual(appBase.directories, [{ path: '/var/lib/app', mode: 0o750, owner: { user: 'app', group: 'app' } }]);
+  assert.deepEqual(appBase.groups, [{ name: 'app', gid: 900, system: true, implicit: false }]);
+  assert.deepEqual(appBase.users, [{ name: 'app', uid: 900, gid: 900, groups: [], home: '/nonexistent', shell: '/usr/sbin/nologin', system: true, comment: '' }]);
+  // Inheritance: env and labels from base, entrypoint from app-base, own cmd.
+  assert.deepEqual(web.effective.env, { LANG: 'C.UTF-8' });
+  assert.deepEqual(web.effective.entrypoint, ['/usr/local/bin/entry.sh']);
+  assert.deepEqual(web.effective.cmd, ['nginx', '-g', 'daemon off;']);
+  assert.deepEqual(web.effective.labels, { 'org.example.tier': 'base' });
+  assert.deepEqual(web.volatile.labels, { 'org.example.build-url': 'https://ci.example.org/1' });
+  assert.deepEqual(web.effective.healthcheck, { test: ['CMD', 'curl', '-f', 'http://localhost:8080/'], intervalSeconds: 30, retries: 3 });
+  assert.deepEqual(web.effective.ports, ['8080/tcp']);
+  assert.deepEqual(web.run.map((s) => [s.name, s.timeoutSeconds, s.network]), [
+    ['compile', 600, false],
+    ['smoke', 60, false],
+  ]);
+  assert.deepEqual(f.images.worker!.effective.stopSignal, 'SIGQUIT');
+  assert.deepEqual(f.profiles, { apps: ['web', 'worker'], web: ['web'] });
+});
+
+test('every validation problem at once, each with file:line:col and field path', async () => {
+  const err = await loadFamily({ configPath: 'lading.yaml', cwd: `${testdata}invalid`, hostArchitecture: 'amd64' }).then(
+    () => assert.fail('expected CONFIG_INVALID'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof BuildError);
+  assert.equal(err.code, 'CONFIG_INVALID');
+  assert.deepEqual(err.problems.map(formatProblem), [
+    'lading.yaml:3:3 project.vendr: unknown key "vendr" (did you mean "vendor"?)',
+    'lading.yaml:4:24 architectures[1]: expected one of amd64, arm64, armel, armhf, i386, mips64el, ppc64el, riscv64, s390x, got the string "arm46"',
+    'lading.yaml:11:17 images.nova-base.users[1].name: user nova is already defined by users[0]',
+    'lading.yaml:12:33 images.nova-base.users[2].uid: uid 64060 is already used by user nova',
+    'lading.yaml:14:11 images.nova-api.from: unknown image "nova-bse" (did you mean "nova-base"?)',
+    'lading.yaml:16:11 images.loop-a.from: cycle: loop-a -> loop-b -> loop-c -> loop-a (each image is built FROM the next)',
+    'lading.yaml:22:11 images.external.from: external image "docker.io/library/debian:bookworm" is not pinned: add its digest (docker.io/library/debian:bookworm@sha256:...; a tag may stay next to the digest)',
+    'lading.yaml:25:18 images.files.noEssential: noEssential applies only to images built from scratch (files is built from nova-base)',
+    'lading.yaml:27:16 images.files.files[0].src: "../secret" is outside the build context (use a path relative to the context, without "..")',
+    'lading.yaml:28:54 images.files.files[1].mode: unquoted mode 755 is ambiguous (YAML 1.2 reads it as the decimal number 755, chmod as octal): write "0755" (quoted) or 0o755',
+    'lading.yaml:29:35 images.files.files[2].dest: /etc/a.conf is already written by files[1].dest',
+    'lading.yaml:30:16 images.files.files[3].src: "missing.conf" does not exist in the build context',
+    'lading.yaml:32:17 images.files.directories[0].path: "relative/dir" must be an absolute path in the image',
+    'lading.yaml:34:7 images.files.labels["org.opencontainers.image.created"]: "org.opencontainers.image.created" is reserved: lading sets created, base.name, base.digest and ref.name itself; a config may set org.opencontainers.image.{title,description,version,url,documentation,source,revision,vendor,licenses,authors}',
+    'lading.yaml:35:7 images.files.labels["dev.lading.support.status"]: "dev.lading.support.status": keys under dev.lading. are set by lading (from project metadata and the image definition)',
+    'lading.yaml:39:17 images.files.run[1].name: run step "a" is already defined at run[0]',
+    'lading.yaml:40:9 images.files.run[2]: run step "b" needs exactly one of script and args',
+    'lading.yaml:41:5 images.files.entrypont: unknown key "entrypont" (did you mean "entrypoint"?)',
+    'lading.yaml:43:9 profiles.api[0]: unknown image "nova-apx" (did you mean "nova-api"?)',
+  ]);
+  assert.equal(new Set(err.problems.map((p) => p.code)).size, 14);
+  assert.match(err.message, /^lading.yaml: 19 problems:\n {2}lading.yaml:3:3 project.vendr/);
+});
+
+test('YAML syntax problems are located, and the rest of the file is still checked', () => {
+  assert.deepEqual(problems(family('  a:\n    from: scratch\n  a:\n    from: scratch\n')), ['lading.yaml:7:3 (document): duplicate key (each key may appear once in a map)']);
+  const p = problems({ file: 'lading.yaml', text: 'project:\n  name: t\n images: [\n' });
+  assert.ok(p.length >= 1 && p.every((l) => /^lading\.yaml:\d+:\d+ /.test(l)), p.join('\n'));
+  assert.deepEqual(problems({ file: 'lading.yaml', text: '' }), ['lading.yaml:1:1 (document): the file is empty (a family needs project: and images:)']);
+  assert.deepEqual(problems({ file: 'lading.yaml', text: 'project: {name: t}\nimages:\n  a: {from: scratch, env: *nope}\n' }).length > 0, true);
+});
+
+test('type problems name what was found, and unions narrow to the branch that fits', () => {
+  assert.deepEqual(
+    problems(
+      family(
+        [
+          '  a:',
+          '    from: scratch',
+          '    packages: {amd64: [Bad_Name], sparc: [x]}',
+          '    ports: [70000, "80/xyz"]',
+          '    env: [A]',
+          '    healthcheck: {interval: 5}',
+          '    run:',
+          '      - {name: s, script: 3, timeout: soon}',
+          '',
+        ].join('\n'),
+      ),
+    ),
+    [
+      'lading.yaml:7:24 images.a.packages.amd64[0]: expected a Debian package name (lower case, digits, + - .), got the string "Bad_Name"',
+      'lading.yaml:7:35 images.a.packages.sparc: unknown key "sparc"',
+      'lading.yaml:8:13 images.a.ports[0]: must be at most 65535, got the number 70000',
+      'lading.yaml:8:20 images.a.ports[1]: expected a port number or "PORT/tcp", "PORT/udp", "PORT/sctp", got the string "80/xyz"',
+      'lading.yaml:9:10 images.a.env: expected a map, got a list',
+      'lading.yaml:10:18 images.a.healthcheck.test: required field is missing',
+      'lading.yaml:12:27 images.a.run[0].script: expected a string, got the number 3',
+      'lading.yaml:12:39 images.a.run[0].timeout: expected seconds (an integer) or a duration such as "90s", "10m", "1h30m", got the string "soon"',
+    ],
+  );
+  assert.deepEqual(problems({ file: 'lading.yaml', text: 'project: {}\nimages: {a: {}}\n' }), [
+    'lading.yaml:1:10 project.name: required field is missing',
+    'lading.yaml:2:13 images.a.from: required field is missing',
+  ]);
+});
+
+test('modes: "0755" and 0o755 are accepted, unquoted numbers are ambiguous, bad digits refused', () => {
+  const f = ok(family('  a:\n    from: scratch\n    directories:\n      - {path: /a, mode: "0755"}\n      - {path: /b, mode: 0o700}\n      - {path: /c, mode: "644"}\n      - {path: /d}\n'));
+  assert.deepEqual(
+    f.images.a!.directories.map((d) => [d.path, d.mode.toString(8)]),
+    [
+      ['/a', '755'],
+      ['/b', '700'],
+      ['/c', '644'],
+      ['/d', '755'],
+    ],
+  );
+  assert.deepEqual(problems(family('  a:\n    from: scratch\n    directories:\n      - {path: /a, mode: 0755}\n      - {path: /b, mode: "0999"}\n')), [
+    'lading.yaml:8:26 images.a.directories[0].mode: unquoted mode 755 is ambiguous (YAML 1.2 reads it as the decimal number 755, chmod as octal): write "0755" (quoted) or 0o755',
+    'lading.yaml:9:26 images.a.directories[1].mode: expected a quoted octal mode such as "0755", or 0o755, got the string "0999"',
+  ]);
+});
+
+test('graph problems: self-cycle, architectures not in the parent, duplicate gid, user-private groups', () => {
+  assert.deepEqual(problems(family('  a:\n    from: a\n')), ['lading.yaml:6:11 images.a.from: cycle: a -> a (an image cannot be built FROM itself)']);
+  assert.deepEqual(problems(family('  a:\n    from: scratch\n    architectures: [amd64]\n  b:\n    from: a\n    architectures: [arm64]\n')), [
+    'lading.yaml:10:21 images.b.architectures[0]: parent a is not built for arm64 (it is built for amd64)',
+  ]);
+  assert.deepEqual(problems(family('  a:\n    from: scratch\n    groups: [{name: g, gid: 10}]\n  b:\n    from: a\n    groups: [{name: h, gid: 10}]\n')), [
+    'lading.yaml:10:29 images.b.groups[0].gid: gid 10 is already used by group g of image a',
+  ]);
+  const f = ok(family('  a:\n    from: scratch\n    users: [{name: svc, uid: 500, system: false}]\n'));
+  assert.deepEqual(f.images.a!.groups, [{ name: 'svc', gid: 500, system: false, implicit: true }]);
+  assert.equal(f.images.a!.users[0]!.home, '/home/svc');
+});
+
+test('entrypoint clears an inherited cmd; null clears an inherited value', () => {
+  const f = ok(
+    family(
+      [
+        '  a: {from: scratch, entrypoint: [/e], cmd: [c], healthcheck: {test: "true"}, workdir: /w}',
+        '  b: {from: a, entrypoint: [/f]}',
+        '  c: {from: a, cmd: null, healthcheck: null}',
+        '  d: {from: a, entrypoint: null}',
+        '',
+      ].join('\n'),
+    ),
+  );
+  assert.deepEqual(f.images.b!.effective.entrypoint, ['/f']);
+  assert.equal(f.images.b!.effective.cmd, undefined);
+  assert.equal(f.images.c!.effective.cmd, undefined);
+  assert.equal(f.images.c!.effective.healthcheck, undefined);
+  assert.deepEqual(f.images.c!.effective.entrypoint, ['/e']);
+  assert.equal(f.images.d!.effective.entrypoint, undefined);
+  assert.equal(f.images.d!.effective.workdir, '/w');
+  assert.deepEqual(f.images.a!.effective.healthcheck, { test: ['CMD-SHELL', 'true'] });
+});
+
+const openstackLike = family(
+  [
+    '  base: {from: scratch, packages: [ca-certificates], labels: {org.example.tier: base}}',
+    '  openstack-base: {from: base, packages: [python3-openstackclient]}',
+    '  nova-base: {from: openstack-base, packages: {all: [python3-nova], amd64: [qemu-utils]}}',
+    '  nova-api:',
+    '    from: nova-base',
+    '    packages: [nova-api]',
+    '    run:',
+    '      - {name: configure, script: "nova-manage --version"}',
+    '      - {name: cleanup, script: "rm -rf /var/cache/nova"}',
+    '  nova-conductor: {from: nova-base, packages: [nova-conductor]}',
+    '  keystone: {from: openstack-base, packages: [keystone]}',
+    '',
+  ].join('\n'),
+  'profiles:\n  nova: ["nova-*"]\n  identity: [keystone]\n',
+);
+
+test('a site override adds a package to one image and a label to every image, without editing lading.yaml', () => {
+  const site: ConfigText = {
+    file: 'site.yaml',
+    text: ['allImages:', '  labels:', '    com.example.site: prod', 'images:', '  nova-api:', '    packages:', '      add: [python3-nova-site-plugin]', ''].join('\n'),
+  };
+  const f = ok(openstackLike, [site]);
+  assert.deepEqual(f.images['nova-api']!.packages.amd64, ['nova-api', 'python3-nova-site-plugin']);
+  for (const name of f.order) assert.equal(f.images[name]!.effective.labels['com.example.site'], 'prod', name);
+  assert.equal(f.images.keystone!.effective.labels['org.example.tier'], 'base');
+  assert.deepEqual(f.origin, { config: 'lading.yaml', overrides: ['site.yaml'] });
+});
+
+test('overrides: remove packages (all or one arch), edit run steps by name, null removes a label, add images', () => {
+  const site: ConfigText = {
+    file: 'site.yaml',
+    text: [
+      'project: {vendor: ACME, support: {status: best-effort}}',
+      'profiles: {identity: null, api: [nova-api]}',
+      'images:',
+      '  nova-base:',
+      '    packages: {remove: {amd64: [python3-nova, qemu-utils]}}',
+      '  base:',
+      '    labels: {org.example.tier: null}',
+      '  nova-api:',
+      '    run:',
+      '      remove: [cleanup]',
+      '      replace: [{name: configure, script: "nova-manage --help"}]',
+      '      add:',
+      '        - {name: first, script: "true", before: configure}',
+      '        - {name: last, args: ["true"]}',
+      'addImages:',
+      '  nova-api-site: {from: nova-api, labels: {com.example.extra: "1"}}',
+      '',
+    ].join('\n'),
+  };
+  const f = ok(openstackLike, [site]);
+  assert.deepEqual(f.images['nova-base']!.packages, { amd64: [], arm64: ['python3-nova'] });
+  assert.deepEqual(f.images.base!.effective.labels, {});
+  assert.deepEqual(
+    f.images['nova-api']!.run.map((s) => [s.name, s.script ?? s.args]),
+    [
+      ['first', 'true'],
+      ['configure', 'nova-manage --help'],
+      ['last', ['true']],
+    ],
+  );
+  assert.deepEqual(f.images['nova-api-site']!.ancestors, ['nova-api', 'nova-base', 'openstack-base', 'base']);
+  assert.equal(f.project.vendor, 'ACME');
+  assert.deepEqual(f.project.support, { status: 'best-effort' });
+  assert.deepEqual(f.profiles, { api: ['nova-api'], nova: ['nova-api', 'nova-api-site', 'nova-base', 'nova-conductor'] });
+});
+
+test('override problems point at the override file and line, with suggestions', () => {
+  const site: ConfigText = {
+    file: 'site.yaml',
+    text: [
+      'images:',
+      '  nova-apu:',
+      '    labels: {a: b}',
+      '  nova-api:',
+      '    run:',
+      '      remove: [cleanp]',
+      '      add: [{name: x, script: "true", after: confgure}]',
+      '    packages: {remove: [keystone]}',
+      '    files:',
+      '      add: [{src: ../x, dest: /x}]',
+      '    colour: blue',
+      'allImages:',
+      '  labels: {dev.lading.owner.team: x}',
+      '',
+    ].join('\n'),
+  };
+  assert.deepEqual(problems(openstackLike, [site]), [
+    'site.yaml:2:3 images.nova-apu: unknown image "nova-apu" (did you mean "nova-api"?); new images go under addImages:',
+    'site.yaml:6:16 images.nova-api.run.remove[0]: no run step "cleanp" in image nova-api (did you mean "cleanup"?)',
+    'site.yaml:7:46 images.nova-api.run.add[0].after: no run step "confgure" in image nova-api (did you mean "configure"?)',
+    'site.yaml:8:25 images.nova-api.packages.remove[0]: warning: package "keystone" is not in image nova-api\'s own list (an ancestor\'s packages are removed in that ancestor)',
+    'site.yaml:10:19 images.nova-api.files[0].src: "../x" is outside the build context (use a path relative to the context, without "..")',
+    'site.yaml:11:5 images.nova-api.colour: unknown key "colour"',
+    // The reserved label is reported once per image, at the override line that sets it.
+    ...['base', 'keystone', 'nova-api', 'nova-base', 'nova-conductor', 'openstack-base'].map(
+      (i) => `site.yaml:13:12 images.${i}.labels["dev.lading.owner.team"]: "dev.lading.owner.team": keys under dev.lading. are set by lading (from project metadata and the image definition)`,
+    ),
+  ]);
+});
+
+test('profiles and image names select images with their ancestors, in build order', () => {
+  const f = ok(openstackLike);
+  assert.deepEqual(selectImages(f, { profiles: ['identity'] }), ['base', 'openstack-base', 'keystone']);
+  assert.deepEqual(selectImages(f, { images: ['nova-api'] }), ['base', 'openstack-base', 'nova-base', 'nova-api']);
+  assert.deepEqual(selectImages(f, { images: ['nova-c*'], profiles: ['identity'] }), ['base', 'openstack-base', 'keystone', 'nova-base', 'nova-conductor']);
+  assert.deepEqual(selectImages(f), f.order);
+  assert.throws(() => selectImages(f, { images: ['nova-apx'] }), { code: 'UNKNOWN_IMAGE', message: 'image "nova-apx" is not in family t (did you mean "nova-api"?)' });
+  assert.throws(() => selectImages(f, { profiles: ['idnetity'] }), { code: 'UNKNOWN_PROFILE', message: 'profile "idnetity" is not defined (did you mean "identity"?)' });
+});
+
+test('describeFamily lists parents, children, profiles and what each image inherits', () => {
+  const s = describeFamily(ok(openstackLike));
+  const api = s.images.find((i) => i.name === 'nova-api')!;
+  assert.deepEqual(api.ancestors, ['nova-base', 'openstack-base', 'base']);
+  assert.deepEqual(api.profiles, ['nova']);
+  assert.deepEqual(api.inheritedPackages, { amd64: ['ca-certificates', 'python3-nova', 'python3-openstackclient', 'qemu-utils'], arm64: ['ca-certificates', 'python3-nova', 'python3-openstackclient'] });
+  assert.deepEqual(api.inherits, ['labels.org.example.tier']);
+  assert.deepEqual(s.images.find((i) => i.name === 'openstack-base')!.descendants, ['keystone', 'nova-api', 'nova-base', 'nova-conductor']);
+});
