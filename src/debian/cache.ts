@@ -1,0 +1,71 @@
+// The on-disk download cache: files stored by the SHA256 of their content (indexes uncompressed,
+// .debs as they are), plus small revalidation records for InRelease URLs. Safe for concurrent use
+// by several processes: every write is temp + fsync + rename of content that was verified first,
+// so two writers of the same name write the same bytes (spec debian.md §2.4: content-addressed).
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { atomicWriteFile, errnoCode, parseJson } from '../core/index.js';
+
+/** What was learnt about a URL the last time it was fetched, for If-None-Match / If-Modified-Since. */
+export interface HttpRecord {
+  /** The URL without credentials. */
+  url: string;
+  /** SHA256 (hex) of the body, which is in the blob store. */
+  sha256: string;
+  size: number;
+  etag?: string;
+  lastModified?: string;
+  /** ISO time of the last successful fetch or revalidation. */
+  checkedAt: string;
+}
+
+/** A content-addressed cache directory (the CLI's `--cache`, `LADING_CACHE`). */
+export class AptCache {
+  /** The cache directory. */
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  /** Where content with this SHA256 (hex) lives. */
+  blobPath(sha256: string): string {
+    return join(this.root, 'blobs', 'sha256', sha256);
+  }
+
+  /** Directory for temp files, on the same filesystem as the blobs (renames stay atomic). */
+  tmpDir(): string {
+    return join(this.root, 'tmp');
+  }
+
+  /** True when content with this hash and size is cached. Size is checked (cheap); the hash was checked on write. */
+  async has(sha256: string, size?: number): Promise<boolean> {
+    try {
+      const st = await stat(this.blobPath(sha256));
+      return st.isFile() && (size === undefined || st.size === size);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  private recordPath(url: string): string {
+    return join(this.root, 'http', `${createHash('sha256').update(url).digest('hex')}.json`);
+  }
+
+  /** The revalidation record of a URL, or undefined (also when unreadable: it is only an optimisation). */
+  async readRecord(url: string): Promise<HttpRecord | undefined> {
+    try {
+      const rec = parseJson(await readFile(this.recordPath(url)), `cache record for ${url}`) as HttpRecord;
+      return rec && rec.url === url && typeof rec.sha256 === 'string' ? rec : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Stores a revalidation record (atomic; last writer wins, all writers are right). */
+  async writeRecord(rec: HttpRecord, signal?: AbortSignal): Promise<void> {
+    await atomicWriteFile(this.recordPath(rec.url), `${JSON.stringify(rec)}\n`, { signal, fsync: false });
+  }
+}
