@@ -1,0 +1,202 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { FAMILY_CATALOG, lockFromCatalog, type Catalog } from '../../../test/helpers/family-lock.js';
+import { hashContext, type ContextDigests } from '../config/context.js';
+import { loadFamily, parseFamily } from '../config/load.js';
+import type { FamilyConfig } from '../config/types.js';
+import { BuildError } from '../errors.js';
+import type { FamilyLock } from '../lock/schema.js';
+import { planBuild, type StoreState } from './plan.js';
+import type { BuildPlan, BuildRecord, PlanStep } from './schema.js';
+import { BuildPlanSchema } from './schema.js';
+
+const dir = fileURLToPath(new URL('../testdata/family/', import.meta.url));
+const loaded = await loadFamily({ configPath: 'lading.yaml', cwd: dir, hostArchitecture: 'amd64' });
+const family = loaded.family;
+const files = await hashContext({ contextDir: dir, family });
+const lock = lockFromCatalog(family);
+
+/** The family with a change to lading.yaml's text (same file positions otherwise). */
+async function edited(edit: (text: string) => string): Promise<FamilyConfig> {
+  const { readFile } = await import('node:fs/promises');
+  const text = edit(await readFile(`${dir}lading.yaml`, 'utf8'));
+  const r = parseFamily({ config: { file: 'lading.yaml', text }, hostArchitecture: 'amd64' });
+  assert.ok(r.family, r.problems.map((p) => p.message).join('\n'));
+  return r.family;
+}
+
+/** Records as the builder would write them after applying `plan` (fake digests from the input hash). */
+function recordsOf(plan: BuildPlan, previous: readonly BuildRecord[] = []): BuildRecord[] {
+  const out = [...previous];
+  for (const s of plan.batches.flat()) {
+    if (s.kind !== 'build') continue;
+    out.push({
+      recordVersion: 1,
+      family: plan.family,
+      image: s.image,
+      arch: s.arch,
+      inputHash: s.inputHash,
+      digest: `sha256:${s.inputHash.slice(7).split('').reverse().join('')}`,
+      inputs: s.inputs,
+      builtAt: `2026-11-0${1 + Math.min(8, Math.floor(out.length / 100))}T00:00:${String(out.length % 60).padStart(2, '0')}Z`,
+    });
+  }
+  return out;
+}
+
+function store(records: BuildRecord[]): StoreState {
+  return { records };
+}
+
+const table = (plan: BuildPlan) => plan.batches.map((b) => b.map((s) => `${s.image}/${s.arch}:${s.kind}`));
+const built = (plan: BuildPlan) =>
+  plan.batches
+    .flat()
+    .filter((s) => s.kind === 'build')
+    .map((s) => `${s.image}/${s.arch}`);
+const reasons = (plan: BuildPlan, image: string, arch = 'amd64') => {
+  const s = plan.batches.flat().find((x) => x.image === image && x.arch === arch) as PlanStep;
+  return s.kind === 'build' ? s.reasons.map((r) => `${r.code}: ${r.message}`) : [];
+};
+
+const first = planBuild({ family, lock, files });
+const firstRecords = recordsOf(first);
+
+test('a first plan builds everything, parents first, in batches of independent steps', () => {
+  assert.deepEqual(table(first), [
+    ['base/amd64:build', 'base/arm64:build', 'tools/amd64:build'],
+    ['app-base/amd64:build', 'app-base/arm64:build'],
+    ['web/amd64:build', 'web/arm64:build', 'worker/amd64:build', 'worker/arm64:build'],
+  ]);
+  assert.deepEqual(first.summary, { build: 9, reuse: 0 });
+  assert.deepEqual(reasons(first, 'web'), ['new: new image (no previous build in the store)']);
+  assert.deepEqual(first.selection.selected, family.order);
+  // The plan is data that matches its own schema (schemas/build-plan.schema.json).
+  assert.equal(BuildPlanSchema.safeParse(JSON.parse(JSON.stringify(first))).success, true);
+});
+
+test('input hashes are pinned: an accidental change to what is hashed shows here', () => {
+  const hashes = Object.fromEntries(first.batches.flat().map((s) => [`${s.image}/${s.arch}`, s.inputHash]));
+  assert.deepEqual(hashes, {
+    'base/amd64': 'sha256:64a2464e597f6e543ebfb5d1ebbd4f59fed67d67eb86f79ee7e72c4636a05790',
+    'base/arm64': 'sha256:c716f6db6b079b7df15f5732d4ac012859575d2d6feaf8a95fdb3a73a7801e64',
+    'tools/amd64': 'sha256:f20c657e18260be40cedd73ac5c6c8207551aa9cdc25dd3796315492b92532ca',
+    'app-base/amd64': 'sha256:9fae0e067c1074945168cddd9ac001b0c7e1b355c1e5489562780df009628395',
+    'app-base/arm64': 'sha256:68156a1c749d6b0c0c27cc0705cc30735cbd465c20077eb8eabfa6c5021fb66d',
+    'web/amd64': 'sha256:65998983291eb65df2eec583c47e65bba77d281ee9254630d430b5861365cde3',
+    'web/arm64': 'sha256:837134d89eaa4aa6ba2c091493a5e49019eb447c09940577138a83130b84ac6d',
+    'worker/amd64': 'sha256:8e497cf215f9bb55af19cad34abc2745843ab02e81eb2eb712bff2aeefe1750c',
+    'worker/arm64': 'sha256:fddb6aea9203fa4f908b533b0f31221bf7a560761d7dcabb686d59d463b7ce15',
+  });
+  // The same inputs plan the same hashes.
+  assert.deepEqual(planBuild({ family, lock, files }), first);
+});
+
+test('the inputs of a step: packages it adds over its parent, context digests, parent hash', () => {
+  const web = first.batches[2]!.find((s) => s.image === 'web' && s.arch === 'amd64');
+  assert.ok(web?.kind === 'build');
+  assert.deepEqual(Object.keys(web.inputs.packages), ['nginx-light']);
+  assert.deepEqual(Object.keys(web.inputs.files), ['files/conf.d', 'files/etc/web.conf']);
+  assert.equal(web.inputs.files['files/conf.d']!.kind, 'tree');
+  const appBase = first.batches[1]!.find((s) => s.image === 'app-base' && s.arch === 'amd64')!;
+  assert.deepEqual(web.parent, { kind: 'image', name: 'app-base', inputHash: appBase.inputHash });
+  assert.deepEqual(Object.keys((appBase as Extract<PlanStep, { kind: 'build' }>).inputs.packages), ['libjemalloc2', 'python3', 'python3-minimal', 'python3-yaml']);
+  const tools = first.batches[0]!.find((s) => s.image === 'tools')!;
+  assert.deepEqual(tools.parent, { kind: 'external', reference: family.images.tools!.from.kind === 'external' ? family.images.tools!.from.reference : '', digest: `sha256:${'0'.repeat(63)}1` });
+});
+
+test('nothing changed: everything is reused', () => {
+  const plan = planBuild({ family, lock, files, store: store(firstRecords) });
+  assert.deepEqual(plan.summary, { build: 0, reuse: 9 });
+  const step = plan.batches[0]![0]!;
+  assert.equal(step.kind, 'reuse');
+  assert.equal(step.kind === 'reuse' && step.digest, firstRecords.find((r) => r.inputHash === step.inputHash)!.digest);
+});
+
+test('one package of app-base changes: exactly that subtree rebuilds, and says why', () => {
+  const catalog: Catalog = { ...FAMILY_CATALOG, 'python3-yaml': { version: '6.0-3+b3', depends: ['python3'] } };
+  const plan = planBuild({ family, lock: lockFromCatalog(family, catalog), files, store: store(firstRecords) });
+  assert.deepEqual(built(plan), ['app-base/amd64', 'app-base/arm64', 'web/amd64', 'web/arm64', 'worker/amd64', 'worker/arm64']);
+  assert.deepEqual(reasons(plan, 'app-base'), ['package-changed: package python3-yaml 6.0-3+b2 -> 6.0-3+b3']);
+  assert.deepEqual(reasons(plan, 'web', 'arm64'), ['parent: parent app-base rebuilt']);
+});
+
+test('an amd64-only package of app-base changes: only the amd64 subtree rebuilds', () => {
+  const catalog: Catalog = { ...FAMILY_CATALOG, libjemalloc2: { version: '5.3.0-2' } };
+  const plan = planBuild({ family, lock: lockFromCatalog(family, catalog), files, store: store(firstRecords) });
+  assert.deepEqual(built(plan), ['app-base/amd64', 'web/amd64', 'worker/amd64']);
+});
+
+test('a build-context file changes: only the image that copies it rebuilds', () => {
+  const changed: ContextDigests = { ...files, 'files/etc/web.conf': { kind: 'file', digest: `sha256:${'ab'.repeat(32)}`, size: 3, executable: false } };
+  const plan = planBuild({ family, lock, files: changed, store: store(firstRecords) });
+  assert.deepEqual(built(plan), ['web/amd64', 'web/arm64']);
+  assert.equal(reasons(plan, 'web')[0]?.replace(/\(sha256:\w+ -> /, '(X -> '), 'file-changed: file files/etc/web.conf changed (X -> sha256:abababababab)');
+});
+
+test('the parent definition changes: the whole subtree under it rebuilds, the external-based image does not', async () => {
+  const f = await edited((t) => t.replace('LANG: C.UTF-8', 'LANG: C.UTF-8\n      TZ: UTC'));
+  const plan = planBuild({ family: f, lock, files, store: store(firstRecords) });
+  assert.deepEqual(built(plan), ['base/amd64', 'base/arm64', 'app-base/amd64', 'app-base/arm64', 'web/amd64', 'web/arm64', 'worker/amd64', 'worker/arm64']);
+  assert.deepEqual(reasons(plan, 'base'), ['definition: env changed']);
+  assert.deepEqual(reasons(plan, 'worker'), ['parent: parent app-base rebuilt']);
+});
+
+test('a volatile label changes: nothing rebuilds; a plain label change rebuilds that image and its children', async () => {
+  const vol = await edited((t) => t.replace('https://ci.example.org/1', 'https://ci.example.org/2'));
+  assert.deepEqual(planBuild({ family: vol, lock, files, store: store(firstRecords) }).summary, { build: 0, reuse: 9 });
+  const plain = await edited((t) => t.replace('org.example.tier: base', 'org.example.tier: core'));
+  const plan = planBuild({ family: plain, lock, files, store: store(firstRecords) });
+  assert.deepEqual(reasons(plan, 'base'), ['definition: labels changed']);
+  assert.equal(plan.summary.build, 8);
+  const run = await edited((t) => t.replace('compileall -q', 'compileall -q -j0'));
+  const runPlan = planBuild({ family: run, lock, files, store: store(firstRecords) });
+  assert.deepEqual(built(runPlan), ['web/amd64', 'web/arm64']);
+  assert.deepEqual(reasons(runPlan, 'web'), ['definition: run step compile changed']);
+});
+
+test('a change reverted is reused from the store; an image gone from the store rebuilds with a reason', async () => {
+  const f = await edited((t) => t.replace('LANG: C.UTF-8', 'LANG: C'));
+  const second = planBuild({ family: f, lock, files, store: store(firstRecords) });
+  const all = recordsOf(second, firstRecords);
+  // Back to the original config: the first build's images are still there.
+  assert.deepEqual(planBuild({ family, lock, files, store: store(all) }).summary, { build: 0, reuse: 9 });
+  // The base/amd64 image was garbage-collected: its record is still the latest, but not reusable.
+  const gone = firstRecords.filter((r) => !(r.image === 'base' && r.arch === 'amd64'));
+  const plan = planBuild({ family, lock, files, store: { records: gone, previous: firstRecords } });
+  assert.deepEqual(reasons(plan, 'base'), [`missing: the previous image ${firstRecords.find((r) => r.image === 'base' && r.arch === 'amd64')!.digest} is no longer in the store`]);
+  // Same input hash again, so the children (keyed by base's input hash) stay reusable.
+  assert.deepEqual(built(plan), ['base/amd64']);
+});
+
+test('selection: a profile brings its ancestors; architectures and force', () => {
+  const plan = planBuild({ family, lock, files, store: store(firstRecords), selection: { profiles: ['web'] }, architectures: ['arm64'] });
+  assert.deepEqual(table(plan), [['base/arm64:reuse'], ['app-base/arm64:reuse'], ['web/arm64:reuse']]);
+  const forced = planBuild({ family, lock, files, store: store(firstRecords), selection: { images: ['worker'] }, force: ['worker'] });
+  assert.deepEqual(built(forced), ['worker/amd64', 'worker/arm64']);
+  assert.deepEqual(reasons(forced, 'worker'), ['forced: rebuild forced']);
+  assert.throws(() => planBuild({ family, lock, files, architectures: ['s390x'] }), { code: 'UNKNOWN_ARCH' });
+});
+
+test('a stale lock is refused with every difference named', async () => {
+  const f = await edited((t) => t.replace('packages: [nginx-light]', 'packages: [nginx-light, curl]').replace('architectures: [amd64, arm64]', 'architectures: [amd64]'));
+  const err = (() => {
+    try {
+      planBuild({ family: f, lock, files });
+    } catch (e) {
+      return e;
+    }
+    return undefined;
+  })();
+  assert.ok(err instanceof BuildError);
+  assert.equal(err.code, 'LOCK_STALE');
+  assert.equal(err.message, 'lading.lock is stale: the config changed since it was written:\n  architecture arm64 removed\n  image web (amd64): curl added');
+  assert.equal(err.hint, 'run `lading lock` to resolve the packages again');
+});
+
+test('a missing context digest is an error naming the image and file', () => {
+  const partial = { ...files } as Record<string, unknown>;
+  delete partial['files/etc/web.conf'];
+  assert.throws(() => planBuild({ family, lock: lock as FamilyLock, files: partial as ContextDigests }), { code: 'PLAN_INPUT_MISSING', message: /planning web: no digest for build-context file files\/etc\/web.conf/ });
+});
