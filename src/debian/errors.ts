@@ -24,7 +24,10 @@ export type DebianErrorCode =
   | 'DECOMPRESS_FAILED' // a compressed stream is corrupt or the codec program failed
   // --- deb (H5): .deb reader, extraction, dpkg database ---
   | 'DEB_INVALID' // not a well-formed .deb (ar layout, members, control)
-  | 'UNSAFE_PATH'; // an archive entry would escape the staging root
+  | 'UNSAFE_PATH' // an archive entry would escape the staging root, or is a device node or fifo
+  | 'FILE_CONFLICT' // two packages ship the same path (without Replaces), or a file meets a directory
+  | 'ROOT_INVALID' // the unpack root cannot be used (not a directory, already holds a dpkg database)
+  | 'UNPACK_FAILED'; // writing the tree failed (disk full, permissions) or a worker crashed
 
 /** The error every function of the debian module throws on purpose. */
 export class DebianError extends BaseError<DebianErrorCode> {}

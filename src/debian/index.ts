@@ -14,3 +14,4 @@ export { parseRelations, parseRelation, formatRelation, formatGroup } from './re
 export type { Relation, RelationGroup } from './relation.js';
 
 // --- deb (H5) ---
+export * from './deb/index.js';
