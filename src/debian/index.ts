@@ -12,6 +12,42 @@ export { parseVersion, formatVersion, compareVersions, compareParsedVersions, ve
 export type { DebianVersion, ParsedVersion, VersionOperator } from './version.js';
 export { parseRelations, parseRelation, formatRelation, formatGroup } from './relation.js';
 export type { Relation, RelationGroup } from './relation.js';
+export { loadSources, parseSourcesList, parseDeb822Sources, parseSourcesText, parseSignedBy, selectSources, sourceName, stripCredentials } from './sources.js';
+export type { AptSource, SignedBy, ParsedSources, LoadSourcesOptions, SelectSourcesOptions } from './sources.js';
+export { loadKeyring, parseKeyring, defaultKeyringPaths } from './keyring.js';
+export type { Keyring, LoadKeyringOptions } from './keyring.js';
+export { parseRelease, parseReleaseDate, verifyInRelease, verifyDetachedRelease, checkRelease } from './release.js';
+export type { Release, ReleaseFileEntry, VerifiedRelease, VerifyReleaseOptions, ReleaseExpectations } from './release.js';
+export { AptCache } from './cache.js';
+export type { HttpRecord } from './cache.js';
+export { createTransport, fetchRevalidated, fetchToCache, fetchIndexToCache, FetchFailure } from './http.js';
+export type { Transport, TransportOptions, ExpectedFile, RevalidatedFile } from './http.js';
+export { parsePackages, PackagesIndex } from './packages.js';
+export type { PackageStanza, ProvidesEntry } from './packages.js';
+export { Universe, compareCandidates, priorityRank } from './universe.js';
+export type { Candidate, CandidateOrigin, Provider, UniverseInput } from './universe.js';
+export { parsePackageRequest, resolveArchitecture } from './resolver.js';
+export type { PackageRequest, SelectionReason, Selected, ArchResolution, ResolveArchitectureOptions } from './resolver.js';
+export { loadAptSources, universeInputs } from './repository.js';
+export type { LoadedIndex, LoadedSource, LoadedSources, LoadAptSourcesOptions } from './repository.js';
+export {
+  APT_LOCK_VERSION,
+  AptLockSchema,
+  LockedAptPackageSchema,
+  LockedAptSourceSchema,
+  LockedIndexSchema,
+  AptRequestSchema,
+  aptRequest,
+  requestChecksum,
+  toLock,
+  serializeLock,
+  parseLock,
+  aptLockJsonSchema,
+} from './lock.js';
+export type { AptLock, LockedAptPackage, LockedAptSource, LockedIndex, AptRequest, LockInput } from './lock.js';
+export { fetchPackages, packageUrl } from './download.js';
+export type { FetchPackagesOptions, FetchedPackage, FetchProgress } from './download.js';
+export { resolve, aptResolve, aptFetch, lockedPackages, hostArchitecture } from './apt.js';
+export type { Resolution, ResolveOptions, AptIoOptions, AptResolveOptions, AptResolveResult, AptFetchOptions } from './apt.js';
 
 // --- deb (H5) ---
-export * from './deb/index.js';
