@@ -17,6 +17,7 @@ const TESTDATA = join(import.meta.dirname, '..', 'testdata');
 // lading's blocked gzip at level 6 (Node's bundled zlib). If a change here is intended, check
 // the tar listing in src/oci/testdata/fixture-tree.tar-tv.txt first.
 const GOLDEN_DIFF_ID = 'sha256:b473c5e17cf9d73fead7c942ba5f43f0daf3e5ce41611bfe0cc706ba253f8ad8';
+const GOLDEN_MANIFEST = 'sha256:6b6e4764384c6d3300c9753d31ba2b928b647ed55f32242234ae1a1188328709';
 const GOLDEN_GZIP = { digest: 'sha256:e623c18b16ca4328858f429fbb28665a463267b8bf9c4e22762bc4646a2f5a57', size: 3148238 };
 
 const gnuPosix = ['--format=posix', '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime', '--sort=name', '--numeric-owner', '--owner=0', '--group=0', `--mtime=@${EPOCH}`, '--clamp-mtime'];
@@ -27,7 +28,7 @@ async function fixture(mtime = EPOCH + 86400): Promise<string> {
   return join(dir, 'tree');
 }
 
-test('golden layer: fixture tree gives a pinned diff_id and gzip digest; GNU tar lists it as expected', async (t) => {
+test('golden layer: fixture tree gives a pinned diff_id, gzip digest and manifest digest; GNU tar lists it as expected', async (t) => {
   const dir = await fixture();
   t.after(() => rm(dir, { recursive: true, force: true }));
   const { result, blob } = await buildToBuffer({ dir, sourceDateEpoch: EPOCH });
@@ -44,6 +45,8 @@ test('golden layer: fixture tree gives a pinned diff_id and gzip digest; GNU tar
   assert.equal(result.entries, expected.trim().split('\n').length);
   assert.equal(result.diffId, GOLDEN_DIFF_ID);
   assert.deepEqual({ digest: result.descriptor.digest, size: result.descriptor.size }, GOLDEN_GZIP);
+  const image = assembleImage({ layers: [result], platform: { architecture: 'amd64', os: 'linux' }, created: EPOCH, config: { Cmd: ['/usr/bin/tool'] } });
+  assert.equal(image.manifest.digest, GOLDEN_MANIFEST);
 });
 
 test('same tree twice, from another path, with other mtimes above the epoch and other owners: same layer and manifest digests', async (t) => {
