@@ -30,6 +30,7 @@ export type { ReadRecordsOptions, WriteRecordOptions } from './plan/records.js';
 export { planFamily, listFamily, readFamilyLock, defaultLockPath } from './plan/family.js';
 export type { FamilyFiles, PlanFamilyOptions, PlannedFamily } from './plan/family.js';
 export { BuildPlanSchema, BuildRecordSchema, InputManifestSchema, PLAN_VERSION, RECORD_VERSION, LAYER_FORMAT_VERSION } from './plan/schema.js';
+export { jsonSchemaFiles } from './schemas.js';
 export type { BuildPlan, BuildRecord, BuildStep, ReuseStep, PlanStep, Reason, ReasonCode, InputManifest, ParentInput, FileInput, PackageInput } from './plan/schema.js';
 
 // --- one-layer images from a directory (H2: `lading image from-dir`) ---
