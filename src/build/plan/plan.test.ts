@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { parseDigest } from '../../core/index.js';
 import { FAMILY_CATALOG, lockFromCatalog, type Catalog } from '../../../test/helpers/family-lock.js';
 import { hashContext, type ContextDigests } from '../config/context.js';
 import { loadFamily, parseFamily } from '../config/load.js';
@@ -129,7 +130,7 @@ test('an amd64-only package of app-base changes: only the amd64 subtree rebuilds
 });
 
 test('a build-context file changes: only the image that copies it rebuilds', () => {
-  const changed: ContextDigests = { ...files, 'files/etc/web.conf': { kind: 'file', digest: `sha256:${'ab'.repeat(32)}`, size: 3, executable: false } };
+  const changed: ContextDigests = { ...files, 'files/etc/web.conf': { kind: 'file', digest: parseDigest(`sha256:${'ab'.repeat(32)}`), size: 3, executable: false } };
   const plan = planBuild({ family, lock, files: changed, store: store(firstRecords) });
   assert.deepEqual(built(plan), ['web/amd64', 'web/arm64']);
   assert.equal(reasons(plan, 'web')[0]?.replace(/\(sha256:\w+ -> /, '(X -> '), 'file-changed: file files/etc/web.conf changed (X -> sha256:abababababab)');
