@@ -12,6 +12,8 @@ import { register as tags } from './tags.js';
 import { register as referrers } from './referrers.js';
 import { register as plan } from './plan.js';
 import { register as images } from './images.js';
+import { register as aptResolve } from './apt-resolve.js';
+import { register as aptFetch } from './apt-fetch.js';
 
 /** Adds one command (or a group) to the program. */
 export type RegisterCommand = (program: Command, ctx: () => CliContext) => void;
@@ -28,4 +30,6 @@ export const commands: RegisterCommand[] = [
   referrers,
   plan,
   images,
+  aptResolve,
+  aptFetch,
 ];
