@@ -135,10 +135,10 @@ async function readText(path: string, display: string, signal?: AbortSignal): Pr
     return await readFile(path, { encoding: 'utf8', ...(signal ? { signal } : {}) });
   } catch (err) {
     const code = errnoCode(err);
-    throw new BuildError('CONFIG_READ', `reading ${display}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`, {
-      cause: err,
-      ...(code === 'ENOENT' && display.endsWith('lading.yaml') ? { hint: 'run lading in the directory holding lading.yaml, or pass --file PATH' } : {}),
-    });
+    if (code === 'ENOENT') {
+      throw new BuildError('CONFIG_READ', `reading ${display}: no such file`, display.endsWith('lading.yaml') ? { hint: 'run lading in the directory holding lading.yaml, or pass --file PATH' } : {});
+    }
+    throw new BuildError('CONFIG_READ', `reading ${display}: ${(err as Error).message}`, { cause: err });
   }
 }
 
