@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -160,7 +160,7 @@ try {
   const peerMiBs = inMiB / peer.seconds;
   const gzipSize = (await stat(gzipOut)).size;
   const pass = report.maxRssBytes < RSS_LIMIT;
-  console.log(`machine: ${cpus()[0]?.model ?? '?'}, ${cores} cores, node ${process.version}`);
+  console.log(`machine: ${cpus()[0]?.model ?? '?'}, ${cores} cores, node ${process.version}; load average now ${loadavg().map((l) => fmt(l, 2)).join(' ')} (other work on the machine slows both sides)`);
   console.log(`input: ${made.files} files, tar stream ${fmt(inMiB, 0)} MiB`);
   console.log(
     `lading buildLayer gzip -6 (blocked): ${fmt(report.seconds, 2)} s (${fmt(ladingMiBs)} MiB/s; child process incl. startup ${fmt(lading.seconds, 2)} s), ` +
