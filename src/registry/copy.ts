@@ -124,7 +124,7 @@ class CopyRun {
   private readonly locations = new Map<string, RegistryRepository[]>();
   /** registry + digest -> an upload in flight, so siblings mount instead of uploading again. */
   private readonly inflight = new Map<string, Promise<BlobOutcome>>();
-  private readonly manifestTasks = new Map<string, Promise<{ apiIndexed: boolean }>>();
+  private readonly manifestTasks = new Map<string, Promise<{ apiIndexed: boolean; written: boolean }>>();
   private readonly logger: Logger;
   private readonly notify: () => void;
 
@@ -171,7 +171,9 @@ class CopyRun {
       st.progress.blobsTotal = new Set(docs.flatMap((d) => this.blobsOf(d).map((b) => b.digest))).size;
       st.progress.bytesTotal = [...new Map(docs.flatMap((d) => this.blobsOf(d).map((b) => [b.digest, b.size] as const))).values()].reduce((a, b) => a + b, 0);
       st.result.blobs.total = st.progress.blobsTotal;
-      await this.copyTree(st, root, docs);
+      // With referrers the root must exist by digest before its referrers are attached.
+      const rootByTag = item.tags.length > 0 && !this.options.referrers;
+      await this.copyTree(st, root, docs, rootByTag);
       if (this.options.referrers) await this.copyReferrers(st, docs.map((d) => d.digest), 0);
       // Tags last: every blob and manifest above is confirmed present (HEAD 200, mount 201, upload 201, manifest 201).
       for (const tag of item.tags) {
@@ -233,37 +235,54 @@ class CopyRun {
     return [doc.value.config, ...doc.value.layers].filter((d) => !isForeign(d));
   }
 
-  /** Blobs of every manifest, then the manifests themselves, children before parents. */
-  private async copyTree(st: ImageState, _root: ManifestDocument, docs: ManifestDocument[]): Promise<{ apiIndexed: boolean }> {
+  /**
+   * Blobs of every manifest, then the manifests themselves, children before parents. With
+   * `rootByTag` the root is not stored by digest here: the first tag PUT stores it (one write
+   * less per image; the tag still comes after everything it needs).
+   */
+  private async copyTree(st: ImageState, root: ManifestDocument, docs: ManifestDocument[], rootByTag = false): Promise<{ apiIndexed: boolean }> {
     const { source, destination } = st.item;
     if (source instanceof RegistryRepository) for (const d of docs) for (const b of this.blobsOf(d)) this.remember(source, b.digest);
     const seen = new Set<string>();
     const blobs = docs.flatMap((d) => this.blobsOf(d)).filter((b) => (seen.has(b.digest) ? false : (seen.add(b.digest), true)));
-    const outcomes = await Promise.allSettled(blobs.map((b) => this.blob(st, b)));
-    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    const settled = await Promise.allSettled(blobs.map((b) => this.blob(st, b)));
+    const failed = settled.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) throw failed.reason;
+    const present = new Set(blobs.filter((_, i) => (settled[i] as PromiseFulfilledResult<boolean>).value).map((b) => b.digest));
     let apiIndexed = false;
-    for (const d of docs) apiIndexed = (await this.manifest(st, d, destination)).apiIndexed || apiIndexed;
+    const written = new Set<string>();
+    for (const d of docs) {
+      // A manifest whose content was all present may be there too: ask first. Otherwise it cannot be, skip the HEAD.
+      const maybeThere = d.kind === 'manifest' ? this.blobsOf(d).every((b) => present.has(b.digest)) : d.value.manifests.every((c) => !written.has(c.digest));
+      if (rootByTag && d === root) {
+        const have = maybeThere ? await destination.statManifest(d.digest, this.io(st)) : undefined;
+        st.result.manifests[have ? 'skipped' : 'written']++;
+        continue;
+      }
+      const r = await this.manifest(st, d, destination, maybeThere);
+      if (r.written) written.add(d.digest);
+      apiIndexed = r.apiIndexed || apiIndexed;
+    }
     return { apiIndexed };
   }
 
-  private async manifest(st: ImageState, doc: ManifestDocument, dest: ContentTarget): Promise<{ apiIndexed: boolean }> {
+  private async manifest(st: ImageState, doc: ManifestDocument, dest: ContentTarget, check: boolean): Promise<{ apiIndexed: boolean; written: boolean }> {
     const key = `${dest.label}\n${doc.digest}`;
     let task = this.manifestTasks.get(key);
     if (!task) {
       task = (async () => {
         const io = this.io(st);
-        const have = await dest.statManifest(doc.digest, io);
+        const have = check ? await dest.statManifest(doc.digest, io) : undefined;
         if (have && have.digest === doc.digest) {
           st.result.manifests.skipped++;
-          return { apiIndexed: false };
+          return { apiIndexed: false, written: false };
         }
         let apiIndexed = false;
         if (dest instanceof RegistryRepository) apiIndexed = (await dest.putManifestRaw(doc, io)).subject !== undefined;
         else await this.retrying(() => dest.putManifest(doc, io), `pushing manifest ${doc.digest} to ${dest.label}`, st);
         st.result.manifests.written++;
         this.logger.debug(`${dest.label}: manifest ${doc.digest} written${apiIndexed ? ' (registry indexed its subject)' : ''}`);
-        return { apiIndexed };
+        return { apiIndexed, written: true };
       })();
       this.manifestTasks.set(key, task);
       task.catch(() => this.manifestTasks.delete(key));
@@ -273,7 +292,8 @@ class CopyRun {
     return task;
   }
 
-  private async blob(st: ImageState, desc: Descriptor): Promise<void> {
+  /** Transfers one blob (or joins the transfer another image started); true when it was already there. */
+  private async blob(st: ImageState, desc: Descriptor): Promise<boolean> {
     const dest = st.item.destination;
     const key = `${dest.label}\n${desc.digest}`;
     let task = this.blobTasks.get(key);
@@ -299,6 +319,7 @@ class CopyRun {
     st.progress.blobsDone++;
     if (!mine || outcome !== 'uploaded') st.progress.bytesDone += desc.size;
     this.notify();
+    return mine && outcome === 'skipped';
   }
 
   private async transfer(st: ImageState, desc: Descriptor): Promise<BlobOutcome> {
@@ -310,18 +331,20 @@ class CopyRun {
       if (sibling) await sibling.catch(() => undefined);
     }
     return this.blobLimit(async () => {
-      if (await dest.hasBlob(desc.digest, io)) {
-        if (dest instanceof RegistryRepository) this.remember(dest, desc.digest);
-        return 'skipped';
-      }
+      // Known in a sibling repository of the same registry: mount straight away (a mount of a
+      // blob the repository already has succeeds too), saving the HEAD.
+      const siblings = dest instanceof RegistryRepository ? (this.locations.get(desc.digest) ?? []).filter((r) => r.registry === dest.registry && r.repository !== dest.repository) : [];
       if (dest instanceof RegistryRepository) {
-        for (const from of this.locations.get(desc.digest) ?? []) {
-          if (from.registry !== dest.registry || from.repository === dest.repository) continue;
+        for (const from of siblings) {
           if (await dest.mountBlob(desc, from.repository, io)) {
             this.remember(dest, desc.digest);
             return 'mounted';
           }
         }
+      }
+      if (await dest.hasBlob(desc.digest, io)) {
+        if (dest instanceof RegistryRepository) this.remember(dest, desc.digest);
+        return 'skipped';
       }
       let lastReported = 0;
       const put = () =>
