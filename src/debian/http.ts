@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open as openFile, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Readable, type Duplex, type Transform } from 'node:stream';
+import { Readable, Transform, type Duplex } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
@@ -303,9 +303,19 @@ async function downloadVerified(t: Transport, urls: readonly string[], expected:
         await drain(res.body);
         throw httpError(res.status, url, expected.what);
       }
-      if (onBytes) res.body.on('data', (c: Buffer) => onBytes(c.length));
+      const stages: Duplex[] = [verifier(expected)];
+      if (onBytes) {
+        stages.unshift(
+          new Transform({
+            transform(chunk: Buffer, _enc, cb) {
+              onBytes(chunk.length);
+              cb(null, chunk);
+            },
+          }),
+        );
+      }
       try {
-        await writeVerified(dest, [res.body, verifier(expected)], t.signal);
+        await writeVerified(dest, [res.body, ...stages], t.signal);
       } catch (err) {
         res.body.destroy();
         if (err instanceof DebianError) throw err;

@@ -46,6 +46,8 @@ export interface AptRepoOptions {
   date?: Date;
   /** Acquire-By-Hash and by-hash copies (default true). */
   byHash?: boolean;
+  /** Publish InRelease (default true); false leaves only Release + Release.gpg (the older form). */
+  inRelease?: boolean;
   tamper?: AptRepoTamper;
 }
 
@@ -205,6 +207,7 @@ export async function startAptRepo(options: AptRepoOptions = {}): Promise<AptRep
   await writeFile(join(dist, 'Release'), release);
   const key = await testSigningKey();
   await sign(key, dist);
+  if (options.inRelease === false) await rm(join(dist, 'InRelease'));
   const keyringPath = join(dir, 'test-archive-keyring.gpg');
   const armoredKeyPath = join(dir, 'test-archive-keyring.asc');
   await writeFile(keyringPath, key.binary);
