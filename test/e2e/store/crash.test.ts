@@ -1,6 +1,6 @@
 // Crash safety and concurrent writers: real child processes using the library, killed with
 // SIGKILL at known points (they report progress on stdout and stall where the test wants them).
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, rm, stat, utimes } from 'node:fs/promises';
@@ -21,8 +21,16 @@ interface Child {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
 }
 
+const running = new Set<ChildProcess>();
+// A failed assertion must not leave a stalled writer behind (it would keep this file's process alive).
+after(() => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
 function startChild(args: string[]): Child {
   const proc = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  running.add(proc);
+  proc.on('exit', () => running.delete(proc));
   let stderr = '';
   proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
   const lines: string[] = [];
@@ -167,6 +175,37 @@ test('two processes writing different names into one store at once: every name i
   const names = new Set(await store.listTags());
   for (const p of ['alpha', 'beta']) for (let i = 0; i < 15; i++) assert.ok(names.has(`${p}-${i}`), `${p}-${i} present`);
   assert.equal(names.size, 30);
+  await assertVerifies(dir);
+  await rm(dir, { recursive: true });
+});
+
+test('gc next to a live writer keeps the blob it reuses and the temp file it is writing', async () => {
+  const { dir, before } = await seededStore();
+  const store = await openLayout({ path: dir });
+  // An old unreferenced blob: garbage, until a writer reuses it.
+  const shared = await store.writeBlob(Buffer.from('shared content'));
+  await store.close();
+  const old = new Date(Date.now() - 3600_000);
+  await utimes(store.blobPath(shared.digest), old, old);
+  assert.deepEqual((await store.gc({ dryRun: true })).removedDigests, [shared.digest]);
+
+  const child = startChild(['reuse-then-stall', dir, 'shared content']);
+  await child.waitFor(/^reused /);
+  await child.waitFor(/^progress 1$/);
+  // Past gc's 2 s grace for fresh blobs, so only the writer's lease protects what it touched.
+  await new Promise((r) => setTimeout(r, 2500));
+  const during = await store.gc();
+  assert.equal(during.removed, 0, `gc removed ${during.removedDigests.join(', ')} while a writer was using it`);
+  assert.equal(during.tempFilesRemoved, 0, 'the live writer keeps its temp file');
+  assert.equal(await store.hasBlob(shared.digest), true);
+  assert.equal((await readdir(join(dir, '.lading', 'tmp'))).length, 1);
+  await kill(child);
+
+  await utimes(store.blobPath(shared.digest), old, old);
+  const after = await store.gc();
+  assert.deepEqual(after.removedDigests, [shared.digest], 'once the writer is gone, the unnamed blob is garbage');
+  assert.equal(after.tempFilesRemoved, 1);
+  assert.equal((await store.resolve('before'))?.digest, before);
   await assertVerifies(dir);
   await rm(dir, { recursive: true });
 });

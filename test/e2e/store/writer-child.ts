@@ -4,6 +4,8 @@
 //                                                 stall after STOP_AT_MIB (waiting for SIGKILL)
 //   writer-child.ts names STORE PREFIX COUNT      write COUNT small images named PREFIX-i, print "named i"
 //   writer-child.ts hold-lock STORE               take the index lock, print "locked", wait forever
+//   writer-child.ts reuse-then-stall STORE TEXT   write blob TEXT (maybe already present), print
+//                                                 "reused <digest>", start a big blob, stall at 1 MiB
 import { Readable } from 'node:stream';
 import { openLayout } from '../../../src/layout/index.js';
 import { EMPTY_TAR_DIFF_ID, patternChunks, putImage } from '../../helpers/store.js';
@@ -43,6 +45,17 @@ if (mode === 'blob') {
     say('locked');
     await forever();
   });
+} else if (mode === 'reuse-then-stall') {
+  const { digest } = await store.writeBlob(Buffer.from(String(a)));
+  say(`reused ${digest}`);
+  async function* stall(): AsyncGenerator<Buffer> {
+    for (const chunk of patternChunks(8)) {
+      yield chunk;
+      say('progress 1');
+      await forever();
+    }
+  }
+  await store.writeBlob(Readable.from(stall()));
 } else {
   throw new Error(`unknown mode ${mode}`);
 }
