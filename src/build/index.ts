@@ -14,6 +14,8 @@ export type { ContextEntryKind } from './config/normalise.js';
 export { WrittenFamilySchema, WrittenOverrideSchema, DEBIAN_ARCHITECTURES } from './config/written.js';
 export type { WrittenFamily, WrittenImage, WrittenOverride, ImagePatch } from './config/written.js';
 export type * from './config/types.js';
+export { imageMetadata, LADING_KEYS } from './config/metadata.js';
+export type { ImageMetadata } from './config/metadata.js';
 export { selectImages, describeFamily } from './config/select.js';
 export type { Selection, ImageSummary, FamilySummary } from './config/select.js';
 export { hashContext } from './config/context.js';

@@ -321,3 +321,27 @@ test('describeFamily lists parents, children, profiles and what each image inher
   assert.deepEqual(api.inherits, ['labels.org.example.tier']);
   assert.deepEqual(s.images.find((i) => i.name === 'openstack-base')!.descendants, ['keystone', 'nova-api', 'nova-base', 'nova-conductor']);
 });
+
+test('imageMetadata: project fields as OCI keys, owner and support as dev.lading keys, own values on top', async () => {
+  const { imageMetadata } = await import('./metadata.js');
+  const { family: f } = await loadFamily({ configPath: 'lading.yaml', cwd: `${testdata}family`, hostArchitecture: 'amd64' });
+  const m = imageMetadata(f, f.images.web!);
+  assert.deepEqual(m.annotations, {
+    'dev.lading.family': 'demo',
+    'dev.lading.image': 'web',
+    'dev.lading.owner.contact': 'platform@example.org',
+    'dev.lading.owner.team': 'platform',
+    'dev.lading.support.contact': 'https://example.org/support',
+    'dev.lading.support.status': 'supported',
+    'dev.lading.support.until': '2027-06-30',
+    'org.opencontainers.image.authors': 'images@example.org',
+    'org.opencontainers.image.description': 'The web front end',
+    'org.opencontainers.image.licenses': 'Apache-2.0',
+    'org.opencontainers.image.source': 'https://git.example.org/demo-images',
+    'org.opencontainers.image.title': 'web',
+    'org.opencontainers.image.vendor': 'Example Org',
+  });
+  assert.equal(m.labels['org.example.tier'], 'base');
+  assert.equal(m.labels['dev.lading.healthcheck'], '{"test":["CMD","curl","-f","http://localhost:8080/"],"intervalSeconds":30,"retries":3}');
+  assert.equal(m.labels['org.example.build-url'], undefined);
+});
