@@ -166,6 +166,7 @@ export async function stagePackage(debPath: string, stageDir: string, xz: XzPipe
 
     const entries: StagedEntry[] = [];
     const kinds = new Map<string, StagedEntry['type']>();
+    const md5Of = new Map<string, string>();
     let newestMtime = 0;
     let ownershipSkipped = false;
     let counter = 0;
@@ -185,7 +186,10 @@ export async function stagePackage(debPath: string, stageDir: string, xz: XzPipe
       } finally {
         closeSync(out);
       }
-      if (hash) entry.md5 = hash.digest('hex');
+      if (hash) {
+        entry.md5 = hash.digest('hex');
+        md5Of.set(entry.path, entry.md5);
+      }
     };
 
     const parser = new TarParser({
@@ -216,6 +220,8 @@ export async function stagePackage(debPath: string, stageDir: string, xz: XzPipe
             throw unsafe(pkg, h.name, `hard link to ${targetPath}, which is not an earlier regular file of the package`);
           }
           entry.target = targetPath;
+          // dpkg hashes hard links too when it writes md5sums itself.
+          if (hashAll) entry.md5 = md5Of.get(targetPath);
         } else if (h.type === 'symlink') {
           if (h.linkname === '') throw unsafe(pkg, h.name, 'symlink with an empty target');
           if (relativeTargetEscapes(parts.slice(0, -1), h.linkname)) throw unsafe(pkg, h.name, `symlink target ${JSON.stringify(h.linkname)} climbs out of the root`);
@@ -276,7 +282,7 @@ export async function stagePackage(debPath: string, stageDir: string, xz: XzPipe
         name: 'md5sums',
         mode: 0o644,
         mtime: newestMtime,
-        data: Buffer.from(entries.filter((e) => e.type === 'file' && e.md5).map((e) => `${e.md5}  ${e.path.slice(1)}\n`).join('')),
+        data: Buffer.from(entries.filter((e) => (e.type === 'file' || e.type === 'link') && e.md5).map((e) => `${e.md5}  ${e.path.slice(1)}\n`).join('')),
       });
     }
     for (const c of conffiles) {

@@ -40,16 +40,20 @@ export interface FileOverlap {
   first: string;
   /** Package that shipped it again. */
   second: string;
-  /** True when `second` declares `Replaces` on `first` (dpkg then lets it take the file over). */
+  /** True when one of the two Replaces the other (dpkg then lets the replacing one keep the file). */
   replaces: boolean;
+  /** The package whose file is in the tree. */
+  winner: string;
 }
 
 /** What a package looks like to the merge. */
 export interface MergePackage {
   /** `name` or `name:arch` as shown in messages. */
   label: string;
-  /** Callback deciding whether this package may take a file over from an earlier package. */
-  mayReplace: (earlier: number) => boolean;
+  /** True when this package Replaces the earlier package `earlier`: its file wins. */
+  replaces: (earlier: number) => boolean;
+  /** True when the earlier package `earlier` Replaces this one: the earlier file stays (dpkg archives.c). */
+  replacedBy: (earlier: number) => boolean;
   /** Directory holding this package's staged files and symlinks. */
   stageDir: string;
   entries: readonly StagedEntry[];
@@ -95,7 +99,7 @@ export class RootTree {
   readonly warnings: string[] = [];
   /** Paths shipped by two packages. */
   readonly overlaps: FileOverlap[] = [];
-  /** Per package index: dpkg paths another package took over (dropped from its list, as dpkg does). */
+  /** Per package index: dpkg paths another package's file won (dropped from its list, as dpkg does). */
   readonly takenOver = new Map<number, Set<string>>();
   private current = PRE_EXISTING;
   private currentLabel = 'lading';
@@ -237,13 +241,19 @@ export class RootTree {
         if (existing.owner === index) {
           this.warnings.push(`${pkg.label}: ${entry.path} appears twice in the package (the later entry wins, as with tar)`);
         } else if (existing.owner >= 0) {
+          const first = this.ownerName(existing.owner);
+          if (!pkg.replaces(existing.owner) && pkg.replacedBy(existing.owner)) {
+            // The installed package replaces this one: dpkg keeps its file and drops the path from
+            // the new package's list ("Replaced by files in installed package").
+            this.overlaps.push({ path: entry.path, first, second: pkg.label, replaces: true, winner: first });
+            this.dropFromList(index, entry.path);
+            if (entry.type !== 'symlink') placed.set(entry.path, phys); // its hard links link to the kept file
+            continue;
+          }
           // Recorded and merged anyway, so one run reports every overlap; the caller fails
-          // afterwards unless the overlap is allowed (Replaces, or allowOverlaps).
-          const replaces = pkg.mayReplace(existing.owner);
-          this.overlaps.push({ path: entry.path, first: this.ownerName(existing.owner), second: pkg.label, replaces });
-          let taken = this.takenOver.get(existing.owner);
-          if (!taken) this.takenOver.set(existing.owner, (taken = new Set()));
-          if (existing.path) taken.add(existing.path);
+          // afterwards unless it is allowed (Replaces, or allowOverlaps).
+          this.overlaps.push({ path: entry.path, first, second: pkg.label, replaces: pkg.replaces(existing.owner), winner: pkg.label });
+          if (existing.path) this.dropFromList(existing.owner, existing.path);
         }
       }
       if (entry.type === 'symlink') {
@@ -266,6 +276,12 @@ export class RootTree {
     }
     this.current = PRE_EXISTING;
     this.currentLabel = 'lading';
+  }
+
+  private dropFromList(owner: number, path: string): void {
+    let taken = this.takenOver.get(owner);
+    if (!taken) this.takenOver.set(owner, (taken = new Set()));
+    taken.add(path);
   }
 
   private mergeDir(entry: StagedEntry, parts: readonly string[], parent: string, phys: string, existing: Node | undefined): void {

@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { errnoCode, nullLogger, type Logger } from '../../core/index.js';
 import { Deb822Paragraph, type Deb822Field } from '../deb822.js';
 import { DebianError, type DebianErrorCode } from '../errors.js';
-import { parseRelations } from '../relation.js';
+import { parseRelations, type Relation } from '../relation.js';
 import { satisfiesVersion } from '../version.js';
 import { parseConffiles, parseTriggers, type ControlFile, type TriggerDirective } from './control.js';
 import { writeDpkgDatabase, type DbPackage, type DpkgState } from './dpkgdb.js';
@@ -239,6 +239,7 @@ export async function unpackPackages(options: UnpackOptions): Promise<UnpackResu
     };
 
     const info: Array<{ name: string; version: string; architecture: string; multiArch: string | undefined }> = [];
+    const replacesOf: Relation[][] = [];
     const mergeOne = (i: number, pkg: StagedPackage): { unpacked: UnpackedPackage; db: DbPackage } => {
       const control = pkg.control;
       const name = control.get('Package') ?? '';
@@ -260,22 +261,24 @@ export async function unpackPackages(options: UnpackOptions): Promise<UnpackResu
       info[i] = { name, version, architecture: arch, multiArch };
       if (pkg.newestMtime > newest) newest = pkg.newestMtime;
       const replaces = parseReplaces(control.get('Replaces'), label);
+      replacesOf[i] = replaces;
       const mergePkg: MergePackage = {
         label,
         stageDir: join(stagingDir, String(i)),
         entries: pkg.entries,
-        mayReplace: (earlier) => {
+        replaces: (earlier) => {
           const e = info[earlier];
           if (!e) return false;
           // Multi-Arch: same instances of one package share files (dpkg checks they are identical).
           if (e.name === name && e.multiArch === 'same' && multiArch === 'same') return true;
-          return replaces.some((r) => r.name === e.name && (r.op === undefined || satisfiesVersion(e.version, r.op, r.version ?? '')));
+          return matches(replaces, e.name, e.version);
         },
+        replacedBy: (earlier) => matches(replacesOf[earlier] ?? [], name, version),
       };
       tree.mergePackage(i, mergePkg);
       rmSync(mergePkg.stageDir, { recursive: true, force: true });
 
-      const scripts = pkg.controlFiles.filter((f) => SCRIPTS.includes(f.name)).map((f) => f.name);
+      const scripts = SCRIPTS.filter((name) => pkg.controlFiles.some((f) => f.name === name));
       const hasConfigureWork = scripts.some((s) => s === 'preinst' || s === 'postinst' || s === 'config');
       const mode = options.state ?? 'unpacked';
       const state: DpkgState = mode === 'installed' || (mode === 'auto' && !hasConfigureWork) ? 'installed' : 'unpacked';
@@ -381,6 +384,7 @@ export async function unpackPackages(options: UnpackOptions): Promise<UnpackResu
     const warnings = [...tree.warnings];
     if (uid !== 0) warnings.push('not running as root: file owners other than root were not restored');
     for (const o of tree.overlaps) if (!o.replaces) warnings.push(`${o.second} overwrote ${o.path} of ${o.first} (allowed by allowOverlaps)`);
+    logger.debug('unpack finished', { packages: packages.length, files, overlaps: tree.overlaps.length });
     return { root: realRoot, packages, files, overlaps: tree.overlaps, warnings, mtime };
   } finally {
     await Promise.all(
@@ -393,7 +397,12 @@ export async function unpackPackages(options: UnpackOptions): Promise<UnpackResu
   }
 }
 
-function parseReplaces(value: string | undefined, label: string) {
+/** True when a Replaces list names `name` at a version it covers (arch qualifiers default to any). */
+function matches(replaces: readonly Relation[], name: string, version: string): boolean {
+  return replaces.some((r) => r.name === name && (r.op === undefined || satisfiesVersion(version, r.op, r.version ?? '')));
+}
+
+function parseReplaces(value: string | undefined, label: string): Relation[] {
   if (!value) return [];
   try {
     return parseRelations(value, `${label}: Replaces`).flat();
