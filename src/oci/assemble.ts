@@ -36,6 +36,7 @@ export interface ContainerConfigInput {
   readonly StopSignal?: string;
 }
 
+/** Options of assembleImage. */
 export interface AssembleImageOptions {
   /** Base layer first. */
   readonly layers: readonly AssembleLayer[];
@@ -219,6 +220,7 @@ export interface IndexEntryInput {
   readonly platform?: Platform;
 }
 
+/** Options of assembleIndex. */
 export interface AssembleIndexOptions {
   readonly manifests: readonly IndexEntryInput[];
   readonly annotations?: Readonly<Record<string, string>>;

@@ -26,6 +26,7 @@ export interface ValidationProblem {
 /** How deeply layers are checked. */
 export type LayerCheck = 'exists' | 'digest' | 'full';
 
+/** Options of validateImage: a source, one of reference/descriptor/document, and the depth of layer checks. */
 export interface ValidateOptions {
   /** Where blobs and manifests come from (a layout store, a registry repository). */
   source: BlobSource & ManifestSource;

@@ -44,6 +44,7 @@ import { baseName, joinMember, normalizeMemberPath, OPAQUE_MARKER, parentPath, W
 import { readTar, type TarMember } from './reader.js';
 import { writeXattrs } from './xattr.js';
 
+/** Options of applyLayer. */
 export interface ApplyLayerOptions {
   /** The uncompressed tar stream of the layer. */
   stream: Readable | AsyncIterable<Uint8Array>;
@@ -57,6 +58,7 @@ export interface ApplyLayerOptions {
   logger?: Logger;
 }
 
+/** What applyLayer did. */
 export interface ApplyLayerResult {
   /** Members applied (whiteouts included). */
   entries: number;

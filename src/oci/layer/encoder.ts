@@ -61,6 +61,7 @@ export interface BlockEncoder {
   result(): { digest: Digest; size: number };
 }
 
+/** Options of createBlockEncoder. */
 export interface EncoderOptions {
   compression: LayerCompression;
   level?: number;

@@ -69,6 +69,7 @@ export interface PlannedEntry {
   readonly info: LayerEntryInfo;
 }
 
+/** Options of planEntries. */
 export interface PlanOptions {
   /** Upper bound for every mtime, and the mtime of entries that have none. */
   sourceDateEpoch?: number;

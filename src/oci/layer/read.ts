@@ -4,6 +4,7 @@ import { Hasher, throwIfAborted, type Digest } from '../../core/index.js';
 import type { LayerEntryInfo } from './entries.js';
 import { memberInfo, readTar } from './reader.js';
 
+/** Options of readLayerEntries. */
 export interface ReadLayerOptions {
   /** The uncompressed tar stream (see createDecompressor). */
   stream: Readable | AsyncIterable<Uint8Array>;

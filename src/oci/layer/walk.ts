@@ -15,6 +15,7 @@ import { readXattrTree } from './xattr.js';
 /** Owners written for a directory source: all root (default), as on disk, or fixed ids. */
 export type OwnerPolicy = 'root' | 'keep' | { readonly uid: number; readonly gid: number };
 
+/** Options of walkDirectory. */
 export interface WalkOptions {
   /** Default 'root': the digest must not depend on who ran the build. */
   owner?: OwnerPolicy;
