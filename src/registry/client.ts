@@ -292,6 +292,16 @@ export class RegistryClient {
     extra?.(info);
   }
 
+  /**
+   * end-1: `GET /v2/` — true when the registry answers as a distribution-spec registry (200, or
+   * 401 with a challenge lading can answer, which it then answers). Errors name the registry.
+   */
+  async ping(registry: string, options: { signal?: AbortSignal } = {}): Promise<{ apiVersion?: string }> {
+    const r = await this.request({ registry, method: 'GET', url: new URL('/v2/', this.baseUrl(registry)), scopes: [], what: `contacting registry ${registry}`, ok: [200], maxBytes: 64 * 1024, ...(options.signal ? { signal: options.signal } : {}) });
+    const apiVersion = r.headers.get('docker-distribution-api-version') ?? undefined;
+    return apiVersion ? { apiVersion } : {};
+  }
+
   /** Sends a request with auth, redirects, the per-host limit and retries. */
   async request(spec: RequestSpec): Promise<HttpResult> {
     const p = this.retryPolicy;

@@ -259,3 +259,32 @@ describe('copy against the distribution registry', () => {
     assert.ok((await readFile(join(dir, 'cli-out', 'index.json'), 'utf8')).includes('copied'));
   });
 });
+
+describe('aborting and pinging', () => {
+  test('an aborted upload ends ABORTED, cancels its upload session (DELETE) and tags nothing', async () => {
+    const src = await layout('abort');
+    await writeImage(src, { layers: [await randomLayer(2_000_000)], tag: 'v1', label: 'abort' });
+    const deletes: string[] = [];
+    // Pass-through fetch that records cancellations; every request still reaches the real registry.
+    const recording: typeof fetch = (input, init) => {
+      if (init?.method === 'DELETE') deletes.push(String(input));
+      return fetch(input, init);
+    };
+    const client = new RegistryClient({ fetch: recording, forceChunked: true, chunkSize: 256 * 1024 });
+    const dest = repo(client, 'abort/app');
+    const ctl = new AbortController();
+    const r = copyImages([{ source: src, reference: 'v1', destination: dest, tags: ['v1'] }], {
+      signal: ctl.signal,
+      onProgress: (p) => {
+        if ((p[0]?.bytesDone ?? 0) > 600_000) ctl.abort(new Error('test abort'));
+      },
+    });
+    await assert.rejects(r, (e: unknown) => (e as { code?: string }).code === 'ABORTED');
+    assert.ok(deletes.some((u) => u.includes('/blobs/uploads/')), `upload cancelled: ${deletes.join(' ')}`);
+    assert.deepEqual(await repo(new RegistryClient(), 'abort/app').listTags(), []);
+  });
+
+  test('ping answers with the API version', async () => {
+    assert.deepEqual(await new RegistryClient().ping(reg.host), { apiVersion: 'registry/2.0' });
+  });
+});
