@@ -30,7 +30,7 @@ async function fixture(mtime = EPOCH + 86400): Promise<string> {
 
 test('golden layer: fixture tree gives a pinned diff_id, gzip digest and manifest digest; GNU tar lists it as expected', async (t) => {
   const dir = await fixture();
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(join(dir, '..'), { recursive: true, force: true }));
   const { result, blob } = await buildToBuffer({ dir, sourceDateEpoch: EPOCH });
   const tar = gunzipSync(blob);
   assert.equal(digestOf(tar), result.diffId);
