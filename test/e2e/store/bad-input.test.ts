@@ -2,12 +2,13 @@
 // no stack trace (real CLI processes), and the other image in the store stays intact.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fromDir } from '../../../src/build/index.js';
 import { digestOf, type Digest } from '../../../src/core/index.js';
 import { openLayout, REF_NAME, type LayoutStore } from '../../../src/layout/index.js';
+import { applyLayer, loadImage, OciError } from '../../../src/oci/index.js';
 import { makeTree, putImage, runCli, scratch, spawnCli, type CliRun } from '../../helpers/store.js';
 
 /** A store holding `good` (from the test tree); returns it with its manifest digest. */
@@ -96,7 +97,7 @@ test('a manifest naming a missing blob: verify names the manifest and the blob',
   await assertGoodIntact(dir, good, JSON.stringify(report.problems));
 });
 
-test("a layer whose tar has a '..' member: verify reports the member, exits 1", async () => {
+test("a layer whose tar has a '..' member: verify reports the member, exits 1; applying it is refused", async () => {
   const { dir, store, good } = await storeWithGood();
   const tar = rawTar([
     { name: 'ok', content: 'fine' },
@@ -108,6 +109,15 @@ test("a layer whose tar has a '..' member: verify reports the member, exits 1", 
   assert.equal(r.code, 1);
   assert.match(r.stdout, new RegExp(`error: manifest ${victim.digest} \\(evil\\): layers\\[0\\] sha256:[0-9a-f]{64}: tar member "\\.\\./evil"`));
   await assertGoodIntact(dir, good, r.stdout);
+  // Applying it (what a build or unpack does) is refused too, naming the member, and nothing
+  // lands outside the target directory.
+  const doc = await store.getManifest('evil');
+  assert.ok(doc);
+  const image = await loadImage(doc, store);
+  const target = join(await scratch(), 'rootfs');
+  await mkdir(target);
+  await assert.rejects(applyLayer({ stream: await image.layers[0]!.uncompressed(), root: target }), (e: unknown) => e instanceof OciError && e.code === 'TAR_UNSAFE_PATH' && e.message.includes('../evil'));
+  await assert.rejects(stat(join(target, '..', 'evil')));
 });
 
 test('unknown media types: an index.json entry cannot be inspected (exit 1, named); verify warns (--strict fails); an image layer of unknown type fails verify', async () => {
