@@ -197,7 +197,8 @@ export async function startAptRepo(options: AptRepoOptions = {}): Promise<AptRep
       ...cfg('Components', 'main'),
       ...cfg('Description', 'lading test repository'),
       ...cfg('Date', rfc2822(date)),
-      ...(validUntil ? cfg('Valid-Until', rfc2822(validUntil)) : []),
+      // apt-ftparchive writes Valid-Until as now + ValidTime seconds.
+      ...(validUntil ? cfg('ValidTime', String(Math.max(1, Math.round((validUntil.getTime() - Date.now()) / 1000)))) : []),
       ...(byHash ? cfg('Acquire-By-Hash', 'yes') : []),
       'release',
       '.',
