@@ -9,7 +9,7 @@ export type { ConfigText, ParseFamilyOptions, ParsedFamily, LoadFamilyOptions, L
 export { formatProblem, formatPath, sortProblems, didYouMean } from './config/problems.js';
 export type { Problem, ProblemCode, FieldPath, SourcePosition } from './config/problems.js';
 export type { PackageOrigin } from './config/override.js';
-export { LADING_KEY_PREFIX, USER_SETTABLE_OCI_KEYS, inherit, parseOneLineSource, durationSeconds } from './config/normalise.js';
+export { LADING_KEY_PREFIX, USER_SETTABLE_OCI_KEYS, inherit, durationSeconds, toAptSources, deb822Text } from './config/normalise.js';
 export type { ContextEntryKind } from './config/normalise.js';
 export { WrittenFamilySchema, WrittenOverrideSchema, DEBIAN_ARCHITECTURES } from './config/written.js';
 export type { WrittenFamily, WrittenImage, WrittenOverride, ImagePatch } from './config/written.js';
@@ -23,7 +23,7 @@ export type { ContextDigest, ContextDigests, HashContextOptions } from './config
 export { lockRequests, checkLock, assertLockFresh, parseFamilyLock, serializeFamilyLock, imagePackages } from './lock/lock.js';
 export type { LockRequests, LockCheck } from './lock/lock.js';
 export { FamilyLockSchema, LOCK_VERSION } from './lock/schema.js';
-export type { FamilyLock, ArchLock, ImageLock, ImageRequest, LockedPackage, LockedSource } from './lock/schema.js';
+export type { FamilyLock, ArchLock, ImageLock, ImageRequest } from './lock/schema.js';
 export { planBuild, imageInputs, inputHash, hashedDefinition } from './plan/plan.js';
 export type { PlanOptions, StoreState } from './plan/plan.js';
 export { diffInputs } from './plan/reasons.js';

@@ -1,7 +1,8 @@
 // Builds a lading.lock for a family from a small fixed package catalog, for planner and CLI
 // tests that need a lock but not the Debian resolver (which has its own tests in src/debian).
 import { createHash } from 'node:crypto';
-import { lockRequests, type FamilyConfig, type FamilyLock, type LockedPackage } from '../../src/build/index.js';
+import { lockRequests, type FamilyConfig, type FamilyLock } from '../../src/build/index.js';
+import type { LockedAptPackage } from '../../src/debian/index.js';
 
 /** name -> version, dependencies, arch-independent?, essential? */
 export type Catalog = Record<string, { version: string; depends?: string[]; all?: boolean; essential?: boolean }>;
@@ -33,7 +34,7 @@ export function lockFromCatalog(family: FamilyConfig, catalog: Catalog = FAMILY_
   const req = lockRequests(family);
   const architectures: FamilyLock['architectures'] = {};
   for (const [arch, images] of Object.entries(req.architectures)) {
-    const table = new Map<string, LockedPackage>();
+    const table = new Map<string, LockedAptPackage>();
     const imageLocks: FamilyLock['architectures'][string]['images'] = {};
     for (const [name, r] of Object.entries(images)) {
       const want = [...r.packages, ...(r.essential ? Object.keys(catalog).filter((p) => catalog[p]?.essential) : [])];
@@ -51,6 +52,7 @@ export function lockFromCatalog(family: FamilyConfig, catalog: Catalog = FAMILY_
         const c = catalog[p]!;
         const a = c.all ? 'all' : arch;
         packages[p] = c.version;
+        if (table.has(`${p}=${c.version}=${a}`)) continue;
         table.set(`${p}=${c.version}=${a}`, {
           name: p,
           version: c.version,
@@ -60,19 +62,32 @@ export function lockFromCatalog(family: FamilyConfig, catalog: Catalog = FAMILY_
           filename: `pool/main/${p[0]}/${p}/${p}_${c.version}_${a}.deb`,
           size: 1000 + p.length,
           sha256: sha(`${p} ${c.version} ${a}`),
+          uri: 'http://deb.example.org/debian/',
           suite: 'bookworm',
-          ...(c.essential ? { essential: true } : {}),
+          component: 'main',
+          essential: c.essential === true,
+          reason: r.packages.includes(p) ? 'requested' : c.essential ? 'essential' : 'dependency',
+          depends: [...(c.depends ?? [])].sort(),
         });
       }
       imageLocks[name] = { request: r, packages };
     }
-    architectures[arch] = {
-      debian: {
-        sources: [{ uri: 'http://deb.example.org/debian/', suite: 'bookworm', components: ['main'], date: '2026-11-01T09:00:00Z', inRelease: `sha256:${sha('InRelease')}` }],
-        packages: [...table.values()],
-      },
-      images: imageLocks,
-    };
+    architectures[arch] = { packages: [...table.values()], images: imageLocks };
   }
-  return { lockVersion: 1, family: family.project.name, configDigest: req.configDigest, architectures };
+  const sources: FamilyLock['sources'] = [
+    {
+      name: 'http://deb.example.org/debian/ bookworm',
+      uri: 'http://deb.example.org/debian/',
+      suite: 'bookworm',
+      components: ['main'],
+      releaseFile: 'InRelease',
+      inRelease: `sha256:${sha('InRelease')}`,
+      date: '2026-11-01T09:00:00Z',
+      signers: [],
+      trusted: false,
+      checkValidUntil: true,
+      indexes: [],
+    },
+  ];
+  return { lockVersion: 1, family: family.project.name, configDigest: req.configDigest, sources, architectures };
 }

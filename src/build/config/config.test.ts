@@ -32,7 +32,7 @@ test('the example family normalises: order, ancestors, packages per arch, inheri
   assert.deepEqual(f.architectures, ['amd64', 'arm64']);
   assert.deepEqual(f.sources, {
     kind: 'inline',
-    entries: [{ types: ['deb'], uris: ['http://deb.example.org/debian'], suites: ['bookworm'], components: ['main'], signedBy: '/usr/share/keyrings/debian-archive-keyring.gpg' }],
+    entries: [{ format: 'one-line', line: 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.example.org/debian bookworm main' }],
   });
   const base = f.images.base!;
   const appBase = f.images['app-base']!;
@@ -102,6 +102,15 @@ test('every validation problem at once, each with file:line:col and field path',
   ]);
   assert.equal(new Set(err.problems.map((p) => p.code)).size, 14);
   assert.match(err.message, /^lading.yaml: 19 problems:\n {2}lading.yaml:3:3 project.vendr/);
+});
+
+test('apt sources are checked by the debian module\'s parsers, each problem at its entry', () => {
+  const sources = ['sources:', '  - "deb ftp://x/ bookworm main"', '  - "nonsense"', '  - {uris: [http://x/], suites: [bookworm]}', '  - deb [signed-by=/k.gpg] http://x/ bookworm main', ''].join('\n');
+  assert.deepEqual(problems({ file: 'lading.yaml', text: `project: {name: t}\n${sources}images: {a: {from: scratch}}\n` }), [
+    'lading.yaml:3:5 sources[0]: no usable source (deb-src only, or an unsupported URI scheme)',
+    'lading.yaml:4:5 sources[1]: unknown type "nonsense" (want deb or deb-src)',
+    'lading.yaml:5:5 sources[2]: http://x/ bookworm: no components',
+  ]);
 });
 
 test('YAML syntax problems are located, and the rest of the file is still checked', () => {

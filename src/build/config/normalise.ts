@@ -1,6 +1,7 @@
 // Semantic validation and normalisation: merged family -> FamilyConfig. Pure: the build context
 // is consulted only through the `context` callback the caller passes (see load.ts).
 import { posix } from 'node:path';
+import { parseDeb822Sources, parseSourcesList, type AptSource } from '../../debian/index.js';
 import { parseImageReference } from '../../oci/index.js';
 import type { Digest } from '../../core/index.js';
 import { describeValue } from './check.js';
@@ -82,45 +83,33 @@ function normAbs(p: string): string {
   return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
 }
 
-/**
- * Parses a one-line apt source (`deb [signed-by=/k.gpg arch=amd64] URI SUITE COMP...`,
- * sources.list(5)) into deb822 form. Returns a message on error.
- */
-export function parseOneLineSource(line: string): AptSourceEntry | string {
-  const m = /^\s*(deb|deb-src)\s+(?:\[([^\]]*)\]\s+)?(\S+)\s+(\S+)((?:\s+\S+)*)\s*$/.exec(line);
-  if (!m) return 'expected "deb [options] URI SUITE [COMPONENT...]"';
-  const [, type, opts, uri, suite, comps] = m;
-  let signedBy: string | undefined;
-  let architectures: string[] | undefined;
-  for (const opt of (opts ?? '').trim().split(/\s+/).filter(Boolean)) {
-    const eq = opt.indexOf('=');
-    if (eq < 0) return `option ${JSON.stringify(opt)} has no value`;
-    const key = opt.slice(0, eq);
-    const value = opt.slice(eq + 1);
-    if (key === 'signed-by') signedBy = value;
-    else if (key === 'arch') architectures = value.split(',');
-    else return `unsupported option ${JSON.stringify(key)} (signed-by and arch are supported)`;
-  }
-  const components = (comps ?? '').trim().split(/\s+/).filter(Boolean);
-  return {
-    types: [type as 'deb' | 'deb-src'],
-    uris: [uri ?? ''],
-    suites: [suite ?? ''],
-    components,
-    ...(signedBy !== undefined ? { signedBy } : {}),
-    ...(architectures !== undefined ? { architectures } : {}),
+/** The deb822 text of a stanza entry (multi-line values as continuation lines, deb822(5)). */
+export function deb822Text(e: Extract<AptSourceEntry, { format: 'deb822' }>): string {
+  const field = (name: string, value: string) => {
+    const lines = value.split('\n');
+    return `${name}: ${lines[0] ?? ''}${lines.slice(1).map((l) => `\n ${l.trim() === '' ? '.' : l}`).join('')}`;
   };
+  return [
+    field('Types', e.types.join(' ')),
+    field('URIs', e.uris.join(' ')),
+    field('Suites', e.suites.join(' ')),
+    ...(e.components.length ? [field('Components', e.components.join(' '))] : []),
+    ...(e.signedBy !== undefined ? [field('Signed-By', e.signedBy.trim())] : []),
+    ...(e.architectures?.length ? [field('Architectures', e.architectures.join(' '))] : []),
+  ].join('\n');
 }
 
-function checkSourceEntry(e: AptSourceEntry, path: FieldPath, problems: ProblemList): void {
-  e.uris.forEach((u, i) => {
-    if (!/^(?:https?|file|mirror\+https?|mirror\+file):/.test(u)) problems.error('INVALID_VALUE', [...path, 'uris', i], `unsupported URI ${JSON.stringify(u)} (http, https, file, mirror+...)`);
+/**
+ * The config's source entries as the debian module's AptSource list, parsed by its own
+ * sources.list(5) and deb822 parsers. Throws DebianError SOURCES_INVALID naming `what`.
+ */
+export function toAptSources(entries: readonly AptSourceEntry[], what: string): AptSource[] {
+  const out: AptSource[] = [];
+  entries.forEach((e, i) => {
+    const at = `${what} sources[${i}]`;
+    out.push(...(e.format === 'one-line' ? parseSourcesList(e.line, at) : parseDeb822Sources(deb822Text(e), at)).sources);
   });
-  e.suites.forEach((s, i) => {
-    const flat = s.endsWith('/');
-    if (flat && e.components.length > 0) problems.error('INVALID_VALUE', [...path, 'suites', i], `suite ${JSON.stringify(s)} is a path (ends with "/"), which takes no components`);
-    if (!flat && e.components.length === 0) problems.error('REQUIRED', path, `suite ${JSON.stringify(s)} needs components (e.g. main)`);
-  });
+  return out;
 }
 
 /** Parses and normalises the merged family, reporting every semantic problem. */
@@ -152,24 +141,24 @@ export function normalise(merged: MergedFamily, sources: SourceMap, problems: Pr
     const entries: AptSourceEntry[] = [];
     merged.sources.forEach((s: WrittenSource, i) => {
       const path: FieldPath = ['sources', i];
-      if (typeof s === 'string') {
-        const parsed = parseOneLineSource(s);
-        if (typeof parsed === 'string') problems.error('INVALID_VALUE', path, `${parsed}, got ${describeValue(s)}`);
-        else {
-          checkSourceEntry(parsed, path, problems);
-          entries.push(parsed);
-        }
-      } else {
-        const e: AptSourceEntry = {
-          types: s.types ?? ['deb'],
-          uris: s.uris,
-          suites: s.suites,
-          components: s.components ?? [],
-          ...(s.signedBy !== undefined ? { signedBy: s.signedBy } : {}),
-          ...(s.architectures !== undefined ? { architectures: s.architectures } : {}),
-        };
-        checkSourceEntry(e, path, problems);
-        entries.push(e);
+      const e: AptSourceEntry =
+        typeof s === 'string'
+          ? { format: 'one-line', line: s.trim() }
+          : {
+              format: 'deb822',
+              types: s.types ?? ['deb'],
+              uris: s.uris,
+              suites: s.suites,
+              components: s.components ?? [],
+              ...(s.signedBy !== undefined ? { signedBy: s.signedBy } : {}),
+              ...(s.architectures !== undefined ? { architectures: s.architectures } : {}),
+            };
+      // The debian module's parsers decide what apt accepts; their message names the problem.
+      try {
+        if (toAptSources([e], 'source').length === 0) problems.error('INVALID_VALUE', path, 'no usable source (deb-src only, or an unsupported URI scheme)');
+        else entries.push(e);
+      } catch (err) {
+        problems.error('INVALID_VALUE', path, (err as Error).message.replace(/^source sources\[0\](?::\d+)?:? ?/, ''));
       }
     });
     sourcesConfig = { kind: 'inline', entries };

@@ -36,16 +36,22 @@ export interface SupportStatement {
   readonly statement?: string;
 }
 
-/** One apt source entry (deb822 fields; one-line entries are converted to this form). */
-export interface AptSourceEntry {
-  readonly types: readonly ('deb' | 'deb-src')[];
-  readonly uris: readonly string[];
-  readonly suites: readonly string[];
-  readonly components: readonly string[];
-  /** Keyring path or armored key block. */
-  readonly signedBy?: string;
-  readonly architectures?: readonly DebianArch[];
-}
+/**
+ * One apt source entry of the config: a one-line `sources.list` entry kept as written, or a
+ * deb822 stanza in camelCase fields. Both are parsed by the debian module (toAptSources()).
+ */
+export type AptSourceEntry =
+  | { readonly format: 'one-line'; readonly line: string }
+  | {
+      readonly format: 'deb822';
+      readonly types: readonly ('deb' | 'deb-src')[];
+      readonly uris: readonly string[];
+      readonly suites: readonly string[];
+      readonly components: readonly string[];
+      /** Keyring path or armored key block. */
+      readonly signedBy?: string;
+      readonly architectures?: readonly DebianArch[];
+    };
 
 /** Where packages come from: the machine's apt configuration, or entries of the config. */
 export type SourcesConfig = { readonly kind: 'machine' } | { readonly kind: 'inline'; readonly entries: readonly AptSourceEntry[] };

@@ -3,7 +3,8 @@
 import { canonicalJson, digestOf, parseJson, prettyJson, type Digest } from '../../core/index.js';
 import { BuildError } from '../errors.js';
 import type { DebianArch, FamilyConfig } from '../config/types.js';
-import { FamilyLockSchema, LOCK_VERSION, type FamilyLock, type ImageRequest, type LockedPackage } from './schema.js';
+import type { LockedAptPackage } from '../../debian/index.js';
+import { FamilyLockSchema, LOCK_VERSION, type FamilyLock, type ImageRequest } from './schema.js';
 
 /** What the resolver must be asked, per architecture and image. */
 export interface LockRequests {
@@ -113,20 +114,14 @@ export function parseFamilyLock(text: string | Uint8Array, file = 'lading.lock')
   return r.data;
 }
 
-/** lading.lock bytes: sorted keys, sorted package lists, two-space indent, trailing newline. */
+/** lading.lock bytes: sorted keys, packages sorted by name, two-space indent, trailing newline. */
 export function serializeFamilyLock(lock: FamilyLock): string {
   const sorted: FamilyLock = {
     ...lock,
     architectures: Object.fromEntries(
       Object.entries(lock.architectures).map(([arch, a]) => [
         arch,
-        {
-          ...a,
-          debian: {
-            sources: [...a.debian.sources].sort((x, y) => cmp(`${x.uri} ${x.suite}`, `${y.uri} ${y.suite}`)),
-            packages: [...a.debian.packages].sort((x, y) => cmp(x.name, y.name) || cmp(x.version, y.version) || cmp(x.architecture, y.architecture)),
-          },
-        },
+        { ...a, packages: [...a.packages].sort((x, y) => cmp(x.name, y.name) || cmp(x.version, y.version) || cmp(x.architecture, y.architecture)) },
       ]),
     ),
   };
@@ -142,13 +137,13 @@ function cmp(a: string, b: string): number {
  * architecture's Debian lock. Throws LOCK_MISSING when the lock lacks the image, LOCK_INVALID
  * when an entry has no details.
  */
-export function imagePackages(lock: FamilyLock, image: string, arch: DebianArch, lockFile = 'lading.lock'): LockedPackage[] {
+export function imagePackages(lock: FamilyLock, image: string, arch: DebianArch, lockFile = 'lading.lock'): LockedAptPackage[] {
   const a = lock.architectures[arch];
   const entry = a?.images[image];
   if (!a || !entry) {
     throw new BuildError('LOCK_MISSING', `${lockFile}: no packages locked for image ${image} on ${arch}`, { hint: 'run `lading lock`' });
   }
-  const table = new Map(a.debian.packages.map((p) => [`${p.name}=${p.version}`, p]));
+  const table = new Map(a.packages.map((p) => [`${p.name}=${p.version}`, p]));
   return Object.entries(entry.packages)
     .sort(([x], [y]) => cmp(x, y))
     .map(([name, version]) => {
