@@ -229,12 +229,14 @@ export class LayoutBase {
       drop();
       throw err;
     }
+    // The lease comes first: from the moment a blob is written or reused until it is named, gc
+    // must see a live writer (see gc.ts).
+    await this.ensureLease();
     if (expected && (await this.touchIfPresent(expected.digest, expected.size))) {
       drop();
       const size = expected.size ?? (await this.statBlob(expected.digest))?.size ?? 0;
       return { digest: expected.digest, size };
     }
-    await this.ensureLease();
     if (source instanceof Uint8Array) {
       const digest = digestOf(source, algorithm);
       this.checkExpected(what, expected, digest, source.length);

@@ -77,6 +77,7 @@ export class LayoutStore extends LayoutBase implements ContentTarget {
 
   /** Stores a blob verified against `desc`; skipped (without calling `open`) when already present. */
   async putBlob(desc: Descriptor, open: (options: IoOptions) => Promise<Readable>, options: PutBlobOptions = {}): Promise<void> {
+    await this.ensureLease();
     if (await this.touchIfPresent(desc.digest, desc.size)) return;
     const source = await open({ signal: options.signal });
     await this.writeBlob(source, { expected: { digest: desc.digest, size: desc.size }, signal: options.signal, onProgress: options.onProgress });
