@@ -330,13 +330,20 @@ export interface AptGet {
   close(): Promise<void>;
 }
 
-/** Sets up apt-get (real apt from Debian) against `sourcesText`, and runs `apt-get update`. */
-export async function aptGetFor(sourcesText: string, architecture?: string): Promise<AptGet> {
+/**
+ * Sets up apt-get (real apt from Debian) against deb822 `sources` text, or against sources files
+ * (`.sources` or one-line `.list`), and runs `apt-get update` into a private lists directory.
+ */
+export async function aptGetFor(sources: string | { files: readonly string[] }, architecture?: string): Promise<AptGet> {
   const arch = architecture ?? (await hostArch());
   const tmp = await mkdtemp(join(tmpdir(), 'lading-apt-get-'));
   for (const d of ['sources.list.d', 'conf.d', 'prefs.d', 'lists/partial', 'cache/archives/partial']) await mkdir(join(tmp, d), { recursive: true });
   await writeFile(join(tmp, 'status'), '');
-  await writeFile(join(tmp, 'sources.list.d/test.sources'), sourcesText);
+  if (typeof sources === 'string') await writeFile(join(tmp, 'sources.list.d/test.sources'), sources);
+  else {
+    let i = 0;
+    for (const f of sources.files) await copyFile(f, join(tmp, 'sources.list.d', `${i++}-${basename(f).replace(/\.(list|sources)$/, '')}${f.endsWith('.sources') ? '.sources' : '.list'}`));
+  }
   const conf = [
     `Dir::Etc::main "/dev/null";`,
     `Dir::Etc::parts "${tmp}/conf.d";`,
