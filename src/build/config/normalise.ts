@@ -4,7 +4,6 @@ import { posix } from 'node:path';
 import { parseDeb822Sources, parseSourcesList, type AptSource } from '../../debian/index.js';
 import { parseImageReference } from '../../oci/index.js';
 import type { Digest } from '../../core/index.js';
-import { describeValue } from './check.js';
 import { suggestion, type FieldPath, type ProblemList, type SourceMap } from './problems.js';
 import type { MergedFamily, MergedImage, PackageOrigin } from './override.js';
 import type {
