@@ -10,3 +10,5 @@ export { unpackPackages, mergedUsrDirs } from './unpack.js';
 export type { UnpackDeb, UnpackOptions, UnpackResult, UnpackedPackage, UnpackState } from './unpack.js';
 export type { FileOverlap } from './merge.js';
 export type { DpkgState } from './dpkgdb.js';
+export { aptUnpack, dependencyOrder } from './apt-unpack.js';
+export type { AptUnpackOptions, AptUnpackResult } from './apt-unpack.js';
