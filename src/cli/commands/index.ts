@@ -14,6 +14,7 @@ import { register as plan } from './plan.js';
 import { register as images } from './images.js';
 import { register as aptResolve } from './apt-resolve.js';
 import { register as aptFetch } from './apt-fetch.js';
+import { register as aptUnpack } from './apt-unpack.js';
 
 /** Adds one command (or a group) to the program. */
 export type RegisterCommand = (program: Command, ctx: () => CliContext) => void;
@@ -32,4 +33,5 @@ export const commands: RegisterCommand[] = [
   images,
   aptResolve,
   aptFetch,
+  aptUnpack,
 ];
