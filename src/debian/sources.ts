@@ -142,7 +142,7 @@ export function parseSourcesList(text: string, what: string): ParsedSources {
     if (type !== 'deb') throw new DebianError('SOURCES_INVALID', `${definedAt}: unknown type ${JSON.stringify(type)} (want deb or deb-src)`);
     const common: Common = { trusted: false, checkValidUntil: true, checkDate: true };
     for (const opt of splitWords(m[2])) {
-      const om = /^([A-Za-z-]+)([+-]?=)(.*)$/.exec(opt);
+      const om = /^([A-Za-z]+(?:-[A-Za-z]+)*)([+-]?=)(.*)$/.exec(opt);
       if (!om) throw new DebianError('SOURCES_INVALID', `${definedAt}: malformed option ${JSON.stringify(opt)}`);
       const [, key, assign, value] = om as unknown as [string, string, string, string];
       applyOption(common, key.toLowerCase(), assign, value, definedAt);
