@@ -7,13 +7,25 @@
 //   writer-child.ts reuse-then-stall STORE TEXT   write blob TEXT (maybe already present), print
 //                                                 "reused <digest>", start a big blob, stall at 1 MiB
 import { Readable } from 'node:stream';
-import { openLayout } from '../../../src/layout/index.js';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openLayout, STATE_DIR } from '../../../src/layout/index.js';
 import { EMPTY_TAR_DIFF_ID, patternChunks, putImage } from '../../helpers/store.js';
 import { gzipSync } from 'node:zlib';
 
 const [mode, storePath, a, b] = process.argv.slice(2);
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const forever = () => new Promise<never>(() => setInterval(() => undefined, 1 << 30));
+
+async function tempFileOfSize(size: number): Promise<void> {
+  const dir = join(String(storePath), STATE_DIR, 'tmp');
+  for (;;) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      if ((await stat(join(dir, name)).catch(() => undefined))?.size === size) return;
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 const store = await openLayout({ path: String(storePath), create: true });
 if (mode === 'blob') {
@@ -25,6 +37,9 @@ if (mode === 'blob') {
       yield chunk;
       i++;
       if (i === stopAt) {
+        // Report only once the temp file holds exactly what was produced: the kill then lands
+        // with a known partial file on disk, whatever the stream buffering.
+        await tempFileOfSize(stopAt << 20);
         say(`progress ${i}`);
         await forever();
       }
@@ -51,6 +66,7 @@ if (mode === 'blob') {
   async function* stall(): AsyncGenerator<Buffer> {
     for (const chunk of patternChunks(8)) {
       yield chunk;
+      await tempFileOfSize(1 << 20);
       say('progress 1');
       await forever();
     }
