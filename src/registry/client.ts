@@ -2,7 +2,6 @@
 // request limits, retry policy and rate-limit observations; repositories share it.
 // Requests go through the injected fetch (undici in Node 20) with redirects followed by hand
 // so credentials never leave the registry's origin (registry.md §1, pitfall 2).
-import { Readable } from 'node:stream';
 import {
   BaseError,
   backoffDelay,
@@ -79,7 +78,7 @@ export interface RequestSpec {
   url: URL;
   headers?: Record<string, string>;
   /** Bytes, or a factory for a fresh stream per attempt (retries, auth round trips, redirects). */
-  body?: Uint8Array | string | (() => Promise<Readable>);
+  body?: Uint8Array | string | (() => Promise<AsyncIterable<Uint8Array>>);
   /** Token scopes the request needs. */
   scopes: readonly string[];
   /** Context for error messages ("pushing blob sha256:... to host/repo"). */
@@ -204,6 +203,40 @@ export function errorFromResponse(status: number, headers: Headers, body: Uint8A
     temporary: isTemporaryStatus(status),
     ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     ...(registryCode ? { registryCode } : {}),
+  });
+}
+
+/** Re-chunks a byte stream into pieces of at least `size` bytes (the last may be smaller). */
+export async function* coalesce(src: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+  let parts: Uint8Array[] = [];
+  let have = 0;
+  for await (const c of src) {
+    parts.push(c);
+    have += c.length;
+    if (have >= size) {
+      yield parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts);
+      parts = [];
+      have = 0;
+    }
+  }
+  if (have > 0) yield parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts);
+}
+
+/**
+ * A plain (not byte-typed) web ReadableStream over an async iterable. undici copies every chunk
+ * of an async-iterable or byte-stream body; a plain stream's chunks go out as they are.
+ */
+export function webStreamOf(iterable: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const it = iterable[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { value, done } = await it.next();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    async cancel() {
+      await it.return?.();
+    },
   });
 }
 
@@ -362,7 +395,9 @@ export class RegistryClient {
       let body: RequestInit['body'] | undefined;
       if (withBody && spec.body !== undefined) {
         if (typeof spec.body === 'function') {
-          body = Readable.toWeb(await spec.body()) as unknown as RequestInit['body'];
+          // An async iterable of ~1 MiB pieces: far less per-chunk overhead than a web stream
+          // adapter over 64 KiB file chunks (measured: most of the CPU of a large push).
+          body = webStreamOf(coalesce(await spec.body(), 1 << 20)) as unknown as RequestInit['body'];
         } else {
           body = spec.body as RequestInit['body'];
         }

@@ -1,7 +1,7 @@
 // One repository of a registry, as a ContentTarget (src/oci/image.ts) plus the registry-only
 // powers: cross-repository mount, chunked and resumable uploads, deletes, the referrers API.
 // Endpoint IDs (end-N) refer to registry.md §1.
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { VerifyingStream, digestOf, isDigest, sleep, throwIfAborted, verifyBytes, type Digest } from '../core/index.js';
 import { ALL_MANIFEST_TYPES, IndexSchema, MediaType, formatIssues, parseManifestDocument, type ContentTarget, type Descriptor, type Index, type IoOptions, type ManifestDocument, type PutBlobOptions } from '../oci/index.js';
@@ -42,19 +42,6 @@ export function parseUploadRange(range: string | null): number | undefined {
   const end = Number(m[1]);
   // distribution answers "0-0" for an empty upload as well as for one byte; chunks are never one byte, so read 0.
   return end === 0 ? 0 : end + 1;
-}
-
-/** Counts bytes flowing through, for progress. */
-class Counter extends Transform {
-  private readonly onBytes: ((n: number) => void) | undefined;
-  constructor(onBytes: ((n: number) => void) | undefined) {
-    super();
-    this.onBytes = onBytes;
-  }
-  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    this.onBytes?.(chunk.length);
-    cb(null, chunk);
-  }
 }
 
 /** Reads `stream` in pieces of exactly `size` bytes (the last may be shorter), after skipping `skip` bytes. */
@@ -398,16 +385,17 @@ export class RegistryRepository implements ContentTarget {
       url,
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
       body: async () => {
-        // Progress counts only what a finished attempt sent; restart from zero on each attempt.
+        // Progress counts what this attempt sent; it restarts from zero on each attempt.
         sent = 0;
         const src = await open(options.signal ? { signal: options.signal } : {});
-        const counter = new Counter((n) => {
-          sent += n;
-          options.onProgress?.(sent);
-        });
-        src.on('error', (e) => counter.destroy(e));
-        src.pipe(counter);
-        return counter;
+        const counted = async function* (): AsyncGenerator<Uint8Array> {
+          for await (const c of src as AsyncIterable<Uint8Array>) {
+            sent += c.length;
+            options.onProgress?.(sent);
+            yield c;
+          }
+        };
+        return counted();
       },
       push: true,
       what: `pushing blob ${desc.digest} to ${this.label}`,
