@@ -211,10 +211,16 @@ function satisfyGroup(s: State, parent: Candidate, group: RelationGroup, field: 
     const c = satisfiedBySelection(s, r);
     if (c) return c;
   }
-  // 2. an alternative explicitly requested but not processed yet
+  // 2. an alternative explicitly requested but not processed yet, by name or through its
+  // Provides (apt marks every requested package before it resolves dependencies)
   for (const r of group) {
-    const c = s.pending.get(r.name);
-    if (c && realSatisfies(c, r, s.universe.architecture) && !conflictWithSelection(s, c)) {
+    const arch = s.universe.architecture;
+    const direct = s.pending.get(r.name);
+    const viaProvides = s.universe
+      .providers(r.name)
+      .find((p) => s.pending.get(p.candidate.name) === p.candidate && archOk(p.candidate, r, arch) && providedSatisfies(p.version, r))?.candidate;
+    const c = direct && realSatisfies(direct, r, arch) ? direct : viaProvides;
+    if (c && !conflictWithSelection(s, c)) {
       select(s, c, 'requested', undefined, []);
       return c;
     }
