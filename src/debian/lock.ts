@@ -1,7 +1,7 @@
 // The apt lock: per architecture every resolved package with the exact file to fetch and its
 // SHA256, plus the verified sources it came from (spec debian.md §6 "[lading] resolver output").
 // JSON, versioned, keys sorted (prettyJson), packages sorted by name: the same resolution always
-// gives the same bytes. Format reference: docs/apt.md; JSON Schema: schemas/apt-lock.schema.json.
+// gives the same bytes. Format reference: docs/apt.md; JSON Schema: schemas/debian/apt-lock.schema.json.
 import { z } from 'zod';
 import { canonicalJson, digestOf, parseJson, prettyJson } from '../core/index.js';
 import { DebianError } from './errors.js';
@@ -251,7 +251,10 @@ export function parseLock(data: Uint8Array | string, what = 'apt lock'): AptLock
   return r.data;
 }
 
-/** The JSON Schema of the lock (generated from the zod schema; committed as schemas/apt-lock.schema.json). */
-export function aptLockJsonSchema(): unknown {
-  return z.toJSONSchema(AptLockSchema, { target: 'draft-2020-12' });
+/**
+ * The JSON Schema of the lock as file text (draft 2020-12, generated from the zod schema that also
+ * validates locks); committed as schemas/debian/apt-lock.schema.json and checked by a test.
+ */
+export function aptLockJsonSchema(): string {
+  return `${JSON.stringify(z.toJSONSchema(AptLockSchema, { target: 'draft-2020-12', io: 'output', unrepresentable: 'any' }), null, 2)}\n`;
 }
