@@ -1,7 +1,7 @@
 // Shared helpers of the store and from-dir tests: run the CLI in-process or as a real process,
 // and make small OCI images and directory trees from code (so git checkouts never change them).
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -50,9 +50,19 @@ export function runProcess(cmd: string, args: string[], options: { env?: NodeJS.
   });
 }
 
-/** A fresh temp directory. */
-export function scratch(prefix = 'lading-store-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
+const scratchDirs = new Set<string>();
+
+/** A fresh temp directory, removed by removeScratch() (call it from the test file's `after`). */
+export async function scratch(prefix = 'lading-store-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  scratchDirs.add(dir);
+  return dir;
+}
+
+/** Removes every directory scratch() made in this process. */
+export async function removeScratch(): Promise<void> {
+  for (const dir of scratchDirs) await rm(dir, { recursive: true, force: true });
+  scratchDirs.clear();
 }
 
 /** Docker's canonical 32-byte gzipped empty tar (spec notes §13). */

@@ -1,6 +1,6 @@
 // Bad input in a store: each case gives a clear message naming the object, a nonzero exit and
 // no stack trace (real CLI processes), and the other image in the store stays intact.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,7 +9,9 @@ import { fromDir } from '../../../src/build/index.js';
 import { digestOf, type Digest } from '../../../src/core/index.js';
 import { openLayout, REF_NAME, type LayoutStore } from '../../../src/layout/index.js';
 import { applyLayer, loadImage, OciError } from '../../../src/oci/index.js';
-import { makeTree, putImage, runCli, scratch, spawnCli, type CliRun } from '../../helpers/store.js';
+import { makeTree, putImage, runCli, removeScratch, scratch, spawnCli, type CliRun } from '../../helpers/store.js';
+
+after(removeScratch);
 
 /** A store holding `good` (from the test tree); returns it with its manifest digest. */
 async function storeWithGood(): Promise<{ dir: string; store: LayoutStore; good: string; goodLayer: { digest: Digest; size: number } }> {

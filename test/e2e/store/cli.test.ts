@@ -1,10 +1,12 @@
 // The store and from-dir commands: exit codes, where the store is (flag, env, default), and the
 // shapes of their --json output (other tools and later issues parse them).
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeTree, runCli, scratch } from '../../helpers/store.js';
+import { makeTree, runCli, removeScratch, scratch } from '../../helpers/store.js';
+
+after(removeScratch);
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 

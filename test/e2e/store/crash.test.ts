@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { Hasher } from '../../../src/core/index.js';
 import { openLayout } from '../../../src/layout/index.js';
-import { EMPTY_TAR_DIFF_ID, patternChunks, putImage, ROOT, runCli, scratch } from '../../helpers/store.js';
+import { EMPTY_TAR_DIFF_ID, patternChunks, putImage, ROOT, runCli, removeScratch, scratch } from '../../helpers/store.js';
 
 const CHILD = join(ROOT, 'test/e2e/store/writer-child.ts');
 
@@ -23,8 +23,9 @@ interface Child {
 
 const running = new Set<ChildProcess>();
 // A failed assertion must not leave a stalled writer behind (it would keep this file's process alive).
-after(() => {
+after(async () => {
   for (const p of running) p.kill('SIGKILL');
+  await removeScratch();
 });
 
 function startChild(args: string[]): Child {

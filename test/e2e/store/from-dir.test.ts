@@ -1,12 +1,14 @@
 // from-dir reproducibility: the same tree gives the same manifest digest twice, from another
 // path, with other mtimes and another owner; a golden digest pins the bytes.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chown, cp, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromDir } from '../../../src/build/index.js';
 import { openLayout } from '../../../src/layout/index.js';
-import { makeTree, scratch } from '../../helpers/store.js';
+import { makeTree, removeScratch, scratch } from '../../helpers/store.js';
+
+after(removeScratch);
 
 // The tree of makeTree() with the options below. If this changes, the layer writer or the
 // config assembly changed the bytes they produce: that breaks reproducibility across lading

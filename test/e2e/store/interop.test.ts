@@ -1,13 +1,15 @@
 // Independent tools read what lading writes, and lading reads what they write:
 // umoci unpack and skopeo inspect on lading's store; skopeo copy (OCI and Docker v2 schema 2)
 // into fresh layouts that lading's `store verify` and `store inspect` then check.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lstat, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestOf } from '../../../src/core/index.js';
 import { openLayout } from '../../../src/layout/index.js';
-import { makeTree, runCli, runProcess, scratch, spawnCli } from '../../helpers/store.js';
+import { makeTree, runCli, runProcess, removeScratch, scratch, spawnCli } from '../../helpers/store.js';
+
+after(removeScratch);
 
 async function need(tool: string): Promise<void> {
   const r = await runProcess('sh', ['-c', `command -v ${tool}`]).catch(() => undefined);
