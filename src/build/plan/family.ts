@@ -8,8 +8,10 @@ import { hashContext } from '../config/context.js';
 import { loadFamily, type LoadedFamily } from '../config/load.js';
 import type { Problem } from '../config/problems.js';
 import { describeFamily, type FamilySummary, type Selection } from '../config/select.js';
-import type { DebianArch } from '../config/types.js';
-import { parseFamilyLock } from '../lock/lock.js';
+import type { DebianArch, FamilyConfig } from '../config/types.js';
+import { atomicWriteFile, type Logger } from '../../core/index.js';
+import { lockFamily } from '../lock/family.js';
+import { checkLock, parseFamilyLock, serializeFamilyLock } from '../lock/lock.js';
 import type { FamilyLock } from '../lock/schema.js';
 import { planBuild } from './plan.js';
 import { readBuildRecords } from './records.js';
@@ -108,4 +110,71 @@ export async function listFamily(options: FamilyFiles): Promise<FamilySummary & 
     ...(options.signal ? { signal: options.signal } : {}),
   });
   return { ...describeFamily(loaded.family), warnings: loaded.warnings };
+}
+
+/** Options of lockFamilyFiles(). */
+export interface LockFamilyFilesOptions extends FamilyFiles {
+  /** apt cache directory (the CLI's --cache). */
+  readonly cacheDir: string;
+  readonly offline?: boolean;
+  readonly onUnreachable?: 'skip' | 'fail';
+  /** Root of the machine's apt configuration (default "/"). */
+  readonly root?: string;
+  readonly fetch?: typeof fetch;
+  readonly logger?: Logger;
+}
+
+/** What lockFamilyFiles() did. */
+export interface LockFamilyFilesResult {
+  readonly lock: FamilyLock;
+  readonly family: FamilyConfig;
+  /** Absolute path of lading.lock. */
+  readonly lockPath: string;
+  /** False when the file already had exactly these bytes. */
+  readonly written: boolean;
+  /** How the previous lock differed from the config ([] when fresh or absent). */
+  readonly previousReasons: readonly string[];
+  readonly warnings: readonly string[];
+  readonly configWarnings: readonly Problem[];
+}
+
+/**
+ * `lading lock`: loads the family, resolves every image on every architecture against the
+ * verified sources, and writes lading.lock (atomically, only when its bytes change).
+ */
+export async function lockFamilyFiles(options: LockFamilyFilesOptions): Promise<LockFamilyFilesResult> {
+  const cwd = options.cwd ?? process.cwd();
+  const configPath = options.configPath ?? 'lading.yaml';
+  const loaded = await loadFamily({
+    configPath,
+    cwd,
+    ...(options.overrides ? { overrides: options.overrides } : {}),
+    ...(options.contextDir ? { contextDir: options.contextDir } : {}),
+    ...(options.hostArchitecture ? { hostArchitecture: options.hostArchitecture } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const lockPath = options.lockPath ? resolve(cwd, options.lockPath) : defaultLockPath(loaded.configPath);
+  let previousText: string | undefined;
+  let previousReasons: readonly string[] = [];
+  try {
+    previousText = await readFile(lockPath, 'utf8');
+    previousReasons = checkLock(loaded.family, parseFamilyLock(previousText, lockPath)).reasons;
+  } catch {
+    // absent or unreadable: it is replaced
+  }
+  const { lock, warnings } = await lockFamily({
+    family: loaded.family,
+    packageOrigins: loaded.packageOrigins,
+    cacheDir: options.cacheDir,
+    ...(options.offline !== undefined ? { offline: options.offline } : {}),
+    ...(options.onUnreachable ? { onUnreachable: options.onUnreachable } : {}),
+    ...(options.root ? { root: options.root } : {}),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const text = serializeFamilyLock(lock);
+  const written = text !== previousText;
+  if (written) await atomicWriteFile(lockPath, text, options.signal ? { signal: options.signal } : {});
+  return { lock, family: loaded.family, lockPath, written, previousReasons, warnings, configWarnings: loaded.warnings };
 }

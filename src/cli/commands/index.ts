@@ -12,6 +12,7 @@ import { register as tags } from './tags.js';
 import { register as referrers } from './referrers.js';
 import { register as plan } from './plan.js';
 import { register as images } from './images.js';
+import { register as lock } from './lock.js';
 import { register as aptResolve } from './apt-resolve.js';
 import { register as aptFetch } from './apt-fetch.js';
 import { register as aptUnpack } from './apt-unpack.js';
@@ -31,6 +32,7 @@ export const commands: RegisterCommand[] = [
   referrers,
   plan,
   images,
+  lock,
   aptResolve,
   aptFetch,
   aptUnpack,
