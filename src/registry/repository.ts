@@ -74,7 +74,7 @@ async function* chunks(stream: Readable, size: number, skip: number): AsyncGener
   if (have > 0) yield Buffer.concat(parts);
 }
 
-/** A registry repository. Create with `RegistryClient.repository` or `openRepository`. */
+/** A registry repository: `new RegistryRepository(client, registry, name)`, or `openRepository(ref)`. */
 export class RegistryRepository implements ContentTarget {
   readonly client: RegistryClient;
   readonly registry: string;
