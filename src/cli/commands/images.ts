@@ -14,14 +14,15 @@ function count(r: Readonly<Record<string, readonly string[]>>): string {
 export function formatFamily(s: FamilySummary): string {
   const rows = [['IMAGE', 'FROM', 'ARCH', 'PROFILES', 'PACKAGES', 'INHERITED', 'INHERITS']];
   for (const i of s.images) {
-    rows.push([i.name, i.from, i.architectures.join(','), i.profiles.join(',') || '-', count(i.packages), count(i.inheritedPackages), String(i.inherits.length)]);
+    const from = i.fromKind === 'external' ? i.from.replace(/@sha256:([0-9a-f]{12})[0-9a-f]+$/, '@sha256:$1…') : i.from;
+    rows.push([i.name, from, i.architectures.join(','), i.profiles.join(',') || '-', count(i.packages), count(i.inheritedPackages), String(i.inherits.length)]);
   }
   const byName = new Map(s.images.map((i) => [i.name, i]));
   const lines: string[] = [];
   const walk = (name: string, prefix: string, last: boolean, root: boolean) => {
     const i = byName.get(name);
     if (!i) return;
-    lines.push(root ? `${name}${i.fromKind === 'image' ? '' : ` (${i.from})`}` : `${prefix}${last ? '└─ ' : '├─ '}${name}`);
+    lines.push(root ? `${name}${i.fromKind === 'image' ? '' : ` (${i.fromKind === 'external' ? 'external' : i.from})`}` : `${prefix}${last ? '└─ ' : '├─ '}${name}`);
     const kids = i.children;
     kids.forEach((k, n) => walk(k, root ? '' : `${prefix}${last ? '   ' : '│  '}`, n === kids.length - 1, false));
   };
