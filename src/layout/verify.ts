@@ -91,6 +91,23 @@ export async function verifyLayout(store: LayoutBase, options: VerifyOptions = {
     }
   });
   const present = new Map(blobs.map((b) => [b.digest as string, b.size]));
+  let extraBlobs = 0;
+  // A blob a concurrent writer stored after the listing above (and named before index.json was
+  // read) is not missing: hash it now.
+  const lateBlob = async (digest: Digest): Promise<number | undefined> => {
+    const st = await store.statBlob(digest);
+    if (!st) return undefined;
+    const got = await digestFile(store.blobPath(digest), { algorithm: splitDigest(digest).algorithm, signal: options.signal }).catch(() => undefined);
+    if (!got) return undefined;
+    present.set(digest, got.size);
+    extraBlobs++;
+    bytes += got.size;
+    if (got.digest !== digest) {
+      corrupt.add(digest);
+      problems.push(problem('BLOB_CORRUPT', `blob ${digest}`, `content hashes to ${got.digest} (file ${store.blobPath(digest)})`));
+    }
+    return got.size;
+  };
 
   // 3. Every reference reachable from index.json resolves, recursively.
   let entries: Descriptor[] = [];
@@ -107,7 +124,8 @@ export async function verifyLayout(store: LayoutBase, options: VerifyOptions = {
   // `object` names the parent (or the index.json entry); `name` is the entry's ref name, for messages.
   const visit = async (desc: Descriptor, object: string, field: string | undefined, weak: boolean, topLevel: boolean, name?: string): Promise<void> => {
     const where = field === undefined ? object : `${object} ${field}`;
-    const size = present.get(desc.digest);
+    let size = present.get(desc.digest);
+    if (size === undefined) size = await lateBlob(desc.digest);
     if (size === undefined) {
       if (weak || mayBeAbsent(desc)) return;
       problems.push(problem('BLOB_MISSING', object, `${field ?? 'entry'} names blob ${desc.digest}, which is not in the store`));
@@ -158,7 +176,7 @@ export async function verifyLayout(store: LayoutBase, options: VerifyOptions = {
   return {
     path: store.path,
     ok,
-    blobs: blobs.length,
+    blobs: blobs.length + extraBlobs,
     bytes,
     entries: entries.length,
     names: entries.filter((d) => refNameOf(d) !== undefined).length,

@@ -171,7 +171,17 @@ test('two processes writing different names into one store at once: every name i
   const dir = await scratch();
   const a = startChild(['names', dir, 'alpha', '15']);
   const b = startChild(['names', dir, 'beta', '15']);
-  await Promise.all([a.waitFor(/^done$/), b.waitFor(/^done$/)]);
+  const done = Promise.all([a.waitFor(/^done$/), b.waitFor(/^done$/)]);
+  // verify while they write: a blob stored and named after verify listed the blobs is not "missing".
+  let finished = false;
+  void done.then(() => (finished = true), () => (finished = true));
+  await a.waitFor(/^named 0$/);
+  for (let rounds = 0; !finished && rounds < 50; rounds++) {
+    const live = await openLayout({ path: dir });
+    const r = await live.verify();
+    assert.equal(r.ok, true, `verify during writes: ${JSON.stringify(r.problems)}`);
+  }
+  await done;
   await Promise.all([a.exited, b.exited]);
   const store = await openLayout({ path: dir });
   const names = new Set(await store.listTags());
