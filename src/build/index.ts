@@ -4,7 +4,7 @@ export { BuildError } from './errors.js';
 export type { BuildErrorCode } from './errors.js';
 
 // --- family config, lock, planner (H7) ---
-export { parseFamily, loadFamily, hostArchitecture } from './config/load.js';
+export { parseFamily, loadFamily } from './config/load.js';
 export type { ConfigText, ParseFamilyOptions, ParsedFamily, LoadFamilyOptions, LoadedFamily } from './config/load.js';
 export { formatProblem, formatPath, sortProblems, didYouMean } from './config/problems.js';
 export type { Problem, ProblemCode, FieldPath, SourcePosition } from './config/problems.js';

@@ -3,6 +3,7 @@
 import { readFile, lstat, realpath, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { errnoCode, throwIfAborted } from '../../core/index.js';
+import { hostArchitecture } from '../../debian/index.js';
 import { BuildError } from '../errors.js';
 import { parseTolerant } from './check.js';
 import { normalise, type ContextEntryKind, type NormaliseOptions } from './normalise.js';
@@ -23,7 +24,7 @@ export interface ParseFamilyOptions {
   readonly config: ConfigText;
   /** Site overrides, applied in order. */
   readonly overrides?: readonly ConfigText[];
-  /** Architecture used when the config names none. Default: the machine's (hostArchitecture()). */
+  /** Architecture used when the config names none. Default: the machine's (the debian module's hostArchitecture()). */
   readonly hostArchitecture?: DebianArch;
   /** Says what a build-context path is; without it, only escapes are checked. */
   readonly context?: (src: string) => ContextEntryKind;
@@ -37,13 +38,6 @@ export interface ParsedFamily {
   readonly problems: readonly Problem[];
   /** image -> package name -> where it was asked for (for lock-time "unknown package" problems). */
   readonly packageOrigins: ReadonlyMap<string, ReadonlyMap<string, PackageOrigin>>;
-}
-
-const NODE_TO_DEBIAN: Record<string, DebianArch> = { x64: 'amd64', arm64: 'arm64', arm: 'armhf', ia32: 'i386', ppc64: 'ppc64el', s390x: 's390x', riscv64: 'riscv64', mips64el: 'mips64el' };
-
-/** The Debian name of the architecture lading runs on (amd64, arm64, ...). */
-export function hostArchitecture(): DebianArch {
-  return NODE_TO_DEBIAN[process.arch] ?? process.arch;
 }
 
 function mergeFamily(
