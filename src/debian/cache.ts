@@ -20,6 +20,18 @@ export interface HttpRecord {
   checkedAt: string;
 }
 
+/**
+ * A Release file whose signature was verified: the signed text (in the blob store) and the
+ * signers. Keyed by the file's SHA256 and the identity of the keyring it was checked against.
+ */
+export interface VerifiedRecord {
+  /** SHA256 (hex) of the signed text, which is in the blob store. */
+  textSha256: string;
+  signers: string[];
+  /** ISO time of the verification; old records are verified again (keys expire). */
+  verifiedAt: string;
+}
+
 /** A content-addressed cache directory (the CLI's `--cache`, `LADING_CACHE`). */
 export class AptCache {
   /** The cache directory. */
@@ -62,6 +74,25 @@ export class AptCache {
     } catch {
       return undefined;
     }
+  }
+
+  private verifiedPath(releaseSha256: string, keyringId: string): string {
+    return join(this.root, 'verified', `${releaseSha256}-${keyringId}.json`);
+  }
+
+  /** A cached verification result, or undefined. */
+  async readVerified(releaseSha256: string, keyringId: string): Promise<VerifiedRecord | undefined> {
+    try {
+      const rec = parseJson(await readFile(this.verifiedPath(releaseSha256, keyringId)), 'verification record') as VerifiedRecord;
+      return rec && typeof rec.textSha256 === 'string' && Array.isArray(rec.signers) ? rec : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Stores a verification result (after the text is in the blob store). */
+  async writeVerified(releaseSha256: string, keyringId: string, rec: VerifiedRecord, signal?: AbortSignal): Promise<void> {
+    await atomicWriteFile(this.verifiedPath(releaseSha256, keyringId), `${JSON.stringify(rec)}\n`, { signal, fsync: false });
   }
 
   /** Stores a revalidation record (atomic; last writer wins, all writers are right). */

@@ -2,7 +2,7 @@
 // inline in a .sources file (spec debian.md §2.2: per-source keyring, at least one good signature).
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readKeys, type Key } from 'openpgp';
+import type { Key } from 'openpgp';
 import { errnoCode } from '../core/index.js';
 import { DebianError } from './errors.js';
 import type { SignedBy } from './sources.js';
@@ -25,6 +25,8 @@ export async function parseKeyring(data: Uint8Array, what: string): Promise<Key[
     });
   }
   try {
+    // openpgp is loaded on first use: a warm resolve whose Release verification is cached never needs it.
+    const { readKeys } = await import('openpgp');
     if (head.trimStart().startsWith('-----BEGIN PGP')) return await readKeys({ armoredKeys: Buffer.from(data).toString('utf8') });
     return await readKeys({ binaryKeys: data });
   } catch (err) {
@@ -107,4 +109,21 @@ export async function loadKeyring(signedBy: SignedBy | undefined, options: LoadK
     fingerprints: [...new Set(selected.map((k) => k.getFingerprint().toUpperCase()))].sort(),
     origins,
   };
+}
+
+/**
+ * A short identity of what a Signed-By trusts (the bytes of its keyring files, the inline block
+ * and the fingerprint filter), without parsing any key: it names cached verification results.
+ */
+export async function keyringIdentity(signedBy: SignedBy | undefined, root = '/', signal?: AbortSignal): Promise<string> {
+  const { createHash } = await import('node:crypto');
+  const h = createHash('sha256');
+  const paths = signedBy ? [...signedBy.keyrings] : await defaultKeyringPaths(root);
+  for (const path of paths) {
+    h.update(`file ${path}\n`);
+    h.update(await readFile(path, { signal }).catch(() => Buffer.from('missing')));
+  }
+  if (signedBy?.inline) h.update(`inline\n${signedBy.inline}`);
+  h.update(`fingerprints ${(signedBy?.fingerprints ?? []).join(',')}`);
+  return h.digest('hex').slice(0, 32);
 }

@@ -328,12 +328,22 @@ export class PackagesIndex {
     if (!this.providersMap) {
       const map = new Map<string, Array<{ id: number; version?: string }>>();
       for (const [id, text] of this.rawProvides) {
-        for (const group of parseRelations(text, `${this.what}:${this.lines[id]}: Provides`)) {
-          for (const r of group) {
-            const l = map.get(r.name) ?? [];
-            l.push(r.op === '=' ? { id, version: r.version } : { id });
-            map.set(r.name, l);
+        for (const raw of text.split(',')) {
+          const term = raw.trim();
+          if (!term) continue;
+          // Most entries are a bare name; only versioned ones go through the full parser.
+          let name = term;
+          let version: string | undefined;
+          if (/[\s(:|[<]/.test(term)) {
+            const r = parseRelations(term, `${this.what}:${this.lines[id]}: Provides`)[0]?.[0];
+            if (!r) continue;
+            name = r.name;
+            if (r.op === '=') version = r.version;
           }
+          const l = map.get(name);
+          const entry = version === undefined ? { id } : { id, version };
+          if (l) l.push(entry);
+          else map.set(name, [entry]);
         }
       }
       this.providersMap = map;

@@ -1,6 +1,6 @@
 // Release / InRelease: signature check against the source's keyring and the fields lading relies
 // on (spec debian.md §2). Fields are parsed from the verified text only.
-import { createMessage, readCleartextMessage, readSignature, verify, type Key } from 'openpgp';
+import type { Key } from 'openpgp';
 import { parseDeb822, splitWords } from './deb822.js';
 import { DebianError } from './errors.js';
 import type { Keyring } from './keyring.js';
@@ -122,6 +122,7 @@ export async function verifyInRelease(data: Uint8Array, keyring: Keyring, option
   if (!trimmed.startsWith(BEGIN_SIGNED) || !trimmed.endsWith(END_SIGNATURE) || trimmed.indexOf(BEGIN_SIGNED, 1) >= 0) {
     throw new DebianError('SIGNATURE_INVALID', `${options.what}: not a single OpenPGP cleartext-signed message`);
   }
+  const { readCleartextMessage, verify } = await import('openpgp');
   let message;
   try {
     message = await readCleartextMessage({ cleartextMessage: armored });
@@ -141,6 +142,7 @@ export async function verifyInRelease(data: Uint8Array, keyring: Keyring, option
 
 /** Verifies Release against a detached Release.gpg (armored or binary), same key rules. */
 export async function verifyDetachedRelease(release: Uint8Array, signature: Uint8Array, keyring: Keyring, options: VerifyReleaseOptions): Promise<VerifiedRelease> {
+  const { createMessage, readSignature, verify } = await import('openpgp');
   let result;
   try {
     const sigText = Buffer.from(signature.subarray(0, 40)).toString('latin1');

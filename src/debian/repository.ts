@@ -1,13 +1,14 @@
 // Loading apt sources into verified package lists (spec debian.md §2.3): InRelease (or Release +
 // Release.gpg) checked against the source's keyring, Release fields checked, each Packages index
 // fetched (by-hash when offered), verified compressed and uncompressed, cached by content hash.
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Key } from 'openpgp';
-import { describeError, mapLimit, redactUrl } from '../core/index.js';
+import { atomicWriteFile, describeError, mapLimit, redactUrl } from '../core/index.js';
 import { compressionFromName, type Compression } from './decompress.js';
 import { DebianError } from './errors.js';
 import { fetchIndexToCache, fetchRevalidated, FetchFailure, type Transport } from './http.js';
-import { loadKeyring } from './keyring.js';
+import { keyringIdentity, loadKeyring } from './keyring.js';
 import { PackagesIndex } from './packages.js';
 import { checkRelease, parseRelease, verifyDetachedRelease, verifyInRelease, type Release, type ReleaseFileEntry } from './release.js';
 import { sourceName, stripCredentials, type AptSource } from './sources.js';
@@ -136,12 +137,7 @@ async function loadOne(src: AptSource, index: number, options: LoadAptSourcesOpt
     // trusted=yes: no signature required (recorded in the lock); InRelease still yields its text.
     verified = fetched.path === 'InRelease' ? { text: stripClearsign(fetched.data.toString('utf8')), signers: [] } : { text: fetched.data.toString('utf8'), signers: [] };
   } else {
-    const keyring = await loadKeyring(src.signedBy, { root: options.root, memo: keyMemo, signal: t.signal });
-    if (fetched.path === 'InRelease') verified = await verifyInRelease(fetched.data, keyring, { what: fileWhat, now });
-    else {
-      if (!fetched.signature) throw new DebianError('SIGNATURE_INVALID', `${what}/Release.gpg: missing (the Release is unsigned)`);
-      verified = await verifyDetachedRelease(fetched.data, fetched.signature, keyring, { what: fileWhat, now });
-    }
+    verified = await verifiedRelease(t, src, fetched, fileWhat, now, options.root, keyMemo);
   }
   const release = parseRelease(verified.text, fileWhat);
   checkRelease(release, {
@@ -169,6 +165,43 @@ async function loadOne(src: AptSource, index: number, options: LoadAptSourcesOpt
     return { component: plan.component, architecture: plan.architecture, path: plan.path, sha256: plan.uncompressed.sha256, size: plan.uncompressed.size, fetched: plan.variant, packages };
   });
   return { source: src, name, index, release, releasePath: fetched.path, releaseSha256: fetched.sha256, signers: verified.signers, indexes };
+}
+
+/** A verification is reused for a day: long enough for every resolve of a day, short enough for key expiry to matter. */
+const VERIFIED_TTL_MS = 24 * 3600_000;
+
+/**
+ * Verifies the fetched Release (or reuses the verification of the same bytes against the same
+ * keyring from the cache, which spares the OpenPGP work on warm runs).
+ */
+async function verifiedRelease(
+  t: Transport,
+  src: AptSource,
+  fetched: { path: 'InRelease' | 'Release'; data: Buffer; sha256: string; signature?: Buffer },
+  fileWhat: string,
+  now: Date,
+  root: string | undefined,
+  keyMemo: Map<string, Promise<Key[]>>,
+): Promise<{ text: string; signers: readonly string[] }> {
+  const sigSha = fetched.signature ? createHash('sha256').update(fetched.signature).digest('hex').slice(0, 16) : '';
+  const releaseKey = sigSha ? `${fetched.sha256}.${sigSha}` : fetched.sha256;
+  const keyId = await keyringIdentity(src.signedBy, root, t.signal);
+  const rec = await t.cache.readVerified(releaseKey, keyId);
+  if (rec && now.getTime() - Date.parse(rec.verifiedAt) < VERIFIED_TTL_MS && now.getTime() >= Date.parse(rec.verifiedAt)) {
+    const text = await readFile(t.cache.blobPath(rec.textSha256), 'utf8').catch(() => undefined);
+    if (text !== undefined && createHash('sha256').update(text).digest('hex') === rec.textSha256) return { text, signers: rec.signers };
+  }
+  const keyring = await loadKeyring(src.signedBy, { root, memo: keyMemo, signal: t.signal });
+  let verified: { text: string; signers: readonly string[] };
+  if (fetched.path === 'InRelease') verified = await verifyInRelease(fetched.data, keyring, { what: fileWhat, now });
+  else {
+    if (!fetched.signature) throw new DebianError('SIGNATURE_INVALID', `${fileWhat.replace(/Release$/, 'Release.gpg')}: missing (the Release is unsigned)`);
+    verified = await verifyDetachedRelease(fetched.data, fetched.signature, keyring, { what: fileWhat, now });
+  }
+  const textSha256 = createHash('sha256').update(verified.text).digest('hex');
+  if (!(await t.cache.has(textSha256))) await atomicWriteFile(t.cache.blobPath(textSha256), verified.text, { signal: t.signal });
+  await t.cache.writeVerified(releaseKey, keyId, { textSha256, signers: [...verified.signers], verifiedAt: now.toISOString() }, t.signal);
+  return verified;
 }
 
 /** Parsed indexes are shared within a process (the same Packages for several images or suites). */

@@ -81,6 +81,8 @@ interface State {
   selected: Map<string, { candidate: Candidate; reason: SelectionReason; requiredBy?: string; depends: Set<string> }>;
   /** Candidates of requests not yet processed, so a dependency prefers them (spec §6 rule 4). */
   pending: Map<string, Candidate>;
+  /** Conflicts/Breaks terms of the selected packages, by the name they target. */
+  against: Map<string, Array<{ by: Candidate; r: Relation; field: 'conflicts' | 'breaks' }>>;
   others: readonly Universe[];
 }
 
@@ -144,11 +146,34 @@ function conflictsBetween(u: Universe, c: Candidate, other: Candidate): string |
   return undefined;
 }
 
+const verb = (field: 'conflicts' | 'breaks') => (field === 'conflicts' ? 'conflicts with' : 'breaks');
+
+/** Why `c` cannot join the selection (a Conflicts/Breaks either way), or undefined. */
 function conflictWithSelection(s: State, c: Candidate): string | undefined {
-  for (const sel of s.selected.values()) {
-    if (sel.candidate.name === c.name) continue;
-    const why = conflictsBetween(s.universe, c, sel.candidate);
-    if (why) return why;
+  const u = s.universe;
+  const selectedAs = (x: Candidate) => x.name !== c.name && s.selected.get(x.name)?.candidate === x;
+  for (const field of ['conflicts', 'breaks'] as const) {
+    for (const group of u.relations(c, field)) {
+      for (const r of group) {
+        const target = s.selected.get(r.name)?.candidate;
+        if (target && target.name !== c.name && (r.op === undefined || satisfiesVersion(target.version, r.op, r.version!))) return `${label(c)} ${verb(field)} ${formatRelation(r)}`;
+        for (const p of u.providers(r.name)) {
+          if (p.candidate.name !== r.name && selectedAs(p.candidate) && providedSatisfies(p.version, r)) return `${label(c)} ${verb(field)} ${formatRelation(r)}, which ${label(p.candidate)} provides`;
+        }
+      }
+    }
+  }
+  for (const e of s.against.get(c.name) ?? []) {
+    if (e.by.name !== c.name && (e.r.op === undefined || satisfiesVersion(c.version, e.r.op, e.r.version!))) return `${label(e.by)} ${verb(e.field)} ${formatRelation(e.r)}`;
+  }
+  if (c.provides) {
+    for (const group of u.relations(c, 'provides')) {
+      for (const p of group) {
+        for (const e of s.against.get(p.name) ?? []) {
+          if (e.by.name !== c.name && providedSatisfies(p.op === '=' ? p.version : undefined, e.r)) return `${label(e.by)} ${verb(e.field)} ${formatRelation(e.r)}, which ${label(c)} provides`;
+        }
+      }
+    }
   }
   return undefined;
 }
@@ -195,6 +220,15 @@ function select(s: State, c: Candidate, reason: SelectionReason, requiredBy: str
   if (s.selected.has(c.name)) return;
   s.selected.set(c.name, { candidate: c, reason, requiredBy, depends: new Set() });
   s.pending.delete(c.name);
+  for (const field of ['conflicts', 'breaks'] as const) {
+    for (const group of s.universe.relations(c, field)) {
+      for (const r of group) {
+        const list = s.against.get(r.name);
+        if (list) list.push({ by: c, r, field });
+        else s.against.set(r.name, [{ by: c, r, field }]);
+      }
+    }
+  }
   const entry = s.selected.get(c.name)!;
   const next = [...chain, c.name];
   for (const field of ['preDepends', 'depends'] as const) {
@@ -298,7 +332,7 @@ function requestError(s: State, req: PackageRequest): DebianError {
  */
 export function resolveArchitecture(options: ResolveArchitectureOptions): ArchResolution {
   const u = options.universe;
-  const s: State = { universe: u, selected: new Map(), pending: new Map(), others: options.otherUniverses ?? [] };
+  const s: State = { universe: u, selected: new Map(), pending: new Map(), against: new Map(), others: options.otherUniverses ?? [] };
   const reqs = options.requests.filter((r) => r.architecture === undefined || r.architecture === u.architecture);
   const todo: Array<{ c: Candidate; reason: SelectionReason }> = [];
   for (const req of reqs) {
