@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { errnoCode } from '../../core/index.js';
 import { BuildError } from '../errors.js';
-import { hashContext } from '../config/context.js';
+import { hashContext, type ContextDigests } from '../config/context.js';
 import { loadFamily, type LoadedFamily } from '../config/load.js';
 import type { Problem } from '../config/problems.js';
 import { describeFamily, type FamilySummary, type Selection } from '../config/select.js';
@@ -45,6 +45,8 @@ export interface PlannedFamily {
   readonly plan: BuildPlan;
   readonly loaded: LoadedFamily;
   readonly lock: FamilyLock;
+  /** Digests of the build-context files the plan used (the builder checks what it copies against them). */
+  readonly files: ContextDigests;
   /** Config warnings (the config had no errors). */
   readonly warnings: readonly Problem[];
 }
@@ -96,7 +98,7 @@ export async function planFamily(options: PlanFamilyOptions): Promise<PlannedFam
     ...(options.architectures ? { architectures: options.architectures } : {}),
     ...(options.force !== undefined ? { force: options.force } : {}),
   });
-  return { plan, loaded, lock, warnings: loaded.warnings };
+  return { plan, loaded, lock, files, warnings: loaded.warnings };
 }
 
 /** Loads the family and describes it (`lading images`). */
