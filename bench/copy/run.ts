@@ -8,13 +8,13 @@
 // latency varies a lot from request to request on these machines.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openLayout } from '../../src/layout/index.js';
 import { RegistryClient, RegistryRepository } from '../../src/registry/index.js';
-import { skopeo, startRegistry, writeSkopeoPolicy, type RegistryHandle } from '../../test/helpers/registry.js';
+import { startRegistry, writeSkopeoPolicy, type RegistryHandle } from '../../test/helpers/registry.js';
 import { randomLayer, writeImage } from '../../test/e2e/registry/fixtures.js';
 
 const { values } = parseArgs({ options: { images: { type: 'string', default: '10' }, 'base-mb': { type: 'string', default: '30' }, runs: { type: 'string', default: '5' } } });
@@ -23,12 +23,31 @@ const BASE = Number(values['base-mb']) * 1e6;
 const RUNS = Number(values.runs);
 const root = new URL('../..', import.meta.url).pathname;
 
-function runLading(args: string[]): Promise<void> {
+/**
+ * Runs a program through `sh`, which reads its own /proc stat after waiting for it: fields 16-17
+ * (cutime, cstime) are the CPU seconds of the finished child, in clock ticks (100 per second).
+ */
+function runMeasured(cmd: string, args: string[], what: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(root, 'bin/lading.js'), ...args], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+    const statFile = join(tmpdir(), `lading-bench-cpu-${process.pid}-${Math.random().toString(36).slice(2)}`);
+    const script = `"$@"; rc=$?; cat /proc/$$/stat > ${statFile}; exit $rc`;
+    const p = spawn('sh', ['-c', script, 'sh', cmd, ...args], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
     let err = '';
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`lading copy failed (${code}): ${err}`))));
+    p.on('exit', (code) => {
+      if (code !== 0) {
+        reject(new Error(`${what} failed (${code}): ${err}`));
+        return;
+      }
+      readFile(statFile, 'utf8')
+        .then(async (stat) => {
+          await rm(statFile, { force: true });
+          const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          // after ")" the fields start at 3 (state): cutime is field 16, cstime 17.
+          resolve((Number(fields[16 - 3]) + Number(fields[17 - 3])) / 100);
+        })
+        .catch(reject);
+    });
   });
 }
 
@@ -61,6 +80,7 @@ try {
   }
   const policy = await writeSkopeoPolicy(dir);
   const times: { lading: number[]; skopeo: number[] } = { lading: [], skopeo: [] };
+  const cpu: { lading: number[]; skopeo: number[] } = { lading: [], skopeo: [] };
   const runLadingOnce = async (run: number) => {
     // lading: one process, the whole family from a list.
     const reg = await startRegistry();
@@ -68,7 +88,7 @@ try {
       const list = join(dir, `list-${run}.txt`);
       await writeFile(list, names.map((n) => `oci:${layoutPath}:${n} ${reg.host}/family/${n}:1.0`).join('\n'));
       const t0 = performance.now();
-      await runLading(['copy', '--from-file', list]);
+      cpu.lading.push(await runMeasured(process.execPath, [join(root, 'bin/lading.js'), 'copy', '--from-file', list], 'lading copy'));
       times.lading.push(performance.now() - t0);
       const got = await digestsIn(reg, names);
       if (got.join() !== expected.join()) throw new Error(`lading digests differ: ${got.join(' ')}`);
@@ -81,10 +101,12 @@ try {
     const reg = await startRegistry();
     try {
       const t0 = performance.now();
+      let used = 0;
       for (const n of names) {
-        await skopeo(['copy', '--quiet', '--policy', policy, '--dest-tls-verify=false', '--preserve-digests', `oci:${layoutPath}:${n}`, `docker://${reg.host}/family/${n}:1.0`]);
+        used += await runMeasured('skopeo', ['copy', '--quiet', '--policy', policy, '--dest-tls-verify=false', '--preserve-digests', `oci:${layoutPath}:${n}`, `docker://${reg.host}/family/${n}:1.0`], `skopeo copy ${n}`);
       }
       times.skopeo.push(performance.now() - t0);
+      cpu.skopeo.push(used);
       const got = await digestsIn(reg, names);
       if (got.join() !== expected.join()) throw new Error(`skopeo digests differ: ${got.join(' ')}`);
     } finally {
@@ -99,12 +121,13 @@ try {
       await runSkopeoOnce();
       await runLadingOnce(run);
     }
-    console.log(`run ${run + 1}: lading ${(times.lading[run] as number / 1000).toFixed(2)} s, skopeo ${(times.skopeo[run] as number / 1000).toFixed(2)} s`);
+    console.log(`run ${run + 1}: lading ${((times.lading[run] as number) / 1000).toFixed(2)} s (cpu ${(cpu.lading[run] as number).toFixed(2)} s), skopeo ${((times.skopeo[run] as number) / 1000).toFixed(2)} s (cpu ${(cpu.skopeo[run] as number).toFixed(2)} s)`);
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   const l = median(times.lading);
   const s = median(times.skopeo);
-  console.log(`bench/copy: ${IMAGES} images, median of ${RUNS}: lading ${(l / 1000).toFixed(2)} s, skopeo copy per image ${(s / 1000).toFixed(2)} s, ratio ${(s / l).toFixed(2)}x (target >= 1.5x); digests identical: yes`);
+  const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
+  console.log(`bench/copy: ${IMAGES} images, median of ${RUNS}: lading ${(l / 1000).toFixed(2)} s, skopeo copy per image ${(s / 1000).toFixed(2)} s, ratio ${(s / l).toFixed(2)}x (target >= 1.5x); client CPU lading ${median(cpu.lading).toFixed(2)} s, skopeo ${median(cpu.skopeo).toFixed(2)} s; digests identical: yes; load average ${load}`);
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
