@@ -354,3 +354,44 @@ test('imageMetadata: project fields as OCI keys, owner and support as dev.lading
   assert.equal(m.labels['dev.lading.healthcheck'], '{"test":["CMD","curl","-f","http://localhost:8080/"],"intervalSeconds":30,"retries":3}');
   assert.equal(m.labels['org.example.build-url'], undefined);
 });
+
+test('overrides: value lists (ports, volumes), keyed lists (users, files) and set', () => {
+  const base = family(
+    [
+      '  a:',
+      '    from: scratch',
+      '    ports: [80, "53/udp"]',
+      '    volumes: [/data]',
+      '    users: [{name: u1, uid: 1001}, {name: u2, uid: 1002}]',
+      '    directories: [{path: /x}, {path: /y}]',
+      '    run: [{name: one, script: "true"}]',
+      '',
+    ].join('\n'),
+  );
+  const site: ConfigText = {
+    file: 'site.yaml',
+    text: [
+      'images:',
+      '  a:',
+      '    ports: {remove: ["80/tcp"], add: [8080]}',
+      '    volumes: {set: [/srv]}',
+      '    users: {remove: [u1], replace: [{name: u2, uid: 2002}], add: [{name: u3, uid: 1003}]}',
+      '    directories: {remove: [/x/]}',
+      '    run: {add: [{name: one, script: "false"}]}',
+      '',
+    ].join('\n'),
+  };
+  assert.deepEqual(problems(base, [site]), ['site.yaml:7:24 images.a.run.add[0].name: image a already has run step "one"; use replace:']);
+  const f = ok(base, [{ file: 'site.yaml', text: site.text.replace(/ {4}run: .*\n/, '') }]);
+  const a = f.images.a!;
+  assert.deepEqual(a.own.ports, ['53/udp', '8080/tcp']);
+  assert.deepEqual(a.own.volumes, ['/srv']);
+  assert.deepEqual(
+    a.users.map((u) => `${u.name}:${u.uid}`),
+    ['u3:1003', 'u2:2002'],
+  );
+  assert.deepEqual(
+    a.directories.map((d) => d.path),
+    ['/y'],
+  );
+});
