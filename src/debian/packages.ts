@@ -2,7 +2,6 @@
 // builder needs. Bookworm's main/binary-amd64/Packages has ~64k stanzas (50 MB), so this avoids
 // building a generic field map per stanza and skips Description continuation lines cheaply.
 import { DebianError } from './errors.js';
-import { parseRelations } from './relation.js';
 
 /** The fields of one Packages stanza that lading uses (spec §3.2). Relationship fields stay raw text, parsed on demand. */
 export interface PackageStanza {
@@ -206,7 +205,8 @@ export class PackagesIndex {
   private readonly starts: number[] = [];
   private readonly ends: number[] = [];
   private readonly lines: number[] = [];
-  private readonly byName = new Map<string, number[]>();
+  private readonly firstId = new Map<string, number>();
+  private readonly moreIds = new Map<string, number[]>();
   private readonly rawProvides: Array<[number, string]> = [];
   private readonly essentialIds: number[] = [];
   private readonly parsed: Array<PackageStanza | undefined> = [];
@@ -246,9 +246,13 @@ export class PackagesIndex {
   }
 
   private addName(name: string, id: number): void {
-    const list = this.byName.get(name);
-    if (list) list.push(id);
-    else this.byName.set(name, [id]);
+    // One number per name; an array only for the few names with several stanzas (saves GC work).
+    if (!this.firstId.has(name)) this.firstId.set(name, id);
+    else {
+      const more = this.moreIds.get(name);
+      if (more) more.push(id);
+      else this.moreIds.set(name, [id]);
+    }
   }
 
   private scan(buf: Buffer): void {
@@ -320,7 +324,9 @@ export class PackagesIndex {
 
   /** Every stanza of a package name (all versions and architectures in this index). */
   lookup(name: string): PackageStanza[] {
-    return (this.byName.get(name) ?? []).map((id) => this.stanza(id));
+    const first = this.firstId.get(name);
+    if (first === undefined) return [];
+    return [first, ...(this.moreIds.get(name) ?? [])].map((id) => this.stanza(id));
   }
 
   /** Every stanza whose Provides names `name`. */
@@ -331,14 +337,20 @@ export class PackagesIndex {
         for (const raw of text.split(',')) {
           const term = raw.trim();
           if (!term) continue;
-          // Most entries are a bare name; only versioned ones go through the full parser.
-          let name = term;
+          // Hand-rolled: bookworm has tens of thousands of versioned Provides (Rust and Go crates),
+          // too many for the general relation parser on every load. Versions are checked on use.
+          let end = 0;
+          while (end < term.length) {
+            const c = term.charCodeAt(end);
+            if (c === 32 || c === 9 || c === 40 || c === 58) break; // space, tab, '(', ':'
+            end++;
+          }
+          const name = term.slice(0, end);
+          if (!name) throw new DebianError('CONTROL_INVALID', `${this.what}:${this.lines[id]}: Provides: cannot parse ${JSON.stringify(term)}`);
           let version: string | undefined;
-          if (/[\s(:|[<]/.test(term)) {
-            const r = parseRelations(term, `${this.what}:${this.lines[id]}: Provides`)[0]?.[0];
-            if (!r) continue;
-            name = r.name;
-            if (r.op === '=') version = r.version;
+          if (end < term.length) {
+            const m = /\(\s*(=|<<|<=|>=|>>)\s*([^\s)]+)\s*\)/.exec(term.slice(end));
+            if (m && m[1] === '=') version = m[2];
           }
           const l = map.get(name);
           const entry = version === undefined ? { id } : { id, version };
