@@ -43,6 +43,12 @@ export interface ResolveOptions {
 export function resolve(options: ResolveOptions): Resolution {
   const requests = options.packages.map(parsePackageRequest);
   const archs = options.architectures ?? options.loaded.architectures;
+  const stray = requests.filter((r) => r.architecture !== undefined && !archs.includes(r.architecture));
+  if (stray.length) {
+    throw new DebianError('UNRESOLVABLE', `${stray.map((r) => JSON.stringify(r.text)).join(', ')} asks for an architecture that is not resolved (resolving: ${archs.join(', ')})`, {
+      hint: 'add it with --arch, or drop the :arch suffix',
+    });
+  }
   const universes = archs.map((a) => new Universe(a, universeInputs(options.loaded, a)));
   const architectures = universes.map((u) =>
     resolveArchitecture({ universe: u, requests, noEssential: options.noEssential, otherUniverses: universes.filter((o) => o !== u) }),

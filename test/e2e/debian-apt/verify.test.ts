@@ -150,3 +150,16 @@ test('an unreachable source is skipped with a warning (recorded in the lock), or
   const only = await aptResolve({ packages: ['curl'], noEssential: true, sourcesFiles: [both], suites: ['bookworm'], cacheDir: freshCache(), retries: 0, onUnreachable: 'fail' });
   assert.equal(only.lock.sources.length, 1, '--suite leaves the unreachable source out');
 });
+
+test('file: URIs work like http ones, and a request for an architecture that is not resolved is refused', async () => {
+  const local = join(work, 'file.sources');
+  await writeFile(local, repo.sourcesText.replace(repo.url, `file://${repo.dir}/`));
+  const { lock } = await aptResolve({ packages: ['curl'], noEssential: true, sourcesFiles: [local], cacheDir: freshCache() });
+  assert.equal(lock.sources[0]!.uri, `file://${repo.dir}/`);
+  const fetched = await aptFetch({ lock, cacheDir: freshCache() });
+  assert.ok(fetched.length > 1);
+  await assert.rejects(
+    aptResolve({ packages: ['curl:s390x'], noEssential: true, sourcesFiles: [local], cacheDir: freshCache() }),
+    isDebianError('UNRESOLVABLE', /"curl:s390x" asks for an architecture that is not resolved/),
+  );
+});
