@@ -48,6 +48,12 @@ export interface AptRepoOptions {
   byHash?: boolean;
   /** Publish InRelease (default true); false leaves only Release + Release.gpg (the older form). */
   inRelease?: boolean;
+  /**
+   * Where `Architecture: all` packages go: into binary-<arch> (default; the Release lists only
+   * <arch>), or only into binary-all ('separate', as some third-party archives do; the Release
+   * then lists architecture `all` too).
+   */
+  allPackages?: 'duplicate' | 'separate';
   tamper?: AptRepoTamper;
 }
 
@@ -169,18 +175,32 @@ export async function startAptRepo(options: AptRepoOptions = {}): Promise<AptRep
   await Promise.all(debs.map((d) => place(d, join(pool, basename(d)))));
 
   const dist = join(dir, 'dists', suite);
-  const bin = join(dist, 'main', `binary-${arch}`);
-  await mkdir(bin, { recursive: true });
-  const { stdout: packages } = await execFileP('apt-ftparchive', ['--arch', arch, 'packages', 'pool/main'], { cwd: dir, maxBuffer: 1 << 28 });
-  await writeFile(join(bin, 'Packages'), packages);
-  await writeFile(join(bin, 'Packages.gz'), gzipSync(packages, { level: 9 }));
-  await execFileP('xz', ['-k', '-6', join(bin, 'Packages')]);
+  const { stdout: allPackages } = await execFileP('apt-ftparchive', ['--arch', arch, 'packages', 'pool/main'], { cwd: dir, maxBuffer: 1 << 28 });
+  const separate = options.allPackages === 'separate';
+  const stanzas = allPackages.split(/\n\n+/).filter((x) => x.trim());
+  const isAll = (x: string) => /^Architecture: all$/m.test(x);
+  const indexes: Array<[string, string]> = separate
+    ? [
+        [arch, `${stanzas.filter((x) => !isAll(x)).join('\n\n')}\n`],
+        ['all', `${stanzas.filter(isAll).join('\n\n')}\n`],
+      ]
+    : [[arch, allPackages]];
+  const packages = indexes[0]![1];
   const byHash = options.byHash ?? true;
-  if (byHash) {
-    await mkdir(join(bin, 'by-hash/SHA256'), { recursive: true });
+  const packagesPaths = new Set<string>();
+  for (const [a, text] of indexes) {
+    const bin = join(dist, 'main', `binary-${a}`);
+    await mkdir(bin, { recursive: true });
+    await writeFile(join(bin, 'Packages'), text);
+    await writeFile(join(bin, 'Packages.gz'), gzipSync(text, { level: 9 }));
+    await execFileP('xz', ['-k', '-6', join(bin, 'Packages')]);
+    if (byHash) await mkdir(join(bin, 'by-hash/SHA256'), { recursive: true });
     for (const name of ['Packages', 'Packages.gz', 'Packages.xz']) {
       const data = await readFile(join(bin, name));
-      await copyFile(join(bin, name), join(bin, 'by-hash/SHA256', createHash('sha256').update(data).digest('hex')));
+      const hex = createHash('sha256').update(data).digest('hex');
+      if (byHash) await copyFile(join(bin, name), join(bin, 'by-hash/SHA256', hex));
+      packagesPaths.add(`dists/${suite}/main/binary-${a}/${name}`);
+      packagesPaths.add(`dists/${suite}/main/binary-${a}/by-hash/SHA256/${hex}`);
     }
   }
   const date = options.date ?? new Date();
@@ -193,7 +213,7 @@ export async function startAptRepo(options: AptRepoOptions = {}): Promise<AptRep
       ...cfg('Label', 'lading-test'),
       ...cfg('Suite', suite),
       ...cfg('Codename', codename),
-      ...cfg('Architectures', arch),
+      ...cfg('Architectures', separate ? `${arch} all` : arch),
       ...cfg('Components', 'main'),
       ...cfg('Description', 'lading test repository'),
       ...cfg('Date', rfc2822(date)),
@@ -217,12 +237,6 @@ export async function startAptRepo(options: AptRepoOptions = {}): Promise<AptRep
   let tamper = options.tamper;
   const requests: string[] = [];
   const tamperedPackages = new Map<string, Buffer>();
-  const packagesPaths = new Set<string>();
-  for (const name of ['Packages', 'Packages.gz', 'Packages.xz']) {
-    const data = await readFile(join(bin, name));
-    packagesPaths.add(`dists/${suite}/main/binary-${arch}/${name}`);
-    packagesPaths.add(`dists/${suite}/main/binary-${arch}/by-hash/SHA256/${createHash('sha256').update(data).digest('hex')}`);
-  }
   const alteredPackages = async (path: string, original: Buffer): Promise<Buffer> => {
     // A valid index of the same form whose content differs: one version string changed.
     const text = packages.replace(/^Version: (.*)$/m, 'Version: $1+tampered');

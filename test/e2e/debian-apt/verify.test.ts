@@ -163,3 +163,16 @@ test('file: URIs work like http ones, and a request for an architecture that is 
     isDebianError('UNRESOLVABLE', /"curl:s390x" asks for an architecture that is not resolved/),
   );
 });
+
+test('binary-all is loaded when the Release lists architecture all (arch all packages only there)', async () => {
+  const split = await startAptRepo({ debs: repo.debs, allPackages: 'separate' });
+  try {
+    const { lock } = await aptResolve({ packages: ['ca-certificates'], noEssential: true, sourcesFiles: [split.sourcesFile], cacheDir: freshCache() });
+    assert.deepEqual(lock.sources[0]!.indexes.map((ix) => ix.path).sort(), ['main/binary-all/Packages', `main/binary-${split.architecture}/Packages`]);
+    const pk = lock.architectures[split.architecture]!.packages;
+    assert.equal(pk.find((p) => p.name === 'ca-certificates')?.architecture, 'all');
+    assert.ok(pk.some((p) => p.architecture === split.architecture), 'its dependencies come from the arch index');
+  } finally {
+    await split.close();
+  }
+});
