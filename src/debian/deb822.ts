@@ -37,6 +37,7 @@ export class Deb822Paragraph {
     return this.byName.get(name.toLowerCase());
   }
 
+  /** True when the paragraph has the field. */
   has(name: string): boolean {
     return this.byName.has(name.toLowerCase());
   }

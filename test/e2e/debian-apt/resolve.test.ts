@@ -8,7 +8,9 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
+import { main } from '../../../src/cli/index.js';
 import { aptFetch, aptResolve, parseLock, serializeLock } from '../../../src/debian/index.js';
 import { aptGetFor, startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
 
@@ -92,14 +94,20 @@ test('aptFetch downloads exactly the locked files, verified, and a second run us
   assert.equal(repo.requests.length, before, 'nothing requested offline');
 });
 
-async function lading(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+/** The CLI in this process (fast): exit code and captured output. */
+async function ladingHere(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const sink = (add: (s: string) => void) => new Writable({ write: (c: Buffer, _e, cb) => (add(c.toString()), cb()) });
+  const code = await main(args, { stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)), cwd: work, env: { ...process.env } });
+  return { code, stdout, stderr };
+}
+
+/** The CLI as a separate process, for what must be shown across processes (a shared cache). */
+async function ladingProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     // cwd is the project (tsx resolves from there); paths in args are absolute.
-    const { stdout, stderr } = await execFileP(process.execPath, ['--import', 'tsx', join(root, 'test/helpers/lading-main.ts'), ...args], {
-      cwd: root,
-      env: { ...process.env, ...env },
-      maxBuffer: 1 << 26,
-    });
+    const { stdout, stderr } = await execFileP(process.execPath, ['--import', 'tsx', join(root, 'test/helpers/lading-main.ts'), ...args], { cwd: root, maxBuffer: 1 << 26 });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -107,29 +115,30 @@ async function lading(args: string[], env: Record<string, string> = {}): Promise
   }
 }
 
-test('CLI: apt resolve --lock-out, apt fetch --offline lists what is missing, then two concurrent fetches share the cache', async () => {
+test('CLI: apt resolve --lock-out, apt fetch --offline lists what is missing, then two concurrent processes fetch into one cache', async () => {
   const cache = join(work, 'cli-cache');
-  const r = await lading(['--cache', cache, 'apt', 'resolve', 'curl', '--no-essential', '--sources', repo.sourcesFile, '--lock-out', join(work, 'curl.lock')]);
+  const lockFile = join(work, 'curl.lock');
+  const r = await ladingHere(['--cache', cache, 'apt', 'resolve', 'curl', '--no-essential', '--sources', repo.sourcesFile, '--lock-out', lockFile]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /curl/);
-  const lock = parseLock(await readFile(join(work, 'curl.lock')), 'curl.lock');
+  const lock = parseLock(await readFile(lockFile), lockFile);
   const count = lock.architectures[repo.architecture]!.packages.length;
 
-  const offline = await lading(['--cache', join(work, 'empty-cache'), 'apt', 'fetch', '--lock', join(work, 'curl.lock'), '--offline']);
+  const offline = await ladingHere(['--cache', join(work, 'empty-cache'), 'apt', 'fetch', '--lock', lockFile, '--offline']);
   assert.equal(offline.code, 1);
   assert.match(offline.stderr, new RegExp(`--offline: ${count} of ${count} locked files are not in the cache`));
   assert.match(offline.stderr, /pool\/main\/curl_/);
 
   const [a, b] = await Promise.all([
-    lading(['--cache', cache, '--json', 'apt', 'fetch', '--lock', join(work, 'curl.lock'), '--dest', join(work, 'out-a')]),
-    lading(['--cache', cache, '--json', 'apt', 'fetch', '--lock', join(work, 'curl.lock'), '--dest', join(work, 'out-b')]),
+    ladingProcess(['--cache', cache, '--json', 'apt', 'fetch', '--lock', lockFile, '--dest', join(work, 'out-a')]),
+    ladingProcess(['--cache', cache, '--json', 'apt', 'fetch', '--lock', lockFile, '--dest', join(work, 'out-b')]),
   ]);
   assert.equal(a.code, 0, a.stderr);
   assert.equal(b.code, 0, b.stderr);
   const files = (JSON.parse(a.stdout) as { files: Array<{ path: string; sha256: string }> }).files;
   assert.equal(files.length, count);
   for (const f of files) assert.equal(createHash('sha256').update(await readFile(f.path)).digest('hex'), f.sha256);
-  const again = await lading(['--cache', cache, 'apt', 'fetch', '--lock', join(work, 'curl.lock'), '--offline']);
+  const again = await ladingHere(['--cache', cache, 'apt', 'fetch', '--lock', lockFile, '--offline']);
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stdout, new RegExp(`${count} files .*0 downloaded`));
 });
