@@ -56,6 +56,10 @@ async function digestsIn(reg: RegistryHandle, names: string[]): Promise<string[]
   return Promise.all(names.map(async (n) => (await new RegistryRepository(client, reg.host, `family/${n}`).statManifest('1.0'))?.digest ?? 'missing'));
 }
 
+// Registries keep their data on tmpfs when there is one: 10 runs write ~1 GB, and disk writeback
+// throttling would otherwise add seconds of noise to whichever tool runs when it kicks in.
+const dataRoot = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+
 if (!existsSync(join(root, 'dist/cli/index.js'))) {
   console.error('bench/copy: dist/ is missing; run npm run build first');
   process.exit(1);
@@ -83,7 +87,7 @@ try {
   const cpu: { lading: number[]; skopeo: number[] } = { lading: [], skopeo: [] };
   const runLadingOnce = async (run: number) => {
     // lading: one process, the whole family from a list.
-    const reg = await startRegistry();
+    const reg = await startRegistry({ dataRoot });
     try {
       const list = join(dir, `list-${run}.txt`);
       await writeFile(list, names.map((n) => `oci:${layoutPath}:${n} ${reg.host}/family/${n}:1.0`).join('\n'));
@@ -98,7 +102,7 @@ try {
   };
   const runSkopeoOnce = async () => {
     // skopeo: one `skopeo copy` per image, as a release script would run it.
-    const reg = await startRegistry();
+    const reg = await startRegistry({ dataRoot });
     try {
       const t0 = performance.now();
       let used = 0;
@@ -121,7 +125,9 @@ try {
       await runSkopeoOnce();
       await runLadingOnce(run);
     }
-    console.log(`run ${run + 1}: lading ${((times.lading[run] as number) / 1000).toFixed(2)} s (cpu ${(cpu.lading[run] as number).toFixed(2)} s), skopeo ${((times.skopeo[run] as number) / 1000).toFixed(2)} s (cpu ${(cpu.skopeo[run] as number).toFixed(2)} s)`);
+    console.log(
+      `run ${run + 1}: lading ${((times.lading[run] as number) / 1000).toFixed(2)} s (cpu ${(cpu.lading[run] as number).toFixed(2)} s), skopeo ${((times.skopeo[run] as number) / 1000).toFixed(2)} s (cpu ${(cpu.skopeo[run] as number).toFixed(2)} s)`,
+    );
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   const l = median(times.lading);

@@ -47,6 +47,8 @@ export interface StartRegistryOptions {
   users?: TestUser[];
   /** Token lifetime the issuer grants, seconds. Default 300. */
   tokenTtlSeconds?: number;
+  /** Where the registry keeps its files. Default the OS temp dir; a tmpfs (/dev/shm) takes disk writeback out of timings. */
+  dataRoot?: string;
 }
 
 /** A running registry. */
@@ -82,7 +84,7 @@ async function waitReady(url: string, proc: ChildProcess, log: () => string): Pr
 /** Starts a registry with a config of its own; `stop()` kills it and removes its data. */
 export async function startRegistry(options: StartRegistryOptions = {}): Promise<RegistryHandle> {
   await requireProgram('docker-registry', 'Debian package docker-registry');
-  const dir = await mkdtemp(join(tmpdir(), 'lading-registry-'));
+  const dir = await mkdtemp(join(options.dataRoot ?? tmpdir(), 'lading-registry-'));
   const port = await freePort();
   const users = options.users ?? [];
   let authYaml = '';
