@@ -1,4 +1,5 @@
 // `lading apt unpack`: fetch exactly the files of a lock (apt.ts) and unpack them (unpack.ts).
+import { join } from 'node:path';
 import type { FetchProgress } from '../download.js';
 import { aptFetch, lockedPackages, type AptIoOptions } from '../apt.js';
 import { DebianError } from '../errors.js';
@@ -49,7 +50,7 @@ export function dependencyOrder<T extends { name: string; depends?: readonly str
 }
 
 /** Options of aptUnpack. */
-export interface AptUnpackOptions extends AptIoOptions, Omit<UnpackOptions, 'debs' | 'signal' | 'logger' | 'architecture'> {
+export interface AptUnpackOptions extends AptIoOptions, Omit<UnpackOptions, 'debs' | 'signal' | 'logger' | 'architecture' | 'cacheDir'> {
   readonly lock: AptLock;
   /** Architecture of the lock to unpack; required when the lock has several. */
   readonly architecture?: string;
@@ -68,7 +69,8 @@ export interface AptUnpackResult extends UnpackResult {
 /**
  * Downloads (or finds in the cache; with `offline` only there) exactly the .debs of one
  * architecture of a lock, verified against their SHA256, and unpacks them in dependency order
- * into `root` with a dpkg database. Never resolves.
+ * into `root` with a dpkg database. Decoded members are cached in `<cacheDir>/deb-data`, keyed by
+ * the locked SHA256. Never resolves.
  */
 export async function aptUnpack(options: AptUnpackOptions): Promise<AptUnpackResult> {
   const archs = Object.keys(options.lock.architectures).sort();
@@ -86,7 +88,8 @@ export async function aptUnpack(options: AptUnpackOptions): Promise<AptUnpackRes
     architecture,
     signal: options.signal,
     logger: options.logger,
-    debs: ordered.map((p) => ({ path: pathOf.get(p) ?? bySha.get(p.sha256) ?? '', name: p.name, version: p.version, architecture: p.architecture })),
+    cacheDir: options.cacheDir === undefined ? undefined : join(options.cacheDir, 'deb-data'),
+    debs: ordered.map((p) => ({ path: pathOf.get(p) ?? bySha.get(p.sha256) ?? '', name: p.name, version: p.version, architecture: p.architecture, sha256: p.sha256 })),
   });
   return { ...result, architecture, downloaded: fetched.filter((f) => !f.cached).length };
 }

@@ -6,10 +6,10 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, lutimesSync, openSync, symlinkSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { DebianError } from '../errors.js';
-import { readDebLayout } from './ar.js';
 import { parseDeb822, type Deb822Paragraph } from '../deb822.js';
 import { parseConffiles, type ControlFile } from './control.js';
-import { decodeMember, type XzPipe } from './decode.js';
+import type { XzPipe } from './decode.js';
+import { openMembers, type DecodedCache, type MemberSources } from './source.js';
 import { dpkgPath, entryComponents, relativeTargetEscapes } from './paths.js';
 import { TarFormatError, TarParser, type TarHeader } from './tar.js';
 
@@ -47,6 +47,8 @@ export interface StageOptions {
   uid: number;
   /** The process umask (worker threads cannot read it). */
   umask: number;
+  /** Decoded-member cache entry for this .deb (read when present, written when not). */
+  cache?: DecodedCache;
   signal?: AbortSignal;
 }
 
@@ -66,12 +68,11 @@ function label(debPath: string, control?: Deb822Paragraph): string {
 }
 
 /** Reads the control member into memory (it is small) and parses its files. */
-async function readControl(fd: number, debPath: string, layout: Awaited<ReturnType<typeof readDebLayout>>, xz: XzPipe, signal?: AbortSignal): Promise<ControlFile[]> {
-  const chunks: Buffer[] = [];
+async function readControl(sources: MemberSources): Promise<ControlFile[]> {
   let total = 0;
   const files: ControlFile[] = [];
   let current: { header: TarHeader; parts: Buffer[] } | undefined;
-  const what = `${basename(debPath)} member ${layout.control.name}`;
+  const what = sources.controlName;
   const parser = new TarParser({
     entry(h) {
       const parts = entryComponents(h.name);
@@ -89,24 +90,16 @@ async function readControl(fd: number, debPath: string, layout: Awaited<ReturnTy
       current = undefined;
     },
   });
-  await decodeMember(
-    fd,
-    debPath,
-    layout.control,
-    (chunk) => {
-      total += chunk.length;
-      if (total > CONTROL_LIMIT) throw new DebianError('DEB_INVALID', `reading ${what}: control member larger than ${CONTROL_LIMIT} bytes`);
-      chunks.push(chunk);
-      try {
-        parser.write(chunk);
-      } catch (err) {
-        if (err instanceof TarFormatError) throw new DebianError('DEB_INVALID', `reading ${what}: ${err.message}`);
-        throw err;
-      }
-    },
-    xz,
-    signal,
-  );
+  await sources.control((chunk) => {
+    total += chunk.length;
+    if (total > CONTROL_LIMIT) throw new DebianError('DEB_INVALID', `reading ${what}: control member larger than ${CONTROL_LIMIT} bytes`);
+    try {
+      parser.write(chunk);
+    } catch (err) {
+      if (err instanceof TarFormatError) throw new DebianError('DEB_INVALID', `reading ${what}: ${err.message}`);
+      throw err;
+    }
+  });
   try {
     parser.end();
   } catch (err) {
@@ -141,16 +134,15 @@ export function controlFields(debPath: string, files: readonly ControlFile[]): D
 
 /**
  * Stage 1 for one .deb: reads control and data, writes files and symlinks of the package as
- * `<stageDir>/<n>` (stageDir must exist and be empty) with their modes, owners and mtimes, and
+ * `<stageDir>/<prefix><n>` (stageDir must exist) with their modes, owners and mtimes, and
  * returns the entries in archive order. Refuses absolute and `..` names, device nodes and
  * fifos, hard links to anything but an earlier file of the package, relative symlinks that climb
  * above the root, and entries below a symlink or file of the same package.
  */
-export async function stagePackage(debPath: string, stageDir: string, xz: XzPipe, options: StageOptions): Promise<StagedPackage> {
-  const layout = await readDebLayout(debPath, { signal: options.signal });
-  const fd = openSync(debPath, 'r');
+export async function stagePackage(debPath: string, stageDir: string, prefix: string, xz: XzPipe, options: StageOptions): Promise<StagedPackage> {
+  const sources = await openMembers(debPath, xz, options.cache, options.signal);
   try {
-    const controlFiles = await readControl(fd, debPath, layout, xz, options.signal);
+    const controlFiles = await readControl(sources);
     const control = controlFields(debPath, controlFiles);
     const pkg = label(debPath, control);
     const conffilesFile = controlFiles.find((f) => f.name === 'conffiles');
@@ -226,13 +218,13 @@ export async function stagePackage(debPath: string, stageDir: string, xz: XzPipe
           if (h.linkname === '') throw unsafe(pkg, h.name, 'symlink with an empty target');
           if (relativeTargetEscapes(parts.slice(0, -1), h.linkname)) throw unsafe(pkg, h.name, `symlink target ${JSON.stringify(h.linkname)} climbs out of the root`);
           entry.target = h.linkname;
-          entry.stage = String(counter++);
+          entry.stage = `${prefix}${counter++}`;
           const at = join(stageDir, entry.stage);
           symlinkSync(h.linkname, at);
           if (root && (h.uid !== 0 || h.gid !== 0)) lchownSync(at, h.uid, h.gid);
           lutimesSync(at, h.mtime, h.mtime);
         } else if (h.type === 'file') {
-          entry.stage = String(counter++);
+          entry.stage = `${prefix}${counter++}`;
           const out = openSync(join(stageDir, entry.stage), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, h.mode & 0o777);
           const hash = hashAll || conffiles.has(path) ? createHash('md5') : undefined;
           file = { fd: out, entry, header: h, hash };
@@ -251,23 +243,16 @@ export async function stagePackage(debPath: string, stageDir: string, xz: XzPipe
       },
     });
 
-    const what = `${pkg} member ${layout.data.name}`;
+    const what = `${pkg}: ${sources.dataName.replace(/^\S+ /, '')}`;
     try {
-      await decodeMember(
-        fd,
-        debPath,
-        layout.data,
-        (chunk) => {
-          try {
-            parser.write(chunk);
-          } catch (err) {
-            if (err instanceof TarFormatError) throw new DebianError('DEB_INVALID', `reading ${what}: ${err.message}`);
-            throw err;
-          }
-        },
-        xz,
-        options.signal,
-      );
+      await sources.data((chunk) => {
+        try {
+          parser.write(chunk);
+        } catch (err) {
+          if (err instanceof TarFormatError) throw new DebianError('DEB_INVALID', `reading ${what}: ${err.message}`);
+          throw err;
+        }
+      });
       try {
         parser.end();
       } catch (err) {
@@ -288,8 +273,10 @@ export async function stagePackage(debPath: string, stageDir: string, xz: XzPipe
     for (const c of conffiles) {
       if (kinds.get(c) !== 'file') throw new DebianError('DEB_INVALID', `reading ${pkg}: conffile ${c} is not a regular file of the package`);
     }
+    sources.finish();
     return { control, controlFiles, entries, newestMtime, ownershipSkipped };
-  } finally {
-    closeSync(fd);
+  } catch (err) {
+    sources.abandon();
+    throw err;
   }
 }

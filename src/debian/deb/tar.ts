@@ -53,26 +53,48 @@ function number(buf: Buffer, start: number, length: number, field: string): numb
     if (!Number.isSafeInteger(value)) throw new TarFormatError(`${field} in tar header is too large`);
     return value;
   }
-  const text = buf.toString('latin1', start, start + length).replace(/[\0 ]+$/, '').replace(/^ +/, '');
-  if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) throw new TarFormatError(`invalid ${field} ${JSON.stringify(text)} in tar header`);
-  return parseInt(text, 8);
+  // Octal digits, optionally surrounded by spaces and ended by NUL or space (every tar variant).
+  let i = start;
+  const end = start + length;
+  while (i < end && buf[i] === 0x20) i++;
+  let value = 0;
+  let digits = 0;
+  for (; i < end; i++) {
+    const c = buf[i] as number;
+    if (c >= 0x30 && c <= 0x37) {
+      value = value * 8 + (c - 0x30);
+      digits++;
+    } else break;
+  }
+  for (; i < end; i++) {
+    const c = buf[i];
+    if (c !== 0 && c !== 0x20) throw new TarFormatError(`invalid ${field} ${JSON.stringify(buf.toString('latin1', start, end))} in tar header`);
+  }
+  if (!Number.isSafeInteger(value) || digits > 16) throw new TarFormatError(`${field} in tar header is too large`);
+  return value;
 }
 
 function checksumOk(block: Buffer): boolean {
   const stored = number(block, 148, 8, 'checksum');
-  let unsigned = 0;
-  let signed = 0;
+  // The checksum field itself counts as eight spaces.
+  let unsigned = 8 * 0x20;
+  for (let i = 0; i < 148; i++) unsigned += block[i] as number;
+  for (let i = 156; i < BLOCK; i++) unsigned += block[i] as number;
+  if (stored === unsigned) return true;
+  // Some old tars summed signed bytes.
+  let signed = 8 * 0x20;
   for (let i = 0; i < BLOCK; i++) {
-    const b = i >= 148 && i < 156 ? 0x20 : (block[i] ?? 0);
-    unsigned += b;
+    if (i >= 148 && i < 156) continue;
+    const b = block[i] as number;
     signed += b > 127 ? b - 256 : b;
   }
-  return stored === unsigned || stored === signed;
+  return stored === signed;
 }
 
 function isZero(block: Buffer): boolean {
-  for (let i = 0; i < BLOCK; i++) if (block[i] !== 0) return false;
+  // Headers start with a name; checking the first byte first makes the common case cheap.
+  if (block[0] !== 0) return false;
+  for (let i = 1; i < BLOCK; i++) if (block[i] !== 0) return false;
   return true;
 }
 

@@ -11,6 +11,7 @@ export interface WorkerJob {
   type: 'job';
   index: number;
   debPath: string;
+  /** This worker's staging directory; file names there start with `<index>.` */
   stageDir: string;
   options: Omit<StageOptions, 'signal'>;
 }
@@ -31,7 +32,7 @@ if (port) {
       port.close();
       return;
     }
-    stagePackage(msg.debPath, msg.stageDir, xz, msg.options).then(
+    stagePackage(msg.debPath, msg.stageDir, `${msg.index}.`, xz, msg.options).then(
       (staged) => port.postMessage({ type: 'done', index: msg.index, staged: { ...staged, control: staged.control.fields } }),
       (err: unknown) => {
         xz.kill();
