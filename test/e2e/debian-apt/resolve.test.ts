@@ -12,7 +12,7 @@ import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { main } from '../../../src/cli/index.js';
 import { aptFetch, aptResolve, parseLock, serializeLock } from '../../../src/debian/index.js';
-import { aptGetFor, startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
+import { aptGetFor, aptSelectionFromCache, startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
 
 const execFileP = promisify(execFile);
 const root = new URL('../../..', import.meta.url).pathname;
@@ -66,6 +66,18 @@ test('python3 ca-certificates curl + Essential resolves exactly as apt-get --sim
   }
   const curl = byName.get('curl')!;
   assert.ok(curl.depends.includes('libcurl4'), 'curl depends edge');
+});
+
+test('on the cached closure, lading picks what apt picked on the full mirror when scripts/fetch-test-debs ran', async () => {
+  // fetch-test-debs asked apt for the list plus `?essential`, which for apt also means the apt
+  // package itself (pkgCacheGen::ForceEssential); ask lading for the same names.
+  const list = (await readFile(join(root, 'scripts/test-debs.list'), 'utf8'))
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim())
+    .filter(Boolean);
+  const { lock } = await aptResolve({ packages: [...list, 'apt'], sourcesFiles: [repo.sourcesFile], cacheDir: join(work, 'cache-a') });
+  const ours = lock.architectures[repo.architecture]!.packages.map((p) => `${p.name}=${p.version}`).sort();
+  assert.deepEqual(ours, (await aptSelectionFromCache()).sort());
 });
 
 test('the same request gives the same lock bytes, and the lock round-trips through parseLock', async () => {
