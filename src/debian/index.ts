@@ -51,3 +51,4 @@ export { resolve, aptResolve, aptFetch, lockedPackages, hostArchitecture } from 
 export type { Resolution, ResolveOptions, AptIoOptions, AptResolveOptions, AptResolveResult, AptFetchOptions } from './apt.js';
 
 // --- deb (H5) ---
+export * from './deb/index.js';
