@@ -12,4 +12,5 @@ export type { GzipFormat } from './encoder.js';
 export type { LayerEntry, LayerEntryType, LayerContent, LayerEntryInfo } from './entries.js';
 export type { OwnerPolicy } from './walk.js';
 export { normalizeMemberPath, WHITEOUT_PREFIX, OPAQUE_MARKER } from './paths.js';
+export { readXattrTree, isPortableXattr } from './xattr.js';
 export type { TarType } from './tar.js';
