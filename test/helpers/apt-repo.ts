@@ -7,8 +7,9 @@
 //   repo.sourcesFile                              // deb822 .sources with Signed-By: the test key
 //   repo.setTamper({ debs: ['curl'] });           // serve curl's .deb with one byte changed
 //   await repo.close();
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { copyFile, link, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -125,12 +126,13 @@ export function testSigningKey(): Promise<TestKey> {
     const binary = (await gpg('--export', fpr)).stdout;
     const armored = (await gpg('--armor', '--export', fpr)).stdout.toString();
     process.once('exit', () => {
-      // gpg-agent lives per GNUPGHOME; stop it and remove the directory.
+      // gpg-agent lives per GNUPGHOME; stop it and remove the directory (exit handlers must be synchronous).
       try {
-        spawn('gpgconf', ['--homedir', home, '--kill', 'gpg-agent'], { stdio: 'ignore' }).unref();
+        execFileSync('gpgconf', ['--homedir', home, '--kill', 'gpg-agent'], { stdio: 'ignore', timeout: 5000 });
       } catch {
         // best effort
       }
+      rmSync(home, { recursive: true, force: true });
     });
     return { home, fingerprint: fpr, binary, armored };
   })();
