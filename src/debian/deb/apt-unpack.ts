@@ -8,43 +8,69 @@ import { unpackPackages, type UnpackOptions, type UnpackResult } from './unpack.
 
 /**
  * The order dpkg would unpack packages in when installing them together: dependencies before
- * the packages that need them (Pre-Depends and Depends, as recorded in the lock), ties and
- * dependency cycles broken by name, so the order is the same on every run.
+ * the packages that need them (Pre-Depends and Depends, as recorded in the lock). Packages in a
+ * dependency cycle (libc6 and libgcc-s1) come together, by name; ties are broken by name, so the
+ * order is the same on every run.
  */
 export function dependencyOrder<T extends { name: string; depends?: readonly string[] }>(packages: readonly T[]): T[] {
+  const names = [...new Set(packages.map((p) => p.name))].sort();
   const byName = new Map(packages.map((p) => [p.name, p]));
-  const waiting = new Map<string, Set<string>>();
-  const needed = new Map<string, string[]>();
-  for (const p of packages) {
-    const deps = new Set((p.depends ?? []).map((d) => d.split(':')[0] ?? d).filter((d) => d !== p.name && byName.has(d)));
-    waiting.set(p.name, deps);
-    for (const d of deps) needed.set(d, [...(needed.get(d) ?? []), p.name]);
-  }
-  const out: T[] = [];
-  const ready = [...waiting].filter(([, deps]) => deps.size === 0).map(([n]) => n);
-  const done = new Set<string>();
-  const take = (name: string) => {
-    done.add(name);
-    waiting.delete(name);
-    out.push(byName.get(name) as T);
-    for (const dependent of needed.get(name) ?? []) {
-      const deps = waiting.get(dependent);
-      if (!deps) continue;
-      deps.delete(name);
-      if (deps.size === 0) ready.push(dependent);
+  const deps = new Map(names.map((n) => [n, [...new Set((byName.get(n)?.depends ?? []).map((d) => d.split(':')[0] ?? d))].filter((d) => d !== n && byName.has(d)).sort()]));
+  // Strongly connected components (Tarjan), so cycles become single nodes.
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const onStack = new Set<string>();
+  const stack: string[] = [];
+  const component = new Map<string, number>();
+  const components: string[][] = [];
+  let counter = 0;
+  const visit = (v: string) => {
+    index.set(v, counter);
+    low.set(v, counter++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of deps.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v) ?? 0, low.get(w) ?? 0));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v) ?? 0, index.get(w) ?? 0));
+    }
+    if (low.get(v) === index.get(v)) {
+      const members: string[] = [];
+      for (;;) {
+        const w = stack.pop() as string;
+        onStack.delete(w);
+        component.set(w, components.length);
+        members.push(w);
+        if (w === v) break;
+      }
+      components.push(members.sort());
     }
   };
-  while (out.length < byName.size) {
-    ready.sort();
-    const next = ready.shift();
-    if (next !== undefined) {
-      if (!done.has(next)) take(next);
-      continue;
+  for (const n of names) if (!index.has(n)) visit(n);
+  // Kahn's algorithm over components; among ready components the smallest first name goes first.
+  const blockers = components.map(() => new Set<number>());
+  const dependents = components.map(() => new Set<number>());
+  for (const n of names) {
+    const c = component.get(n) as number;
+    for (const d of deps.get(n) ?? []) {
+      const dc = component.get(d) as number;
+      if (dc !== c) {
+        blockers[c]?.add(dc);
+        dependents[dc]?.add(c);
+      }
     }
-    // A cycle (e.g. libc6 <-> libgcc-s1): start with the first remaining name.
-    const first = [...waiting.keys()].sort()[0];
-    if (first === undefined) break;
-    take(first);
+  }
+  const ready = components.map((_, i) => i).filter((i) => blockers[i]?.size === 0);
+  const out: T[] = [];
+  while (ready.length > 0) {
+    ready.sort((a, b) => ((components[a]?.[0] ?? '') < (components[b]?.[0] ?? '') ? -1 : 1));
+    const c = ready.shift() as number;
+    for (const n of components[c] ?? []) out.push(byName.get(n) as T);
+    for (const d of dependents[c] ?? []) {
+      blockers[d]?.delete(c);
+      if (blockers[d]?.size === 0) ready.push(d);
+    }
   }
   return out;
 }

@@ -328,6 +328,8 @@ export class RootTree {
       utimesSync(at, meta.mtime, meta.mtime);
     }
     for (const s of this.symlinks) lutimesSync(this.abs(s.phys), s.mtime ?? fallback, s.mtime ?? fallback);
+    // The root's own mtime too, so two unpacks of the same packages give the same tree.
+    utimesSync(this.options.root, fallback, fallback);
   }
 
   /** Records metadata for a directory lading creates for its own files (the dpkg database). */

@@ -396,6 +396,8 @@ export async function unpackPackages(options: UnpackOptions): Promise<UnpackResu
       const foreign = [...new Set(packages.map((p) => p.architecture).filter((a) => a !== 'all' && a !== architecture))].sort();
       writeDpkgDatabase(tree, dbPackages, { architecture, foreignArchitectures: foreign, mtime });
     }
+    // Remove the (now empty) staging directory before the root gets its final mtime.
+    rmSync(stagingDir, { recursive: true, force: true });
     tree.finish();
     const warnings = [...tree.warnings];
     if (uid !== 0) warnings.push('not running as root: file owners other than root were not restored');

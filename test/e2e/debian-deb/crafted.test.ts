@@ -224,3 +224,31 @@ test('the result does not depend on parallelism or completion order', async () =
   assert.equal(roots[2], roots[0]);
   assert.match(roots[0] ?? '', /usr\/share\/common/);
 });
+
+test('decoded members are cached by SHA256 and read back; a damaged entry falls back to the .deb', async () => {
+  const spec: DebSpec = { control: { Package: 'cached' }, data: [{ name: './', type: 'dir' }, { name: './etc/', type: 'dir' }, { name: './etc/c', content: 'cached content\n' }] };
+  const [deb] = debs(spec);
+  const path = deb?.path ?? '';
+  const bytes = readFileSync(path);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const cacheDir = join(tmp, 'decoded-cache');
+  const first = freshRoot();
+  await unpackPackages({ debs: [{ path, sha256 }], root: first, cacheDir, mtime: 1 });
+  assert.deepEqual(readdirSync(cacheDir).sort(), [`${sha256}.control.tar`, `${sha256}.data.tar`, `${sha256}.ok`]);
+
+  // The .deb is not even opened when the cache has it.
+  writeFileSync(path, 'garbage');
+  const second = freshRoot();
+  await unpackPackages({ debs: [{ path, sha256 }], root: second, cacheDir, mtime: 1 });
+  assert.equal(snapshot(second), snapshot(first));
+
+  // A cut-short entry is ignored: the .deb is read again (here: the garbage, so it fails).
+  writeFileSync(join(cacheDir, `${sha256}.data.tar`), 'short');
+  await assert.rejects(unpackPackages({ debs: [{ path, sha256 }], root: freshRoot(), cacheDir }), (err: unknown) => err instanceof DebianError && err.code === 'DEB_INVALID');
+  writeFileSync(path, bytes);
+  const third = freshRoot();
+  await unpackPackages({ debs: [{ path, sha256 }], root: third, cacheDir, mtime: 1 });
+  assert.equal(snapshot(third), snapshot(first));
+  assert.equal(readFileSync(join(cacheDir, `${sha256}.data.tar`)).length > 1024, true, 'the entry was written again');
+  await assert.rejects(unpackPackages({ debs: [{ path, sha256: '../../etc' }], root: freshRoot(), cacheDir }), /sha256 must be 64 lower-case hex digits/);
+});

@@ -107,7 +107,7 @@ test('lading writes the dpkg database dpkg writes, and dpkg reads it back', asyn
 
   // status: the same stanzas, except that dpkg records a fresh conffile as "newconffile" (it
   // sits in /etc/demo.conf.dpkg-new until configured) where lading unpacks it in place and
-  // records its MD5 (a deliberate difference, see docs/apt.md).
+  // records its MD5 (a deliberate difference, see docs/unpack.md).
   const ours = readFileSync(join(root, 'var/lib/dpkg/status'), 'utf8');
   const theirs = readFileSync(join(dpkgRoot, 'var/lib/dpkg/status'), 'utf8').replace(' /etc/demo.conf newconffile', ` /etc/demo.conf ${md5('x=1\n')}`);
   assert.equal(ours, theirs);
