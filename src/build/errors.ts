@@ -18,7 +18,20 @@ export type BuildErrorCode =
   | 'PLAN_INPUT_MISSING' // the planner was not given a file digest it needs
   | 'RECORD_INVALID' // a build record in the store is malformed
   | 'PACKAGE_UNKNOWN' // lock time: a package of the config is not in the indexes
-  | 'UNRESOLVABLE'; // lock time: the resolver cannot satisfy an image's packages
+  | 'UNRESOLVABLE' // lock time: the resolver cannot satisfy an image's packages
+  // --- builder (H8) ---
+  | 'BASE_MISSING' // an external base image is not in the store (and could not be fetched)
+  | 'PARENT_MISSING' // a parent image the plan reuses is not in the store any more
+  | 'UNPACK_FAILED' // the packages of an image could not be fetched or unpacked
+  | 'SCRIPTS_FAILED' // a maintainer script (preinst, dpkg --configure -a) failed
+  | 'STEP_FAILED' // a run step exited nonzero or timed out
+  | 'FOREIGN_ARCH' // a script or step must run for an architecture this host cannot run
+  | 'ACCOUNT_CONFLICT' // a user or group of the config clashes with one in the image
+  | 'FILE_FAILED' // a file, directory or symlink of the config could not be placed
+  | 'ROOTFS_FAILED' // mounting, materialising or diffing a root filesystem failed
+  | 'ASSEMBLE_FAILED' // the layer, config or manifest could not be written to the store
+  | 'BUILD_FAILED' // one or more images failed (the summary names them)
+  | 'ABORTED'; // the build was interrupted
 
 /** The error every function of the build module throws on purpose. */
 export class BuildError extends BaseError<BuildErrorCode> {

@@ -40,3 +40,11 @@ export type { BuildPlan, BuildRecord, BuildStep, ReuseStep, PlanStep, Reason, Re
 // --- one-layer images from a directory (H2: `lading image from-dir`) ---
 export { fromDir, DEFAULT_PATH } from './from-dir.js';
 export type { FromDirOptions, FromDirResult } from './from-dir.js';
+
+// --- the builder (H8: `lading build`) ---
+export { buildFamily, buildLogPath, isTransient } from './builder/family.js';
+export type { BuildFamilyOptions, BuildSummary, BuiltSummary, BuildEvent } from './builder/family.js';
+export { buildImage, STAGES } from './builder/image.js';
+export type { BuildImageOptions, BuildRun, BuiltImage, ParentImage, StageName } from './builder/image.js';
+export { rootfsCacheDir } from './builder/rootfs.js';
+export { ociPlatform } from './builder/platform.js';

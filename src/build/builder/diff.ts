@@ -1,0 +1,267 @@
+// The filesystem difference an image makes, as layer entries (oci-image.md section 8):
+// - overlay mode: the upper directory of the child's overlay holds exactly what changed;
+//   a 0:0 character device is a deletion (whiteout), a directory carrying
+//   trusted.overlay.opaque=y replaced the lower one (opaque marker);
+// - copy mode (no overlayfs): the child works on a copy of its parent's tree, and the change is
+//   found by comparing snapshots of (inode, ctime, size, mode, owner, link target) per path
+//   taken before and after; changed entries, their ancestors, and whiteouts for removed paths.
+// A scratch image's layer is its whole tree (walkTree without whiteout handling).
+import { lstatSync, lutimesSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { join } from 'node:path';
+import { readXattrTree, type LayerEntry } from '../../oci/index.js';
+import { BuildError } from '../errors.js';
+
+const S_IFMT = 0o170000;
+const OPAQUE_XATTR = 'trusted.overlay.opaque';
+
+type Kind = 'file' | 'dir' | 'symlink' | 'chardev' | 'blockdev' | 'fifo' | 'socket';
+
+function kindOf(mode: number): Kind | undefined {
+  switch (mode & S_IFMT) {
+    case 0o100000:
+      return 'file';
+    case 0o040000:
+      return 'dir';
+    case 0o120000:
+      return 'symlink';
+    case 0o020000:
+      return 'chardev';
+    case 0o060000:
+      return 'blockdev';
+    case 0o010000:
+      return 'fifo';
+    case 0o140000:
+      return 'socket';
+    default:
+      return undefined;
+  }
+}
+
+// Linux dev_t encoding (glibc gnu_dev_major/gnu_dev_minor).
+function devMajor(rdev: bigint): number {
+  return Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+}
+function devMinor(rdev: bigint): number {
+  return Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+}
+
+function names(dir: string): string[] {
+  const raw = readdirSync(dir, { encoding: 'buffer' });
+  raw.sort(Buffer.compare);
+  return raw.map((b) => {
+    const s = b.toString('utf8');
+    if (!Buffer.from(s, 'utf8').equals(b)) throw new BuildError('ROOTFS_FAILED', `reading ${dir}: file name ${JSON.stringify(b.toString('latin1'))} is not valid UTF-8`);
+    return s;
+  });
+}
+
+/** Layer entries of the things below a directory, in tree order. */
+export interface TreeListing {
+  readonly entries: LayerEntry[];
+  /** Relative paths of the regular files, directories and links listed (for mtime clamping). */
+  readonly paths: string[];
+  readonly whiteouts: number;
+}
+
+/** Options of walkTree(). */
+export interface WalkTreeOptions {
+  /** Interpret overlayfs whiteouts and opaque directories (an upper directory). */
+  readonly overlay: boolean;
+  /** Relative paths (no leading slash) to leave out with everything below them. */
+  readonly exclude?: ReadonlySet<string>;
+  /** Read extended attributes (file capabilities set by maintainer scripts). Default true. */
+  readonly xattrs?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+function entryFor(abs: string, path: string, st: BigIntStats, kind: Kind, xattrs: ReadonlyMap<string, Uint8Array> | undefined): LayerEntry | undefined {
+  const mode = Number(st.mode) & 0o7777;
+  const uid = Number(st.uid);
+  const gid = Number(st.gid);
+  const mtime = Number(st.mtimeNs / 1_000_000_000n);
+  const xa = xattrs && xattrs.size > 0 ? { xattrs: Object.fromEntries(xattrs) } : {};
+  switch (kind) {
+    case 'dir':
+      return { path, type: 'dir', mode, uid, gid, mtime, ...xa };
+    case 'file':
+      return { path, type: 'file', mode, uid, gid, mtime, content: { file: abs }, ...xa };
+    case 'symlink':
+      return { path, type: 'symlink', mode, uid, gid, mtime, linkname: readlinkSync(abs) };
+    case 'fifo':
+      return { path, type: 'fifo', mode, uid, gid, mtime };
+    case 'chardev':
+    case 'blockdev':
+      return { path, type: kind, mode, uid, gid, mtime, devmajor: devMajor(st.rdev), devminor: devMinor(st.rdev) };
+    default:
+      return undefined; // sockets are not carried (as GNU tar)
+  }
+}
+
+/**
+ * Lists `root` as layer entries: owners, modes, mtimes (clamped later by the layer writer) and
+ * portable xattrs as on disk, hard links kept, overlayfs bookkeeping xattrs dropped. With
+ * `overlay`, whiteout devices become whiteout entries and opaque directories get an opaque
+ * marker.
+ */
+export async function walkTree(root: string, options: WalkTreeOptions): Promise<TreeListing> {
+  const all = options.xattrs === false ? undefined : await readXattrTree(root, options.signal);
+  const xattrsOf = (rel: string): Map<string, Uint8Array> | undefined => {
+    const m = all?.get(rel);
+    if (!m) return undefined;
+    const out = new Map<string, Uint8Array>();
+    for (const [k, v] of m) if (!k.startsWith('trusted.overlay.')) out.set(k, v);
+    return out;
+  };
+  const entries: LayerEntry[] = [];
+  const paths: string[] = [];
+  const links = new Map<string, string>();
+  let whiteouts = 0;
+  const visit = (rel: string) => {
+    options.signal?.throwIfAborted();
+    const dir = rel === '' ? root : join(root, rel);
+    for (const name of names(dir)) {
+      const path = rel === '' ? name : `${rel}/${name}`;
+      if (options.exclude?.has(path)) continue;
+      const abs = join(root, path);
+      const st = lstatSync(abs, { bigint: true });
+      const kind = kindOf(Number(st.mode));
+      if (!kind) continue;
+      if (options.overlay && kind === 'chardev' && st.rdev === 0n) {
+        entries.push({ path, type: 'whiteout' });
+        whiteouts++;
+        continue;
+      }
+      if (kind !== 'dir' && st.nlink > 1n && kind === 'file') {
+        const key = `${st.dev}:${st.ino}`;
+        const first = links.get(key);
+        if (first !== undefined) {
+          entries.push({ path, type: 'hardlink', linkname: first });
+          continue;
+        }
+        links.set(key, path);
+      }
+      const e = entryFor(abs, path, st, kind, xattrsOf(path));
+      if (!e) continue;
+      entries.push(e);
+      paths.push(path);
+      if (kind === 'dir') {
+        if (options.overlay && all?.get(path)?.get(OPAQUE_XATTR)?.[0] === 0x79) entries.push({ path, type: 'opaque' });
+        visit(path);
+      }
+    }
+  };
+  visit('');
+  return { entries, paths, whiteouts };
+}
+
+/** What a path looked like, for copy mode. */
+interface Seen {
+  readonly ino: bigint;
+  readonly ctimeNs: bigint;
+  readonly size: bigint;
+  readonly mode: bigint;
+  readonly uid: bigint;
+  readonly gid: bigint;
+  readonly target?: string;
+}
+
+/** A snapshot of a tree for copy mode: relative path -> identity and metadata. */
+export type Snapshot = Map<string, Seen>;
+
+/** Takes a snapshot of everything below `root` (except `exclude`). */
+export function snapshotTree(root: string, exclude?: ReadonlySet<string>): Snapshot {
+  const out: Snapshot = new Map();
+  const visit = (rel: string) => {
+    const dir = rel === '' ? root : join(root, rel);
+    for (const name of names(dir)) {
+      const path = rel === '' ? name : `${rel}/${name}`;
+      if (exclude?.has(path)) continue;
+      const abs = join(root, path);
+      const st = lstatSync(abs, { bigint: true });
+      const isLink = (Number(st.mode) & S_IFMT) === 0o120000;
+      out.set(path, { ino: st.ino, ctimeNs: st.ctimeNs, size: st.size, mode: st.mode, uid: st.uid, gid: st.gid, ...(isLink ? { target: readlinkSync(abs) } : {}) });
+      if ((Number(st.mode) & S_IFMT) === 0o040000) visit(path);
+    }
+  };
+  visit('');
+  return out;
+}
+
+function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? '' : path.slice(0, i);
+}
+
+/**
+ * Copy mode: the layer entries that turn the `before` tree into what is at `root` now.
+ * Changed or new paths are listed with their ancestors (as overlayfs copies parents up), a
+ * directory that was replaced gets an opaque marker, removed paths become whiteouts (only the
+ * topmost of a removed subtree).
+ */
+export async function diffSnapshots(root: string, before: Snapshot, options: { exclude?: ReadonlySet<string>; signal?: AbortSignal } = {}): Promise<TreeListing> {
+  const after = snapshotTree(root, options.exclude);
+  const changed = new Set<string>();
+  const opaque = new Set<string>();
+  for (const [path, a] of after) {
+    const b = before.get(path);
+    if (b && b.ino === a.ino && b.ctimeNs === a.ctimeNs && b.size === a.size && b.mode === a.mode && b.uid === a.uid && b.gid === a.gid && b.target === a.target) continue;
+    changed.add(path);
+    if (b && (Number(a.mode) & S_IFMT) === 0o040000 && b.ino !== a.ino) opaque.add(path);
+  }
+  // Everything below a replaced directory is new as well (it has new inodes), so it is listed.
+  const include = new Set<string>();
+  for (const p of changed) {
+    include.add(p);
+    for (let q = parentOf(p); q !== '' && !include.has(q); q = parentOf(q)) include.add(q);
+  }
+  const removed: string[] = [];
+  for (const path of before.keys()) {
+    if (after.has(path)) continue;
+    const parent = parentOf(path);
+    // Only the topmost removed path; a replaced (opaque) parent already hides it.
+    if (parent !== '' && (!after.has(parent) || opaque.has(parent))) continue;
+    removed.push(path);
+    for (let q = parent; q !== '' && !include.has(q); q = parentOf(q)) include.add(q);
+  }
+  const full = await walkTree(root, { overlay: false, ...(options.exclude ? { exclude: options.exclude } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+  const entries: LayerEntry[] = [];
+  const paths: string[] = [];
+  for (const e of full.entries) {
+    if (!include.has(e.path)) continue;
+    if (e.type === 'hardlink' && !include.has(e.linkname ?? '')) {
+      // The first path of the group is unchanged: carry this one as its own file.
+      const abs = join(root, e.path);
+      const own = entryFor(abs, e.path, lstatSync(abs, { bigint: true }), 'file', undefined);
+      if (own) entries.push(own);
+      paths.push(e.path);
+      continue;
+    }
+    entries.push(e);
+    if (e.type !== 'hardlink') paths.push(e.path);
+    if (e.type === 'dir' && opaque.has(e.path)) entries.push({ path: e.path, type: 'opaque' });
+  }
+  for (const p of removed) entries.push({ path: p, type: 'whiteout' });
+  return { entries, paths, whiteouts: removed.length };
+}
+
+/**
+ * Clamps the mtimes of `paths` below `root` to `epoch`, so the tree children are built on
+ * looks exactly like the image's layers applied (the layer writer clamps the same way).
+ */
+export function clampMtimes(root: string, paths: readonly string[], epoch: number): number {
+  let n = 0;
+  for (const p of paths) {
+    const abs = join(root, p);
+    let st;
+    try {
+      st = lstatSync(abs);
+    } catch {
+      continue;
+    }
+    if (st.mtimeMs > epoch * 1000) {
+      lutimesSync(abs, epoch, epoch);
+      n++;
+    }
+  }
+  return n;
+}

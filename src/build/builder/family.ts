@@ -1,0 +1,520 @@
+// `lading build`: plan the family (locking it first when there is no lading.lock), then build
+// what the plan says in parallel (a child starts as soon as its parent is done; at most `jobs`
+// images at once), retry transient failures, skip the descendants of a failed image, write a
+// build record per built image, name every complete image in the store (an index over the
+// architectures when there are several), and return a Kolla-like summary.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createLimiter, describeError, epochToRfc3339, isBaseError, nullLogger, systemClock, withFileLock, type Clock, type Logger } from '../../core/index.js';
+import { openLayout, STATE_DIR, type LayoutStore } from '../../layout/index.js';
+import {
+  assembleIndex,
+  describe,
+  parseImageConfig,
+  type Descriptor,
+  type ImageConfig as OciImageConfig,
+  type Manifest,
+  type ManifestDocument,
+  type RawDocument,
+} from '../../oci/index.js';
+import { detectRuntime, type RuntimeInfo } from '../../runtime/index.js';
+import { BuildError } from '../errors.js';
+import { imageMetadata } from '../config/metadata.js';
+import type { Selection } from '../config/select.js';
+import type { DebianArch, ImageConfig } from '../config/types.js';
+import { defaultLockPath, lockFamilyFiles, planFamily, type FamilyFiles, type PlannedFamily } from '../plan/family.js';
+import { writeBuildRecord } from '../plan/records.js';
+import { RECORD_VERSION, type BuildPlan, type BuildStep, type PlanStep } from '../plan/schema.js';
+import { buildImage, debTransport, storeName, type BuildRun, type BuiltImage, type ParentImage, type StageName } from './image.js';
+import { probeOverlay, removeTree } from './mounts.js';
+import { ociPlatform } from './platform.js';
+import { RootfsCache, rootfsCacheDir } from './rootfs.js';
+
+/** Progress of a build, for displays. */
+export type BuildEvent =
+  | { readonly type: 'locked'; readonly path: string; readonly written: boolean }
+  | { readonly type: 'planned'; readonly plan: BuildPlan }
+  | { readonly type: 'start'; readonly image: string; readonly arch: string; readonly attempt: number }
+  | { readonly type: 'stage'; readonly image: string; readonly arch: string; readonly stage: StageName }
+  | { readonly type: 'retry'; readonly image: string; readonly arch: string; readonly attempt: number; readonly reason: string }
+  | { readonly type: 'finished'; readonly image: string; readonly arch: string; readonly outcome: 'built' | 'reused' | 'failed' | 'skipped'; readonly detail?: string };
+
+/** Options of buildFamily(). */
+export interface BuildFamilyOptions extends FamilyFiles {
+  /** The OCI layout store (created when missing). */
+  readonly storePath: string;
+  /** apt cache: indexes, .debs, decoded members (the CLI's --cache). */
+  readonly cacheDir: string;
+  readonly selection?: Selection;
+  readonly architectures?: readonly DebianArch[];
+  /** Rebuild these images (true: every selected one) even when the store has them. */
+  readonly force?: boolean | readonly string[];
+  /** Images built at once (default 2). */
+  readonly jobs?: number;
+  /** Extra attempts for transient failures (network, runtime start, I/O). Default 1. */
+  readonly retries?: number;
+  /** Use only the apt cache. */
+  readonly offline?: boolean;
+  /** Resolve lading.lock again before building (also when it is stale). */
+  readonly updateLock?: boolean;
+  /** overlayfs for child images: 'auto' (default: when it mounts here) or false (copy mode). */
+  readonly overlay?: 'auto' | false;
+  /** Keep the images' root filesystems in the store for later child builds (default true). */
+  readonly keepRootfs?: boolean;
+  /** Puts an external base image (by digest) into the store; without it a missing base fails. */
+  readonly fetchBase?: (reference: string, digest: string, store: LayoutStore, signal?: AbortSignal) => Promise<void>;
+  /** OCI runtime name or path (default: detected). */
+  readonly runtime?: string;
+  /** Root of the machine's apt configuration (default "/"), for locking. */
+  readonly root?: string;
+  readonly fetch?: typeof fetch;
+  readonly onEvent?: (event: BuildEvent) => void;
+  readonly logger?: Logger;
+  readonly clock?: Clock;
+}
+
+/** One image built by this run. */
+export interface BuiltSummary {
+  readonly image: string;
+  readonly arch: string;
+  readonly digest: string;
+  readonly inputHash: string;
+  readonly created: string;
+  readonly layer: BuiltImage['layer'];
+  readonly packages: number;
+  readonly durationMs: number;
+  readonly stages: BuiltImage['stages'];
+  readonly attempts: number;
+  readonly log: string;
+}
+
+/** The result of a family build (`lading build --json`). */
+export interface BuildSummary {
+  readonly family: string;
+  readonly store: string;
+  readonly lock: { readonly path: string; readonly written: boolean };
+  readonly plan: BuildPlan;
+  readonly built: BuiltSummary[];
+  readonly reused: Array<{ image: string; arch: string; digest: string }>;
+  readonly failed: Array<{ image: string; arch: string; code: string; reason: string; log: string; attempts: number }>;
+  readonly skipped: Array<{ image: string; arch: string; reason: string }>;
+  /** Store names set or confirmed: `<image>:<tag>` -> manifest (one arch) or index digest. */
+  readonly names: Array<{ image: string; name: string; digest: string; mediaType: string; changed: boolean }>;
+  readonly logDir: string;
+  /** Whether child images were built with overlayfs (else on copies of their parents). */
+  overlay: boolean;
+  readonly durationMs: number;
+}
+
+type Outcome =
+  | { kind: 'built'; parent: ParentImage; built: BuiltImage }
+  | { kind: 'reused'; digest: string }
+  | { kind: 'failed' }
+  | { kind: 'skipped' };
+
+const NOT_TRANSIENT = new Set<string>(['SCRIPTS_FAILED', 'STEP_FAILED', 'FOREIGN_ARCH', 'ACCOUNT_CONFLICT', 'FILE_FAILED', 'ABORTED', 'EXEC_FAILED', 'FILE_CONFLICT', 'UNSAFE_PATH', 'DEB_INVALID', 'OFFLINE_MISSING', 'HASH_MISMATCH']);
+const TRANSIENT = new Set<string>(['FETCH_FAILED', 'CREATE_FAILED', 'IO', 'ROOTFS_FAILED', 'ASSEMBLE_FAILED']);
+
+/** A failure worth another attempt: network, runtime start, I/O; never a script's own exit status. */
+export function isTransient(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  let transient = false;
+  for (let cur: unknown = err; cur && typeof cur === 'object' && !seen.has(cur); cur = (cur as { cause?: unknown }).cause) {
+    seen.add(cur);
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code !== 'string') continue;
+    if (NOT_TRANSIENT.has(code)) return false;
+    if (TRANSIENT.has(code)) transient = true;
+  }
+  return transient;
+}
+
+function safe(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+/** Where the log of one image build goes. */
+export function buildLogPath(storePath: string, family: string, image: string, arch: string): string {
+  return join(storePath, STATE_DIR, 'logs', safe(family), safe(image), `${safe(arch)}.log`);
+}
+
+async function loadStored(store: LayoutStore, digest: string, what: string, signal?: AbortSignal): Promise<{ manifest: ManifestDocument & { kind: 'manifest' }; config: RawDocument<OciImageConfig> }> {
+  const doc = await store.getManifest(digest, signal ? { signal } : {});
+  if (!doc || doc.kind !== 'manifest') throw new BuildError('PARENT_MISSING', `${what}: manifest ${digest} is not in the store`, { hint: 'build it again (lading build --force)' });
+  const m = doc.value as Manifest;
+  const raw = await store.readBlob(m.config, signal ? { signal } : {});
+  return { manifest: doc as ManifestDocument & { kind: 'manifest' }, config: parseImageConfig(raw, { mediaType: m.config.mediaType, expected: { digest: m.config.digest, size: m.config.size }, what: `${what}: config` }) };
+}
+
+async function cleanStaleWork(workRoot: string, logger: Logger): Promise<void> {
+  let names: string[] = [];
+  try {
+    names = await readdir(workRoot);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const pid = Number(n.split('-')[0]);
+    let alive = false;
+    try {
+      process.kill(pid, 0);
+      alive = true;
+    } catch {
+      alive = false;
+    }
+    if (!alive && pid !== process.pid) {
+      logger.debug('removing the work directory of an interrupted build', { dir: n });
+      await removeTree(join(workRoot, n), logger);
+    }
+  }
+}
+
+/**
+ * Builds a family: plan (lock first when lading.lock is missing, or with `updateLock`), build,
+ * name, summarise. Images that fail do not stop the others; their descendants are skipped. The
+ * summary lists every step; callers exit nonzero when `failed` is not empty. Throws only for
+ * problems before building starts (config, lock, store) or when aborted.
+ */
+export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSummary> {
+  const started = performance.now();
+  const logger = options.logger ?? nullLogger;
+  const clock = options.clock ?? systemClock;
+  const signal = options.signal;
+  const emit = (e: BuildEvent) => options.onEvent?.(e);
+  const cwd = options.cwd ?? process.cwd();
+  const lockPath = options.lockPath ? resolve(cwd, options.lockPath) : defaultLockPath(resolve(cwd, options.configPath ?? 'lading.yaml'));
+  const files: FamilyFiles = {
+    ...(options.configPath ? { configPath: options.configPath } : {}),
+    ...(options.overrides ? { overrides: options.overrides } : {}),
+    ...(options.contextDir ? { contextDir: options.contextDir } : {}),
+    ...(options.lockPath ? { lockPath: options.lockPath } : {}),
+    cwd,
+    ...(options.hostArchitecture ? { hostArchitecture: options.hostArchitecture } : {}),
+    ...(signal ? { signal } : {}),
+  };
+  let lockWritten = false;
+  if (options.updateLock || !existsSync(lockPath)) {
+    const r = await lockFamilyFiles({
+      ...files,
+      cacheDir: options.cacheDir,
+      logger,
+      ...(options.offline ? { offline: true } : {}),
+      ...(options.root ? { root: options.root } : {}),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
+    lockWritten = r.written;
+    emit({ type: 'locked', path: r.lockPath, written: r.written });
+  }
+  const planned: PlannedFamily = await planFamily({
+    ...files,
+    storePath: options.storePath,
+    ...(options.selection ? { selection: options.selection } : {}),
+    ...(options.architectures ? { architectures: options.architectures } : {}),
+    ...(options.force !== undefined ? { force: options.force } : {}),
+  });
+  const { plan } = planned;
+  const family = planned.loaded.family;
+  emit({ type: 'planned', plan });
+  const store = await openLayout({ path: options.storePath, create: true, ...(signal ? { signal } : {}), logger });
+  const tag = family.project.version ?? 'latest';
+  const steps = plan.batches.flat();
+  const toBuild = steps.filter((s): s is BuildStep => s.kind === 'build');
+  const summary: BuildSummary = {
+    family: family.project.name,
+    store: store.path,
+    lock: { path: lockPath, written: lockWritten },
+    plan,
+    built: [],
+    reused: [],
+    failed: [],
+    skipped: [],
+    names: [],
+    logDir: join(store.path, STATE_DIR, 'logs', safe(family.project.name)),
+    overlay: false,
+    durationMs: 0,
+  };
+
+  const run = async (): Promise<void> => {
+    const workRoot = join(store.path, STATE_DIR, 'work');
+    await mkdir(workRoot, { recursive: true });
+    const cacheDir = rootfsCacheDir(store.path);
+    await mkdir(cacheDir, { recursive: true });
+    let overlay = false;
+    if (toBuild.length > 0) {
+      await cleanStaleWork(workRoot, logger);
+      if (options.overlay !== false && toBuild.some((s) => s.parent.kind !== 'scratch')) {
+        const why = await probeOverlay(workRoot);
+        overlay = why === undefined;
+        if (why) logger.warn(`overlayfs is not usable here (${why}); child images are built on copies of their parents (slower)`);
+      }
+    }
+    summary.overlay = overlay;
+    const workDir = join(workRoot, `${process.pid}-${randomBytes(4).toString('hex')}`);
+    let runtimePromise: Promise<RuntimeInfo> | undefined;
+    const buildRun: BuildRun = {
+      family,
+      lock: planned.lock,
+      lockFile: lockPath,
+      contextDir: planned.loaded.contextDir,
+      files: planned.files,
+      store,
+      tag,
+      transport: debTransport({ cacheDir: options.cacheDir, ...(options.offline ? { offline: true } : {}), logger, ...(signal ? { signal } : {}) }),
+      debDataDir: join(options.cacheDir, 'deb-data'),
+      workDir,
+      rootfs: new RootfsCache(cacheDir, store, logger),
+      overlay,
+      runtime: () => (runtimePromise ??= detectRuntime({ ...(options.runtime ? { runtime: options.runtime } : {}), logger, ...(signal ? { signal } : {}) })),
+      logger,
+      ...(signal ? { signal } : {}),
+    };
+    const limit = createLimiter(Math.max(1, options.jobs ?? 2));
+    const outcomes = new Map<string, Promise<Outcome>>();
+    const key = (image: string, arch: string) => `${image}\u0000${arch}`;
+    const externals = new Map<string, Promise<ParentImage>>();
+
+    const external = (img: ImageConfig, arch: string): Promise<ParentImage> => {
+      const from = img.from;
+      if (from.kind !== 'external') throw new Error('unreachable');
+      const k = `${from.digest}\u0000${arch}`;
+      let p = externals.get(k);
+      if (!p) {
+        p = (async () => {
+          if (!(await store.hasBlob(from.digest))) {
+            if (!options.fetchBase) throw new BuildError('BASE_MISSING', `image ${img.name}: base ${from.reference} is not in the store`, { hint: `copy it first: lading copy ${from.reference} oci:${store.path}:...` });
+            await options.fetchBase(from.reference, from.digest, store, signal);
+          }
+          const doc = await store.getManifest(from.digest, signal ? { signal } : {});
+          if (!doc) throw new BuildError('BASE_MISSING', `image ${img.name}: base ${from.reference} is not in the store`);
+          let digest = doc.digest as string;
+          if (doc.kind === 'index') {
+            const want = ociPlatform(arch);
+            const hit = doc.value.manifests.find((m) => m.platform?.os === 'linux' && m.platform.architecture === want.architecture && (want.variant === undefined || m.platform.variant === undefined || m.platform.variant === want.variant));
+            if (!hit) throw new BuildError('BASE_MISSING', `image ${img.name}: base ${from.reference} has no linux/${want.architecture} image`);
+            digest = hit.digest;
+          }
+          const s = await loadStored(store, digest, `base ${from.reference}`, signal);
+          return { name: from.reference, manifest: s.manifest, config: s.config, image: `${img.name}@base` };
+        })();
+        externals.set(k, p);
+      }
+      return p;
+    };
+
+    const baseConfigOf = async (img: ImageConfig, arch: string): Promise<OciImageConfig['config'] | undefined> => {
+      const root = [img, ...img.ancestors.map((a) => family.images[a] as ImageConfig)].pop() as ImageConfig;
+      if (root.from.kind !== 'external') return undefined;
+      return (await external(root, arch)).config.value.config;
+    };
+
+    const parentOf = async (step: PlanStep): Promise<ParentImage | 'failed' | 'skipped' | undefined> => {
+      const img = family.images[step.image] as ImageConfig;
+      if (img.from.kind === 'scratch') return undefined;
+      if (img.from.kind === 'external') return external(img, step.arch);
+      const parentName = img.from.name;
+      const p = outcomes.get(key(parentName, step.arch));
+      if (!p) throw new Error(`unreachable: parent ${parentName} of ${step.image} is not in the plan`);
+      const o = await p;
+      if (o.kind === 'failed' || o.kind === 'skipped') return o.kind;
+      const name = storeName(parentName, tag);
+      if (o.kind === 'built') return { name, manifest: o.built.manifest, config: o.built.config, image: parentName };
+      const s = await loadStored(store, o.digest, `image ${parentName} (${step.arch})`, signal);
+      return { name, manifest: s.manifest, config: s.config, image: parentName };
+    };
+
+    const attempt = async (step: BuildStep, parent: ParentImage | undefined): Promise<Outcome> => {
+      const img = family.images[step.image] as ImageConfig;
+      const log = buildLogPath(store.path, family.project.name, step.image, step.arch);
+      const retries = Math.max(0, options.retries ?? 1);
+      for (let n = 1; ; n++) {
+        emit({ type: 'start', image: step.image, arch: step.arch, attempt: n });
+        try {
+          const baseConfig = await baseConfigOf(img, step.arch);
+          const built = await buildImage({
+            run: buildRun,
+            step,
+            ...(parent ? { parent } : {}),
+            ...(baseConfig ? { baseConfig } : {}),
+            logFile: log,
+            onStage: (stage) => emit({ type: 'stage', image: step.image, arch: step.arch, stage }),
+          });
+          await writeBuildRecord({
+            storePath: store.path,
+            record: {
+              recordVersion: RECORD_VERSION,
+              family: family.project.name,
+              image: step.image,
+              arch: step.arch,
+              inputHash: step.inputHash,
+              digest: built.manifest.digest,
+              inputs: step.inputs,
+              builtAt: clock.now().toISOString(),
+              ...(Object.keys(img.volatile.labels).length || Object.keys(img.volatile.annotations).length ? { volatile: { labels: { ...img.volatile.labels }, annotations: { ...img.volatile.annotations } } } : {}),
+            },
+            ...(signal ? { signal } : {}),
+          });
+          summary.built.push({
+            image: step.image,
+            arch: step.arch,
+            digest: built.manifest.digest,
+            inputHash: step.inputHash,
+            created: epochToRfc3339(built.epoch),
+            layer: built.layer,
+            packages: built.packages,
+            durationMs: built.durationMs,
+            stages: built.stages,
+            attempts: n,
+            log,
+          });
+          for (const w of built.warnings) logger.warn(`${step.image} (${step.arch}): ${w}`);
+          emit({ type: 'finished', image: step.image, arch: step.arch, outcome: 'built', detail: built.manifest.digest });
+          return { kind: 'built', parent: parent as ParentImage, built };
+        } catch (err) {
+          if (signal?.aborted) throw err;
+          const reason = describeError(err);
+          if (n <= retries && isTransient(err)) {
+            logger.warn(`${step.image} (${step.arch}): attempt ${n} failed (${reason}); retrying`);
+            emit({ type: 'retry', image: step.image, arch: step.arch, attempt: n + 1, reason });
+            continue;
+          }
+          const code = isBaseError(err) ? err.code : 'INTERNAL';
+          summary.failed.push({ image: step.image, arch: step.arch, code, reason: isBaseError(err) ? reason : `internal error: ${reason}`, log, attempts: n });
+          if (!isBaseError(err)) logger.error(`${step.image} (${step.arch}): internal error`, { stack: (err as Error)?.stack });
+          emit({ type: 'finished', image: step.image, arch: step.arch, outcome: 'failed', detail: reason });
+          return { kind: 'failed' };
+        }
+      }
+    };
+
+    const runOne = async (step: PlanStep): Promise<Outcome> => {
+      let parent: ParentImage | 'failed' | 'skipped' | undefined;
+      try {
+        parent = await parentOf(step);
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        const reason = describeError(err);
+        if (step.kind === 'reuse') {
+          // A reused image does not need its parent's files.
+          parent = undefined;
+        } else {
+          summary.failed.push({ image: step.image, arch: step.arch, code: isBaseError(err) ? err.code : 'INTERNAL', reason, log: '', attempts: 0 });
+          emit({ type: 'finished', image: step.image, arch: step.arch, outcome: 'failed', detail: reason });
+          return { kind: 'failed' };
+        }
+      }
+      if (parent === 'failed' || parent === 'skipped') {
+        const img = family.images[step.image] as ImageConfig;
+        const pname = img.from.kind === 'image' ? img.from.name : '?';
+        const reason = `parent ${pname} ${parent === 'failed' ? 'failed' : 'was skipped'}`;
+        summary.skipped.push({ image: step.image, arch: step.arch, reason });
+        emit({ type: 'finished', image: step.image, arch: step.arch, outcome: 'skipped', detail: reason });
+        return { kind: 'skipped' };
+      }
+      if (step.kind === 'reuse') {
+        summary.reused.push({ image: step.image, arch: step.arch, digest: step.digest });
+        emit({ type: 'finished', image: step.image, arch: step.arch, outcome: 'reused', detail: step.digest });
+        return { kind: 'reused', digest: step.digest };
+      }
+      return limit(() => attempt(step, parent as ParentImage | undefined));
+    };
+
+    try {
+      for (const step of steps) outcomes.set(key(step.image, step.arch), runOne(step));
+      await Promise.all(outcomes.values());
+      if (signal?.aborted) throw new BuildError('ABORTED', `building family ${family.project.name}: aborted`, { cause: signal.reason });
+      await nameImages(store, plan, family, tag, outcomes, summary, signal);
+      const current = new Map<string, string>();
+      for (const [k, p] of outcomes) {
+        const o = await p;
+        if (o.kind === 'built') current.set(k, o.built.manifest.digest);
+        else if (o.kind === 'reused') current.set(k, o.digest);
+      }
+      if (options.keepRootfs === false) for (const k of current.keys()) current.set(k, 'sha256:none');
+      if (toBuild.length > 0 || options.keepRootfs === false) await buildRun.rootfs.evict(family.project.name, current);
+    } finally {
+      await removeTree(workDir, logger).catch(() => undefined);
+    }
+  };
+
+  if (toBuild.length === 0) {
+    // Nothing to build: no lock on the store's build area, no runtime, no overlay probe.
+    await run();
+  } else {
+    await withFileLock(join(store.path, STATE_DIR, 'build', 'run.lock'), run, { timeoutMs: 24 * 3600_000, ...(signal ? { signal } : {}) });
+  }
+  const order = new Map(plan.selection.selected.map((n, i) => [n, i]));
+  const byOrder = (a: { image: string; arch: string }, b: { image: string; arch: string }) => (order.get(a.image) ?? 0) - (order.get(b.image) ?? 0) || (a.arch < b.arch ? -1 : a.arch > b.arch ? 1 : 0);
+  summary.built.sort(byOrder);
+  summary.reused.sort(byOrder);
+  summary.failed.sort(byOrder);
+  summary.skipped.sort(byOrder);
+  return { ...summary, durationMs: Math.round(performance.now() - started) };
+}
+
+async function nameImages(
+  store: LayoutStore,
+  plan: BuildPlan,
+  family: PlannedFamily['loaded']['family'],
+  tag: string,
+  outcomes: ReadonlyMap<string, Promise<Outcome>>,
+  summary: BuildSummary,
+  signal?: AbortSignal,
+): Promise<void> {
+  const current = new Map((await store.names(signal ? { signal } : {})).map((n) => [n.name, n.descriptor]));
+  for (const image of plan.selection.selected) {
+    const img = family.images[image] as ImageConfig;
+    const archs = plan.architectures.filter((a) => img.architectures.includes(a));
+    const per: Array<{ arch: string; descriptor: Descriptor; created?: string }> = [];
+    let complete = true;
+    for (const arch of archs) {
+      const o = await outcomes.get(`${image}\u0000${arch}`);
+      if (!o || o.kind === 'failed' || o.kind === 'skipped') {
+        complete = false;
+        break;
+      }
+      if (o.kind === 'built') per.push({ arch, descriptor: describe(o.built.manifest), created: epochToRfc3339(o.built.epoch) });
+      else {
+        const d = await store.resolve(o.digest, signal ? { signal } : {});
+        if (!d) {
+          complete = false;
+          break;
+        }
+        per.push({ arch, descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size } });
+      }
+    }
+    if (!complete || per.length === 0) continue;
+    const name = storeName(image, tag);
+    let target: Descriptor;
+    if (per.length === 1) {
+      target = (per[0] as (typeof per)[number]).descriptor;
+    } else {
+      const meta = imageMetadata(family, img);
+      const createdAll = per.map((p) => p.created).filter((c): c is string => c !== undefined);
+      let created = createdAll.sort().pop();
+      if (!created) {
+        // Every architecture was reused: take the newest `created` of their configs.
+        for (const p of per) {
+          const doc = await store.getManifest(p.descriptor.digest, signal ? { signal } : {});
+          const m = doc?.value as Manifest | undefined;
+          if (!m?.config) continue;
+          const cfg = parseImageConfig(await store.readBlob(m.config, signal ? { signal } : {}));
+          if (cfg.value.created && (!created || cfg.value.created > created)) created = cfg.value.created;
+        }
+      }
+      const index = assembleIndex({
+        manifests: per.map((p) => ({ descriptor: p.descriptor, platform: ociPlatform(p.arch) })),
+        annotations: { ...meta.annotations, ...(created ? { 'org.opencontainers.image.created': created } : {}), ...img.volatile.annotations },
+      });
+      const existing = current.get(name);
+      if (existing?.digest !== index.digest) await store.putManifest(index, signal ? { signal } : {});
+      target = describe(index);
+    }
+    const existing = current.get(name);
+    const changed = existing?.digest !== target.digest;
+    if (changed) await store.setName(name, target, signal ? { signal } : {});
+    summary.names.push({ image, name, digest: target.digest, mediaType: target.mediaType, changed });
+  }
+}

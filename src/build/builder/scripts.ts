@@ -1,0 +1,274 @@
+// Everything that runs inside an image while it is built, through src/runtime (runc or crun):
+// maintainer scripts (preinsts, file-trigger activations, `dpkg --configure -a`), the image's
+// `run` steps, and the pass that byte-compiles the standard library's .pyc files again with a
+// fixed hash seed. The order and the environment follow mmdebstrap and debootstrap
+// (debian.md sections 9 and 10); docs/build.md "Maintainer scripts" explains each choice.
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeError } from '../../core/index.js';
+import { architectureSupport, runWithRuntime, type RunResult, type RuntimeInfo } from '../../runtime/index.js';
+import { BuildError, type BuildErrorCode } from '../errors.js';
+import type { RunStepSpec } from '../config/types.js';
+import { resolveInRoot } from './paths.js';
+
+/** PATH of every container lading runs while building (moby's DefaultPathEnvUnix). */
+export const BUILD_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * Environment of maintainer scripts: no questions (debconf), a locale every glibc has, and a
+ * fixed Python hash seed so py3compile's byte code (frozenset constants, marshal references)
+ * comes out the same in every build.
+ */
+export const SCRIPT_ENV: Readonly<Record<string, string>> = {
+  DEBIAN_FRONTEND: 'noninteractive',
+  DEBCONF_NONINTERACTIVE_SEEN: 'true',
+  LC_ALL: 'C.UTF-8',
+  PYTHONHASHSEED: '0',
+  PATH: BUILD_PATH,
+  HOME: '/root',
+};
+
+/** What the builder needs to run something in an image. */
+export interface ContainerTarget {
+  readonly image: string;
+  readonly arch: string;
+  /** The image's root filesystem (a plain directory or a mounted overlay). */
+  readonly rootfs: string;
+  readonly runtime: () => Promise<RuntimeInfo>;
+  /** All output goes here too. */
+  readonly logFile: string;
+  /** Where bundle and helper directories go. */
+  readonly tmpDir: string;
+  readonly signal?: AbortSignal;
+  /** Appends a line to the image's log. */
+  readonly note: (line: string) => void;
+}
+
+/** Refuses to run anything for an architecture this host cannot execute (names image and what). */
+export async function checkArchitecture(t: ContainerTarget, what: string): Promise<void> {
+  const support = await architectureSupport(t.arch, { rootfs: t.rootfs });
+  if (!support.supported) {
+    throw new BuildError('FOREIGN_ARCH', `image ${t.image} (${t.arch}): cannot run ${what}: ${support.reason}`, {
+      hint: 'build this architecture on a host that runs it, register qemu-user-static with binfmt_misc, or drop the step (maintainerScripts: skip for package-only images)',
+    });
+  }
+}
+
+const POLICY = '/usr/sbin/policy-rc.d';
+
+/**
+ * Runs `fn` with a policy-rc.d that answers 101 ("action not allowed"), so invoke-rc.d and
+ * deb-systemd-invoke start no service during the build (debootstrap, mmdebstrap). A policy-rc.d
+ * the image already has is left alone; the temporary one never reaches a layer.
+ */
+export async function withPolicyRcd<T>(rootfs: string, fn: () => Promise<T>): Promise<T> {
+  const path = resolveInRoot(rootfs, POLICY);
+  let own = false;
+  try {
+    lstatSync(path);
+  } catch {
+    mkdirSync(join(path, '..'), { recursive: true });
+    writeFileSync(path, '#!/bin/sh\n# lading: no service starts while an image is built\nexit 101\n', { mode: 0o755 });
+    chmodSync(path, 0o755);
+    own = true;
+  }
+  try {
+    return await fn();
+  } finally {
+    if (own) rmSync(path, { force: true });
+  }
+}
+
+/** Options of runInImage(). */
+export interface RunInImageOptions {
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly user?: string;
+  readonly cwd?: string;
+  readonly network?: boolean;
+  readonly timeoutMs?: number;
+  /** Host directory bind-mounted read-only at /.lading-build. */
+  readonly helperDir?: string;
+}
+
+/** One container run in the image, output appended to its log. */
+export async function runInImage(t: ContainerTarget, o: RunInImageOptions): Promise<RunResult> {
+  const runtime = await t.runtime();
+  return runWithRuntime(runtime, {
+    rootfs: t.rootfs,
+    args: o.args,
+    env: o.env,
+    ...(o.user ? { user: o.user } : {}),
+    ...(o.cwd ? { cwd: o.cwd } : {}),
+    network: o.network ? 'host' : 'none',
+    ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),
+    ...(o.helperDir ? { mounts: [{ source: o.helperDir, destination: '/.lading-build', readonly: true }] } : {}),
+    logFile: t.logFile,
+    tmpDir: t.tmpDir,
+    tailBytes: 4096,
+    ...(t.signal ? { signal: t.signal } : {}),
+  });
+}
+
+function failure(code: BuildErrorCode, t: ContainerTarget, what: string, r: RunResult, timeoutS?: number): BuildError {
+  const tail = `${r.stderrTail}\n${r.stdoutTail}`.trim().split('\n').filter(Boolean).slice(-6).join('\n    ');
+  const why = r.timedOut ? `timed out after ${timeoutS ?? '?'} s` : `exited with ${r.exitCode}`;
+  return new BuildError(code, `image ${t.image} (${t.arch}): ${what} ${why}${tail ? `:\n    ${tail}` : ''}\n  log: ${t.logFile}`);
+}
+
+/** A package whose maintainer scripts are to run, as the unpacker reported it. */
+export interface ScriptPackage {
+  readonly name: string;
+  readonly architecture: string;
+  readonly multiArch?: string;
+  readonly scripts: readonly string[];
+}
+
+function infoName(p: ScriptPackage): string {
+  return p.multiArch === 'same' ? `${p.name}:${p.architecture}` : p.name;
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function helperDir(t: ContainerTarget, name: string): string {
+  const dir = join(t.tmpDir, `${name}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  return dir;
+}
+
+const PREINST = `lading_preinst() {
+  f=/var/lib/dpkg/info/$3.preinst
+  [ -e "$f" ] || return 0
+  echo "lading: preinst install $1"
+  DPKG_MAINTSCRIPT_PACKAGE=$1 DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1 DPKG_MAINTSCRIPT_ARCH=$2 DPKG_MAINTSCRIPT_NAME=preinst "$f" install
+}
+export DPKG_ADMINDIR=/var/lib/dpkg DPKG_ROOT= DPKG_MAINTSCRIPT_DEBUG=0
+export DPKG_RUNNING_VERSION="$(dpkg-query -W -f='\${Version}' dpkg 2>/dev/null || true)"
+`;
+
+/** Runs the preinst (`install`) of each package, in order, in one container. */
+export async function runPreinsts(t: ContainerTarget, packages: readonly ScriptPackage[]): Promise<void> {
+  const withPre = packages.filter((p) => p.scripts.includes('preinst'));
+  if (withPre.length === 0) return;
+  await checkArchitecture(t, 'maintainer scripts');
+  const script = `set -e\n${PREINST}${withPre.map((p) => `lading_preinst ${shellQuote(p.name)} ${shellQuote(p.architecture)} ${shellQuote(infoName(p))}`).join('\n')}\n`;
+  t.note(`preinst install: ${withPre.map((p) => p.name).join(' ')}`);
+  const r = await withPolicyRcd(t.rootfs, () => runInImage(t, { args: ['/bin/sh', '-c', script], env: SCRIPT_ENV, timeoutMs: 30 * 60_000 }));
+  if (r.exitCode !== 0) throw failure('SCRIPTS_FAILED', t, 'a preinst script', r, 1800);
+}
+
+/**
+ * Activates file triggers the unpack would have activated under dpkg, then configures every
+ * unpacked package and processes pending triggers (`dpkg --configure -a`).
+ */
+export async function runConfigure(t: ContainerTarget, fileTriggers: readonly string[]): Promise<void> {
+  await checkArchitecture(t, 'maintainer scripts (dpkg --configure -a)');
+  const lines = ['set -e'];
+  for (const trig of fileTriggers) lines.push(`dpkg-trigger --no-await ${shellQuote(trig)}`);
+  lines.push('dpkg --configure -a --force-confdef --force-confold');
+  t.note(`dpkg --configure -a${fileTriggers.length ? ` (file triggers: ${fileTriggers.join(' ')})` : ''}`);
+  const r = await withPolicyRcd(t.rootfs, () => runInImage(t, { args: ['/bin/sh', '-c', lines.join('\n')], env: SCRIPT_ENV, timeoutMs: 60 * 60_000 }));
+  if (r.exitCode !== 0) throw failure('SCRIPTS_FAILED', t, 'dpkg --configure -a', r, 3600);
+}
+
+/** Runs one `run` step of the image. */
+export async function runStep(t: ContainerTarget, step: RunStepSpec, imageEnv: Readonly<Record<string, string>>): Promise<void> {
+  await checkArchitecture(t, `run step ${JSON.stringify(step.name)}`);
+  const args = step.script !== undefined ? ['/bin/sh', '-e', '-c', step.script] : [...(step.args ?? [])];
+  const env: Record<string, string> = { DEBIAN_FRONTEND: 'noninteractive', PYTHONHASHSEED: '0', PATH: BUILD_PATH, ...imageEnv, ...step.env };
+  t.note(`run step ${step.name}: ${step.script !== undefined ? step.script.split('\n')[0] : (step.args ?? []).join(' ')}`);
+  let r: RunResult;
+  try {
+    r = await withPolicyRcd(t.rootfs, () =>
+      runInImage(t, { args, env, user: step.user, cwd: step.workdir, network: step.network, timeoutMs: step.timeoutSeconds * 1000 }),
+    );
+  } catch (err) {
+    if (err instanceof BuildError) throw err;
+    const e = err as { code?: string };
+    if (e.code === 'ABORTED') throw err;
+    throw new BuildError('STEP_FAILED', `image ${t.image} (${t.arch}): run step ${JSON.stringify(step.name)} could not start: ${describeError(err)}\n  log: ${t.logFile}`, { cause: err });
+  }
+  if (r.exitCode !== 0 || r.timedOut) throw failure('STEP_FAILED', t, `run step ${JSON.stringify(step.name)}`, r, step.timeoutSeconds);
+}
+
+/** Byte-compiled standard-library files (not dist-packages) below a Python library directory. */
+export function stdlibPycs(root: string, isNew: (rel: string) => boolean): Map<string, string[]> {
+  const byVersion = new Map<string, string[]>();
+  const lib = join(root, 'usr/lib');
+  let dirs: string[] = [];
+  try {
+    dirs = readdirSync(lib).filter((d) => /^python3\.\d+$/.test(d)).sort();
+  } catch {
+    return byVersion;
+  }
+  for (const d of dirs) {
+    const version = d.slice('python'.length);
+    const tag = `cpython-${version.replace('.', '')}`;
+    const out: string[] = [];
+    const walk = (rel: string) => {
+      let names: string[];
+      try {
+        names = readdirSync(join(root, rel)).sort();
+      } catch {
+        return;
+      }
+      for (const n of names) {
+        const r = `${rel}/${n}`;
+        if (n === 'dist-packages' || n === 'site-packages') continue;
+        const st = lstatSync(join(root, r));
+        if (st.isDirectory()) {
+          if (n === '__pycache__') {
+            for (const f of readdirSync(join(root, r)).sort()) {
+              const m = new RegExp(`^(.+)\\.${tag}\\.pyc$`).exec(f);
+              if (!m || !isNew(`${r}/${f}`)) continue;
+              const src = `/${rel}/${m[1]}.py`;
+              if (existsSync(join(root, src))) out.push(src);
+            }
+          } else walk(r);
+        }
+      }
+    };
+    walk(`usr/lib/${d}`);
+    if (out.length > 0) byVersion.set(version, out);
+  }
+  return byVersion;
+}
+
+const RECOMPILE = `import sys, py_compile
+with open(sys.argv[1]) as f:
+    for line in f:
+        src = line.rstrip('\\n')
+        if src:
+            py_compile.compile(src, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+`;
+
+/**
+ * Compiles the given standard-library sources again, in sorted order, in one interpreter per
+ * Python version with PYTHONHASHSEED=0. Debian's postinsts compile the standard library with
+ * `python3.X -E`, which ignores the hash seed, so their .pyc files can differ between builds
+ * (frozenset constants, marshal references); this pass makes them the same every time. Same file
+ * names, same timestamp-based header, same source paths in the code objects.
+ */
+export async function recompileStdlib(t: ContainerTarget, byVersion: ReadonlyMap<string, readonly string[]>): Promise<number> {
+  let n = 0;
+  if (byVersion.size === 0) return 0;
+  await checkArchitecture(t, 'the .pyc pass');
+  const dir = helperDir(t, 'pyc');
+  try {
+    writeFileSync(join(dir, 'recompile.py'), RECOMPILE);
+    for (const [version, files] of byVersion) {
+      const python = `/usr/bin/python${version}`;
+      if (!existsSync(resolveInRoot(t.rootfs, python, { followLast: true }))) continue;
+      writeFileSync(join(dir, `${version}.list`), `${[...files].sort().join('\n')}\n`);
+      t.note(`recompiling ${files.length} standard-library .pyc files of Python ${version} with a fixed hash seed`);
+      const r = await runInImage(t, { args: [python, '-S', '/.lading-build/recompile.py', `/.lading-build/${version}.list`], env: { PYTHONHASHSEED: '0', PATH: BUILD_PATH, LC_ALL: 'C.UTF-8' }, helperDir: dir, timeoutMs: 30 * 60_000 });
+      if (r.exitCode !== 0) throw failure('SCRIPTS_FAILED', t, `recompiling the Python ${version} standard library`, r, 1800);
+      n += files.length;
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return n;
+}

@@ -1,0 +1,140 @@
+// `lading build [IMAGE...]`: build a family into the store (buildFamily), with a progress line
+// on a terminal, a summary table (or --json), and exit status 1 when any image failed.
+import type { Command } from 'commander';
+import { relative } from 'node:path';
+import { BuildError, buildFamily, type BuildEvent, type BuildSummary } from '../../build/index.js';
+import { RegistryRepository, copyImage, parseCopyReference } from '../../registry/index.js';
+import { collect, output, table, type CliContext } from '../context.js';
+import { registryClient } from './copy.js';
+import { familyFiles, familyOptions, type FamilyFlags } from './family.js';
+
+interface Flags extends FamilyFlags {
+  profile?: string[];
+  arch?: string[];
+  force?: boolean;
+  jobs?: string;
+  retries?: string;
+  offline?: boolean;
+  updateLock?: boolean;
+  noOverlay?: boolean;
+  overlay?: boolean;
+  keepRootfs?: boolean;
+}
+
+function count(value: string | undefined, flag: string, min: number, dflt: number): number {
+  if (value === undefined) return dflt;
+  if (!/^\d+$/.test(value) || Number(value) < min) throw new BuildError('CONFIG_INVALID', `${flag}: want an integer >= ${min}, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+function short(d: string): string {
+  return d.startsWith('sha256:') ? `sha256:${d.slice(7, 19)}` : d;
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+/** The summary as people read it: one row per image and architecture, then the names. */
+export function formatBuildSummary(s: BuildSummary, cwd: string): string {
+  const rows = [['IMAGE', 'ARCH', 'RESULT', 'DIGEST', 'TIME', 'DETAIL']];
+  const order = new Map(s.plan.selection.selected.map((n, i) => [n, i]));
+  type Row = { image: string; arch: string; cells: string[] };
+  const all: Row[] = [
+    ...s.built.map((b) => ({ image: b.image, arch: b.arch, cells: ['built', short(b.digest), seconds(b.durationMs), `${b.packages} packages, layer ${(b.layer.size / 1048576).toFixed(1)} MiB${b.attempts > 1 ? `, ${b.attempts} attempts` : ''}`] })),
+    ...s.reused.map((r) => ({ image: r.image, arch: r.arch, cells: ['reused', short(r.digest), '-', 'unchanged'] })),
+    ...s.failed.map((f) => ({ image: f.image, arch: f.arch, cells: ['FAILED', '-', '-', `${f.reason.split('\n')[0] ?? ''}${f.log ? ` (log: ${relative(cwd, f.log) || f.log})` : ''}`] })),
+    ...s.skipped.map((k) => ({ image: k.image, arch: k.arch, cells: ['skipped', '-', '-', k.reason] })),
+  ];
+  all.sort((a, b) => (order.get(a.image) ?? 0) - (order.get(b.image) ?? 0) || (a.arch < b.arch ? -1 : 1));
+  for (const r of all) rows.push([r.image, r.arch, ...r.cells]);
+  const names = s.names.filter((n) => n.changed).map((n) => `${n.name} -> ${short(n.digest)}`);
+  const head = `family ${s.family}: ${s.built.length} built, ${s.reused.length} reused, ${s.failed.length} failed, ${s.skipped.length} skipped in ${seconds(s.durationMs)}`;
+  return [head, table(rows), names.length ? `named: ${names.join(', ')}` : '', s.failed.length ? `logs: ${relative(cwd, s.logDir) || s.logDir}` : ''].filter(Boolean).join('\n');
+}
+
+/** A one-line progress display on stderr for terminals. */
+function progress(c: CliContext): (e: BuildEvent) => void {
+  const running = new Map<string, { stage: string; since: number }>();
+  let total = 0;
+  let done = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const draw = () => {
+    const parts = [...running].map(([k, v]) => `${k.replace('\u0000', ' (')}): ${v.stage} ${Math.round((Date.now() - v.since) / 1000)}s`);
+    c.stderr.write(`\r\x1b[K[${done}/${total}] ${parts.join(' | ')}`.slice(0, 400));
+  };
+  return (e) => {
+    if (e.type === 'planned') {
+      total = e.plan.batches.flat().length;
+      if (c.interactive) timer = setInterval(draw, 1000);
+      timer?.unref();
+      return;
+    }
+    if (e.type === 'locked') {
+      if (e.written) c.stderr.write(`wrote ${relative(c.cwd, e.path) || e.path}\n`);
+      return;
+    }
+    if (!('image' in e)) return;
+    const k = `${e.image}\u0000${e.arch}`;
+    if (e.type === 'start') running.set(k, { stage: e.attempt > 1 ? `attempt ${e.attempt}` : 'starting', since: Date.now() });
+    else if (e.type === 'stage') {
+      const r = running.get(k);
+      if (r) r.stage = e.stage;
+    } else if (e.type === 'finished') {
+      running.delete(k);
+      done++;
+      if (!c.interactive && !c.json && e.outcome !== 'reused') c.stderr.write(`${e.outcome} ${e.image} (${e.arch})${e.outcome === 'built' ? ` ${short(e.detail ?? '')}` : ''}\n`);
+      if (done === total && timer) {
+        clearInterval(timer);
+        c.stderr.write('\r\x1b[K');
+      }
+    }
+    if (c.interactive) draw();
+  };
+}
+
+/** Registers `build`. */
+export function register(program: Command, ctx: () => CliContext): void {
+  const cmd = program
+    .command('build')
+    .description('build the images of a family into the store: only what changed, parents first, independent images in parallel')
+    .argument('[image...]', 'images to build (names or globs; their ancestors come along); default all')
+    .option('-p, --profile <name>', 'build the images of a profile (repeatable)', collect)
+    .option('--arch <arch>', 'only this architecture (repeatable)', collect)
+    .option('--force', 'rebuild every selected image, even those the store has')
+    .option('-j, --jobs <n>', 'images built at once', '2')
+    .option('--retries <n>', 'extra attempts for transient failures (network, runtime start, I/O)', '1')
+    .option('--offline', 'use only the apt cache (indexes and .debs fetched before)')
+    .option('--update-lock', 'resolve lading.lock again before building (also needed when it is stale)')
+    .option('--no-overlay', 'build child images on copies of their parents instead of overlayfs')
+    .option('--no-keep-rootfs', 'do not keep the images\' root filesystems in the store for later child builds');
+  familyOptions(cmd).action(async (images: string[], flags: Flags) => {
+    const c = ctx();
+    const onEvent = progress(c);
+    const summary = await buildFamily({
+      ...familyFiles(c, flags),
+      storePath: c.storePath,
+      cacheDir: c.cachePath,
+      selection: { images, profiles: flags.profile ?? [] },
+      ...(flags.arch ? { architectures: flags.arch } : {}),
+      ...(flags.force ? { force: true } : {}),
+      jobs: count(flags.jobs, '--jobs', 1, 2),
+      retries: count(flags.retries, '--retries', 0, 1),
+      ...(flags.offline ? { offline: true } : {}),
+      ...(flags.updateLock ? { updateLock: true } : {}),
+      ...(flags.overlay === false ? { overlay: false as const } : {}),
+      ...(flags.keepRootfs === false ? { keepRootfs: false } : {}),
+      ...(c.env.LADING_RUNTIME ? { runtime: c.env.LADING_RUNTIME } : {}),
+      fetchBase: async (reference, digest, store, signal) => {
+        const ref = parseCopyReference(reference, { cwd: c.cwd, defaultTag: null });
+        if (ref.kind !== 'registry') throw new BuildError('BASE_MISSING', `base ${reference} is not a registry reference`);
+        const source = new RegistryRepository(registryClient(c, {}), ref.ref.registry, ref.ref.repository);
+        await copyImage({ source, reference: digest, destination: store, tags: [], sourceName: reference }, { ...(signal ? { signal } : {}), logger: c.logger });
+      },
+      logger: c.logger,
+      onEvent,
+    });
+    output(c, summary, () => formatBuildSummary(summary, c.cwd));
+    if (summary.failed.length > 0) c.exitCode = 1;
+  });
+}
