@@ -4,7 +4,9 @@
 // the same packages, the same apt sources and a warm cache of its own (its .debs and apt lists
 // are put back by a setup hook, so neither side downloads a package). Prints both times, the
 // ratio and the package counts of each side.
-//   npm run build && npm run bench:extract [-- --runs 5 --sources /etc/apt/sources.list.d/debian.sources]
+//   npm run build && npm run bench:extract [-- --runs 5 --sources /etc/apt/sources.list.d/debian.sources --offline]
+// --offline: timed runs use no network on either side (lading --offline; mmdebstrap --skip=update
+// with the apt lists of its warm-up run), instead of revalidating the indexes with the mirror.
 // Runs alternate which tool goes first; medians are reported.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, lstatSync } from 'node:fs';
@@ -20,11 +22,14 @@ const { values } = parseArgs({
     sources: { type: 'string' },
     suite: { type: 'string', default: 'bookworm' },
     keep: { type: 'boolean', default: false },
+    // Timed runs touch no network on either side: lading --offline, mmdebstrap --skip=update.
+    offline: { type: 'boolean', default: false },
   },
 });
 const RUNS = Number(values.runs);
 const PACKAGES = (values.packages ?? '').split(',').filter(Boolean);
 const SUITE = values.suite ?? 'bookworm';
+const OFFLINE = values.offline === true;
 const repo = new URL('../..', import.meta.url).pathname;
 
 /** The machine's Debian sources file (the same file is given to both tools). */
@@ -91,9 +96,10 @@ try {
   await mkdir(join(mmCache, 'archives'), { recursive: true });
   await mkdir(join(mmCache, 'lists'), { recursive: true });
   const lading = (...args: string[]) => run(process.execPath, [join(repo, 'bin/lading.js'), '--quiet', '--cache', cache, ...args], `lading ${args[1] ?? ''}`);
-  const ladingOnce = async (root: string) => {
-    const r = await lading('apt', 'resolve', ...PACKAGES, '--sources', SOURCES, '--lock-out', lock);
-    const u = await lading('--json', 'apt', 'unpack', '--lock', lock, '--root', root);
+  const ladingOnce = async (root: string, offline = false) => {
+    const off = offline ? ['--offline'] : [];
+    const r = await lading('apt', 'resolve', ...PACKAGES, '--sources', SOURCES, '--lock-out', lock, ...off);
+    const u = await lading('--json', 'apt', 'unpack', '--lock', lock, '--root', root, ...off);
     const result = JSON.parse(u.out) as { packages: unknown[]; downloaded: number };
     return { resolveMs: r.ms, unpackMs: u.ms, ms: r.ms + u.ms, cpu: r.cpu + u.cpu, packages: result.packages.length, downloaded: result.downloaded };
   };
@@ -105,13 +111,14 @@ try {
       // Warm-up: keep the downloaded .debs and apt lists for the timed runs.
       args.push(`--extract-hook=cp -al "$1"/var/cache/apt/archives/*.deb ${mmCache}/archives/ && cp -al "$1"/var/lib/apt/lists/. ${mmCache}/lists/`);
     } else {
+      if (OFFLINE) args.push('--skip=update');
       args.push(`--setup-hook=mkdir -p "$1"/var/cache/apt/archives "$1"/var/lib/apt/lists && cp -al ${mmCache}/archives/. "$1"/var/cache/apt/archives/ && cp -al ${mmCache}/lists/. "$1"/var/lib/apt/lists/`);
     }
     const r = await run('mmdebstrap', [...args, SUITE, root, SOURCES], 'mmdebstrap');
     return { ms: r.ms, cpu: r.cpu, packages: Number(readFileSync(count, 'utf8').trim()) };
   };
 
-  console.log(`bench/extract: Essential + ${PACKAGES.join(' ')} from ${SOURCES} (${SUITE}), ${RUNS} runs each`);
+  console.log(`bench/extract: Essential + ${PACKAGES.join(' ')} from ${SOURCES} (${SUITE}), ${RUNS} runs each${OFFLINE ? ', offline (no network in timed runs)' : ''}`);
   console.log('warming both caches (downloads everything once)...');
   const warmL = await ladingOnce(join(dir, 'warm-lading'));
   const warmM = await mmdebstrap(join(dir, 'warm-mm'), true);
@@ -131,7 +138,7 @@ try {
     const order = i % 2 === 0 ? ['lading', 'mmdebstrap'] : ['mmdebstrap', 'lading'];
     for (const tool of order) {
       const root = join(dir, `${tool}-${i}`);
-      if (tool === 'lading') L.push(await ladingOnce(root));
+      if (tool === 'lading') L.push(await ladingOnce(root, OFFLINE));
       else M.push(await mmdebstrap(root, false));
     }
     const li = L[i];

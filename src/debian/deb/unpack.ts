@@ -235,7 +235,7 @@ export async function unpackPackages(options: UnpackOptions): Promise<UnpackResu
     let files = 0;
 
     const mergeReady = () => {
-      while (merged < total && staged[merged]) {
+      while (merged < total && staged[merged] && !signal?.aborted) {
         const i = merged;
         const pkg = staged[i] as StagedPackage;
         staged[i] = undefined; // free memory as we go

@@ -252,3 +252,20 @@ test('decoded members are cached by SHA256 and read back; a damaged entry falls 
   assert.equal(readFileSync(join(cacheDir, `${sha256}.data.tar`)).length > 1024, true, 'the entry was written again');
   await assert.rejects(unpackPackages({ debs: [{ path, sha256: '../../etc' }], root: freshRoot(), cacheDir }), /sha256 must be 64 lower-case hex digits/);
 });
+
+test('an aborted unpack stops its workers and removes its staging directory', async () => {
+  const specs: DebSpec[] = Array.from({ length: 6 }, (_, i) => ({
+    control: { Package: `big${i}` },
+    compression: 'gz',
+    data: [{ name: './', type: 'dir' }, ...Array.from({ length: 200 }, (_, j) => ({ name: `./f${i}-${j}`, content: 'x'.repeat(20_000) }))],
+  }));
+  const list = debs(...specs);
+  const root = freshRoot();
+  const ctl = new AbortController();
+  const p = unpackPackages({ debs: list, root, signal: ctl.signal, onProgress: () => ctl.abort(new Error('stop')) });
+  await assert.rejects(p, (err: unknown) => err instanceof DebianError && err.code === 'UNPACK_FAILED' && /aborted/.test(err.message));
+  assert.deepEqual(
+    readdirSync(root).filter((f) => f.startsWith('.lading-unpack')),
+    [],
+  );
+});
