@@ -55,6 +55,11 @@ export interface AptRepoOptions {
    * then lists architecture `all` too).
    */
   allPackages?: 'duplicate' | 'separate';
+  /**
+   * More architectures to publish (e.g. arm64 on an amd64 host): their indexes hold only the
+   * `Architecture: all` packages (the cache has .debs of the host's architecture only).
+   */
+  extraArchitectures?: readonly string[];
   tamper?: AptRepoTamper;
 }
 
@@ -187,6 +192,7 @@ export async function startAptRepo(options: AptRepoOptions = {}): Promise<AptRep
         ['all', `${stanzas.filter(isAll).join('\n\n')}\n`],
       ]
     : [[arch, allPackages]];
+  for (const extra of options.extraArchitectures ?? []) indexes.push([extra, `${stanzas.filter(isAll).join('\n\n')}\n`]);
   const packages = indexes[0]![1];
   const byHash = options.byHash ?? true;
   const packagesPaths = new Set<string>();
@@ -215,7 +221,7 @@ export async function startAptRepo(options: AptRepoOptions = {}): Promise<AptRep
       ...cfg('Label', 'lading-test'),
       ...cfg('Suite', suite),
       ...cfg('Codename', codename),
-      ...cfg('Architectures', separate ? `${arch} all` : arch),
+      ...cfg('Architectures', [arch, ...(options.extraArchitectures ?? []), ...(separate ? ['all'] : [])].join(' ')),
       ...cfg('Components', 'main'),
       ...cfg('Description', 'lading test repository'),
       ...cfg('Date', rfc2822(date)),
