@@ -101,7 +101,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .argument('[image...]', 'images to build (names or globs; their ancestors come along); default all')
     .option('-p, --profile <name>', 'build the images of a profile (repeatable)', collect)
     .option('--arch <arch>', 'only this architecture (repeatable)', collect)
-    .option('--force', 'rebuild every selected image, even those the store has')
+    .option('--force', 'rebuild the named images (default: every selected image), even when the store has them')
     .option('-j, --jobs <n>', 'images built at once', '2')
     .option('--retries <n>', 'extra attempts for transient failures (network, runtime start, I/O)', '1')
     .option('--offline', 'use only the apt cache (indexes and .debs fetched before)')
@@ -117,7 +117,8 @@ export function register(program: Command, ctx: () => CliContext): void {
       cacheDir: c.cachePath,
       selection: { images, profiles: flags.profile ?? [] },
       ...(flags.arch ? { architectures: flags.arch } : {}),
-      ...(flags.force ? { force: true } : {}),
+      // --force with image names rebuilds those images (their ancestors are reused when unchanged).
+      ...(flags.force ? { force: images.length > 0 && !images.some((i) => i.includes('*')) ? images : true } : {}),
       jobs: count(flags.jobs, '--jobs', 1, 2),
       retries: count(flags.retries, '--retries', 0, 1),
       ...(flags.offline ? { offline: true } : {}),

@@ -1,0 +1,173 @@
+// `lading build` of a small Debian family from the local signed test repository (real .debs):
+// base (Essential set + busybox-static + media-types, a user, a file, a directory) -> mid (+curl)
+// -> leaf (+python3-minimal, a run step), with maintainer scripts run by dpkg in runc.
+// Shown here: every image validates; umoci unpacks the leaf and runc runs a command in it;
+// `dpkg -l` lists its packages as installed and `dpkg -V` is clean; /lib stays the usr/lib
+// symlink; a second build into a fresh store gives identical digests; a no-op rebuild reuses
+// everything; changing a file of the middle image rebuilds exactly mid and leaf; a child rebuilt
+// on copies, or on its parent materialised from the store's layers, comes out identical.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readlink, mkdir, mkdtemp, rm, stat, writeFile, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rootfsCacheDir } from '../../../src/build/index.js';
+import { openLayout } from '../../../src/layout/index.js';
+import { parseImageConfig, type Manifest } from '../../../src/oci/index.js';
+import { startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
+import { buildJson, digests, lading, shIn, umociUnpack, validateStored } from '../../helpers/build.js';
+
+let repo: AptRepo;
+let dir: string;
+let store: string;
+let cache: string;
+let first: Record<string, string>;
+
+before(async () => {
+  repo = await startAptRepo();
+  dir = await mkdtemp(join(tmpdir(), 'lading-build-family-'));
+  store = join(dir, 'store');
+  cache = join(dir, 'cache');
+  await mkdir(join(dir, 'files'));
+  await writeFile(join(dir, 'files/motd'), 'welcome to the test family\n');
+  await writeFile(join(dir, 'files/mid.conf'), 'version = 1\n');
+  await writeFile(
+    join(dir, 'lading.yaml'),
+    [
+      'project: {name: fam, vendor: lading tests, license: Apache-2.0, owner: {team: qa}, support: {status: experimental}}',
+      'sources:',
+      `  - {uris: ["${repo.url}"], suites: [${repo.suite}], components: [main], signedBy: ${repo.keyringPath}}`,
+      'images:',
+      '  base:',
+      '    from: scratch',
+      '    packages: [busybox-static, media-types]',
+      '    env: {LANG: C.UTF-8}',
+      '    users: [{name: app, uid: 1500}]',
+      '    files: [{src: files/motd, dest: /etc/motd}]',
+      '    directories: [{path: /srv/app, mode: "0750", owner: "app:app"}]',
+      '    entrypoint: [/bin/sh, -c]',
+      '  mid:',
+      '    from: base',
+      '    packages: [curl]',
+      '    files: [{src: files/mid.conf, dest: /etc/mid.conf}]',
+      '  leaf:',
+      '    from: mid',
+      '    packages: [python3-minimal]',
+      '    run:',
+      '      - {name: marker, script: "python3 -c \'print(6*7)\' > /etc/leaf-marker"}',
+      '    cmd: ["cat /etc/leaf-marker"]',
+      '',
+    ].join('\n'),
+  );
+});
+after(async () => {
+  await repo?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+test('builds base -> mid -> leaf with maintainer scripts; every image validates', async () => {
+  const { code, summary, stderr } = await buildJson([], { cwd: dir, store, cache });
+  assert.equal(code, 0, `${stderr}\n${JSON.stringify(summary.failed)}`);
+  assert.deepEqual(summary.built.map((b) => b.image), ['base', 'mid', 'leaf']);
+  assert.equal(summary.lock.written, true, 'lading.lock was written by the first build');
+  assert.equal(summary.overlay, true, 'overlayfs is used for children (root, ext4)');
+  first = digests(summary);
+  for (const n of ['base:latest', 'mid:latest', 'leaf:latest']) {
+    const report = await validateStored(store, n);
+    assert.ok(report.ok, `${n}: ${JSON.stringify(report.problems)}`);
+  }
+  // Metadata: created = the epoch (newest package date), base.* on children, owner and support.
+  const layout = await openLayout({ path: store });
+  const leaf = await layout.getManifest('leaf:latest');
+  const m = leaf!.value as Manifest;
+  assert.equal(m.annotations?.['org.opencontainers.image.base.name'], 'mid:latest');
+  assert.equal(m.annotations?.['org.opencontainers.image.base.digest'], first['mid amd64']);
+  assert.equal(m.annotations?.['dev.lading.owner.team'], 'qa');
+  assert.equal(m.layers.length, 3, 'a child is its parent\'s layers plus its own');
+  const cfg = parseImageConfig(await layout.readBlob(m.config)).value;
+  assert.equal(cfg.created, m.annotations?.['org.opencontainers.image.created']);
+  assert.equal(cfg.config?.Labels?.['dev.lading.support.status'], 'experimental');
+  assert.deepEqual(cfg.config?.Entrypoint, ['/bin/sh', '-c']);
+  assert.deepEqual(cfg.config?.Cmd, ['cat /etc/leaf-marker']);
+  assert.ok(cfg.config?.Env?.includes('LANG=C.UTF-8'));
+  assert.ok(cfg.config?.Env?.some((e) => e.startsWith('PATH=')));
+  assert.deepEqual(cfg.history?.map((h) => h.created_by), ['lading build base', 'lading build mid', 'lading build leaf']);
+});
+
+test('the leaf, unpacked by umoci and run by runc: packages installed, dpkg -V clean, /lib is usr/lib, accounts and files in place', async () => {
+  const u = await umociUnpack(store, 'leaf:latest');
+  try {
+    assert.equal(await readlink(join(u.rootfs, 'lib')), 'usr/lib');
+    assert.equal(await readlink(join(u.rootfs, 'bin')), 'usr/bin');
+    const r = await shIn(u.rootfs, "cat /etc/leaf-marker; dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n' | grep -v '^ii ' | wc -l; dpkg-query -W -f='${Package}\\n' | wc -l; dpkg -V && echo verified; curl --version | head -1; python3 -c 'import os; print(os.sep)'; id app; cat /etc/motd");
+    assert.equal(r.exitCode, 0, r.stderrTail);
+    const lines = r.stdoutTail.trim().split('\n');
+    assert.equal(lines[0], '42', 'the run step ran python3');
+    assert.equal(lines[1], '0', 'every package is ii');
+    assert.ok(Number(lines[2]) > 80, `dpkg lists ${lines[2]} packages`);
+    assert.equal(lines[3], 'verified');
+    assert.match(lines[4] ?? '', /^curl /);
+    assert.equal(lines[5], '/');
+    assert.match(lines[6] ?? '', /^uid=1500\(app\) gid=1500\(app\)/);
+    assert.equal(lines[7], 'welcome to the test family');
+    const srv = await stat(join(u.rootfs, 'srv/app'));
+    assert.equal(srv.mode & 0o7777, 0o750);
+    assert.equal(srv.uid, 1500);
+    // Nothing of the build is left: no policy-rc.d, no dpkg log, no helper mount points.
+    for (const p of ['usr/sbin/policy-rc.d', 'var/log/dpkg.log', 'var/cache/ldconfig/aux-cache', '.lading-build', 'var/lib/dpkg/status-old']) {
+      await assert.rejects(stat(join(u.rootfs, p)), `${p} must not be in the image`);
+    }
+  } finally {
+    await u.cleanup();
+  }
+});
+
+test('built again into a fresh store: identical digests', async () => {
+  const store2 = join(dir, 'store2');
+  const { code, summary, stderr } = await buildJson([], { cwd: dir, store: store2, cache });
+  assert.equal(code, 0, stderr);
+  assert.equal(summary.built.length, 3);
+  assert.deepEqual(digests(summary), first);
+  await rm(store2, { recursive: true, force: true });
+});
+
+test('a no-op rebuild reuses everything', async () => {
+  const { code, summary } = await buildJson([], { cwd: dir, store, cache });
+  assert.equal(code, 0);
+  assert.equal(summary.built.length, 0);
+  assert.deepEqual(digests(summary), first);
+  assert.ok(summary.names.every((n) => !n.changed));
+  const text = await lading(['build'], { cwd: dir, store, cache });
+  assert.match(text.stdout, /family fam: 0 built, 3 reused, 0 failed, 0 skipped/);
+});
+
+test('changing a file of the middle image rebuilds exactly mid and leaf', async () => {
+  await writeFile(join(dir, 'files/mid.conf'), 'version = 2\n');
+  const plan = JSON.parse((await lading(['--json', 'plan'], { cwd: dir, store, cache })).stdout) as { batches: Array<Array<{ image: string; kind: string; reasons?: Array<{ code: string }> }>> };
+  const kinds = Object.fromEntries(plan.batches.flat().map((s) => [s.image, s.kind]));
+  assert.deepEqual(kinds, { base: 'reuse', mid: 'build', leaf: 'build' });
+  const { code, summary, stderr } = await buildJson([], { cwd: dir, store, cache });
+  assert.equal(code, 0, stderr);
+  assert.deepEqual(summary.built.map((b) => b.image), ['mid', 'leaf']);
+  assert.deepEqual(summary.reused.map((r) => r.image), ['base']);
+  const now = digests(summary);
+  assert.equal(now['base amd64'], first['base amd64']);
+  assert.notEqual(now['mid amd64'], first['mid amd64']);
+  assert.notEqual(now['leaf amd64'], first['leaf amd64']);
+  first = now;
+});
+
+test('rebuilt on copies (no overlayfs), or on a parent materialised from its layers, the children come out identical', async () => {
+  const copy = await buildJson(['--no-overlay', '--force', 'mid', 'leaf'], { cwd: dir, store, cache });
+  assert.equal(copy.code, 0, copy.stderr);
+  assert.equal(copy.summary.overlay, false);
+  assert.deepEqual(digests(copy.summary), first);
+  // Without the kept root filesystems, mid's tree comes from applying base's and mid's layers.
+  await rm(rootfsCacheDir(store), { recursive: true, force: true });
+  const applied = await buildJson(['--force', 'leaf'], { cwd: dir, store, cache });
+  assert.equal(applied.code, 0, applied.stderr);
+  assert.deepEqual(applied.summary.built.map((b) => b.image), ['leaf']);
+  assert.deepEqual(digests(applied.summary), first);
+  const log = await readFile(applied.summary.built[0]!.log, 'utf8');
+  assert.match(log, /prepared overlay root filesystem on mid:latest/);
+});

@@ -1,0 +1,157 @@
+// `lading build` on a small family without maintainer scripts (busybox-static, media-types from
+// the local signed test repository, which also publishes arm64 with the `all` packages): a
+// failing run step fails its image and skips its children, a foreign-architecture run step fails
+// with a clear error, amd64 + arm64 go under one index, a site override adds a package and a
+// label without touching lading.yaml, and overlayfs and copy mode give the same digests.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openLayout } from '../../../src/layout/index.js';
+import { parseImageConfig, type Index, type Manifest } from '../../../src/oci/index.js';
+import { startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
+import { buildJson, digests, shIn, umociUnpack, validateStored } from '../../helpers/build.js';
+
+let repo: AptRepo;
+let dir: string;
+let store: string;
+let cache: string;
+const opts = () => ({ cwd: dir, store, cache });
+
+const config = (sources: string) => `project: {name: small, vendor: lading tests}
+sources:
+${sources}
+architectures: [amd64, arm64]
+images:
+  tiny:
+    from: scratch
+    noEssential: true
+    architectures: [amd64]
+    packages: [busybox-static]
+    maintainerScripts: skip
+    symlinks: [{path: /bin/sh, target: busybox}]
+    run:
+      - {name: hello, script: "echo hello > /hello"}
+  child:
+    from: tiny
+    maintainerScripts: skip
+    files: [{src: files/note, dest: /etc/note}]
+    run:
+      - {name: change, script: "rm /hello && mkdir -p /var/lib/child && echo new > /var/lib/child/state"}
+  broken:
+    from: tiny
+    run:
+      - {name: fail, script: "echo about to fail; exit 3"}
+  below:
+    from: broken
+  data:
+    from: scratch
+    noEssential: true
+    packages: [media-types]
+    maintainerScripts: skip
+  foreign:
+    from: scratch
+    noEssential: true
+    architectures: [arm64]
+    run:
+      - {name: uname, script: "uname -m"}
+`;
+
+before(async () => {
+  repo = await startAptRepo({ extraArchitectures: ['arm64'] });
+  dir = await mkdtemp(join(tmpdir(), 'lading-build-small-'));
+  store = join(dir, 'store');
+  cache = join(dir, 'cache');
+  await mkdir(join(dir, 'files'));
+  await writeFile(join(dir, 'files/note'), 'a note\n');
+  await writeFile(join(dir, 'lading.yaml'), config(`  - {uris: ["${repo.url}"], suites: [${repo.suite}], components: [main], signedBy: ${repo.keyringPath}}`));
+});
+after(async () => {
+  await repo?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+test('a failing run step fails its image, skips its children and exits nonzero with the log path; a foreign-arch step fails clearly', async () => {
+  const { code, summary } = await buildJson([], opts());
+  assert.equal(code, 1);
+  assert.deepEqual(
+    summary.built.map((b) => `${b.image} ${b.arch}`).sort(),
+    ['child amd64', 'data amd64', 'data arm64', 'tiny amd64'],
+  );
+  const broken = summary.failed.find((f) => f.image === 'broken');
+  assert.ok(broken, JSON.stringify(summary.failed));
+  assert.equal(broken.code, 'STEP_FAILED');
+  assert.match(broken.reason, /run step "fail" exited with 3/);
+  assert.match(broken.reason, /about to fail/);
+  assert.ok(existsSync(broken.log), broken.log);
+  assert.match(await readFile(broken.log, 'utf8'), /about to fail/);
+  assert.deepEqual(summary.skipped, [{ image: 'below', arch: 'amd64', reason: 'parent broken failed' }]);
+  const foreign = summary.failed.find((f) => f.image === 'foreign');
+  assert.equal(foreign?.code, 'FOREIGN_ARCH');
+  assert.match(foreign.reason, /image foreign \(arm64\): cannot run run step "uname": arm64 needs qemu-user emulation/);
+  // Failed images get no name; the others do.
+  assert.deepEqual(summary.names.map((n) => n.name).sort(), ['child:latest', 'data:latest', 'tiny:latest']);
+});
+
+test('amd64 and arm64 from packages are one index; every image validates; the run step ran', async () => {
+  const layout = await openLayout({ path: store });
+  const data = await layout.getManifest('data:latest');
+  assert.equal(data?.kind, 'index');
+  const index = data.value as Index;
+  assert.deepEqual(index.manifests.map((m) => `${m.platform?.architecture}/${m.platform?.variant ?? ''}`), ['amd64/', 'arm64/v8']);
+  assert.equal(index.annotations?.['org.opencontainers.image.title'], 'data');
+  for (const name of ['tiny:latest', 'child:latest', 'data:latest']) {
+    const report = await validateStored(store, name);
+    assert.ok(report.ok, `${name}: ${JSON.stringify(report.problems)}`);
+  }
+  const arm = await layout.getManifest(index.manifests[1]!.digest);
+  const cfg = parseImageConfig(await layout.readBlob((arm!.value as Manifest).config));
+  assert.equal(cfg.value.architecture, 'arm64');
+  const u = await umociUnpack(store, 'child:latest');
+  try {
+    assert.ok(!existsSync(join(u.rootfs, 'hello')), 'the child deleted /hello (a whiteout)');
+    assert.equal(await readFile(join(u.rootfs, 'var/lib/child/state'), 'utf8'), 'new\n');
+    assert.equal(await readFile(join(u.rootfs, 'etc/note'), 'utf8'), 'a note\n');
+    const r = await shIn(u.rootfs, 'busybox cat /etc/note && busybox ls /bin/sh');
+    assert.equal(r.exitCode, 0, r.stderrTail);
+    assert.match(r.stdoutTail, /a note/);
+  } finally {
+    await u.cleanup();
+  }
+});
+
+test('copy mode (no overlayfs) builds the same child image as overlayfs', async () => {
+  const first = await buildJson(['child'], opts());
+  const overlayDigest = digests(first.summary)['child amd64'];
+  assert.equal(first.summary.reused.length, 2, 'tiny and child are reused');
+  const again = await buildJson(['--no-overlay', '--force', 'child'], opts());
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(again.summary.overlay, false);
+  assert.deepEqual(again.summary.built.map((b) => b.image), ['tiny', 'child']);
+  assert.equal(digests(again.summary)['child amd64'], overlayDigest);
+});
+
+test('a site override adds a package to one image and a label to every image without editing lading.yaml', async () => {
+  const before = await readFile(join(dir, 'lading.yaml'), 'utf8');
+  await writeFile(join(dir, 'site.yaml'), ['images:', '  tiny:', '    packages: {add: [media-types]}', 'allImages:', '  labels: {com.example.site: lab}', ''].join('\n'));
+  const { code, summary, stderr } = await buildJson(['-o', 'site.yaml', '--lock', 'site.lock', 'tiny', 'data'], opts());
+  assert.equal(code, 0, stderr);
+  assert.equal(await readFile(join(dir, 'lading.yaml'), 'utf8'), before);
+  assert.ok(existsSync(join(dir, 'site.lock')));
+  const layout = await openLayout({ path: store });
+  for (const name of ['tiny:latest', 'data:latest']) {
+    let doc = await layout.getManifest(name);
+    if (doc?.kind === 'index') doc = await layout.getManifest((doc.value as Index).manifests[0]!.digest);
+    const cfg = parseImageConfig(await layout.readBlob((doc!.value as Manifest).config));
+    assert.equal(cfg.value.config?.Labels?.['com.example.site'], 'lab', name);
+  }
+  const u = await umociUnpack(store, 'tiny:latest');
+  try {
+    assert.ok(existsSync(join(u.rootfs, 'etc/mime.types')), 'media-types was added to tiny');
+  } finally {
+    await u.cleanup();
+  }
+  assert.equal(summary.built.find((b) => b.image === 'tiny')?.packages, 2);
+});
