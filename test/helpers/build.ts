@@ -29,7 +29,7 @@ export async function lading(args: readonly string[], options: { cwd: string; st
   let stderr = '';
   out.on('data', (c: Buffer) => (stdout += c.toString()));
   err.on('data', (c: Buffer) => (stderr += c.toString()));
-  const env = { ...process.env, LADING_STORE: options.store, LADING_CACHE: options.cache, ...(options.env ?? {}) };
+  const env: NodeJS.ProcessEnv = { ...process.env, LADING_STORE: options.store, LADING_CACHE: options.cache, ...(options.env ?? {}) };
   delete env.CI;
   const code = await main([...args], { stdout: out, stderr: err, cwd: options.cwd, env, signal: new AbortController().signal });
   return { code, stdout, stderr };
