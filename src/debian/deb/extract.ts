@@ -194,8 +194,9 @@ export async function stagePackage(debPath: string, stageDir: string, prefix: st
         }
         // A package never legitimately writes below its own symlink or file: tar cannot even
         // produce such an archive from a real tree. Refusing it stops "a -> /etc, then a/passwd".
-        for (let i = 1; i < parts.length; i++) {
-          const ancestor = dpkgPath(parts.slice(0, i));
+        let ancestor = '';
+        for (let i = 0; i < parts.length - 1; i++) {
+          ancestor += `/${parts[i] ?? ''}`;
           const kind = kinds.get(ancestor);
           if (kind === 'symlink') throw unsafe(pkg, h.name, `it lies below ${ancestor}, a symlink of the same package`);
           if (kind === 'file' || kind === 'link') throw unsafe(pkg, h.name, `it lies below ${ancestor}, a file of the same package`);
