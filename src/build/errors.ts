@@ -31,6 +31,7 @@ export type BuildErrorCode =
   | 'ROOTFS_FAILED' // mounting, materialising or diffing a root filesystem failed
   | 'ASSEMBLE_FAILED' // the layer, config or manifest could not be written to the store
   | 'BUILD_FAILED' // one or more images failed (the summary names them)
+  | 'NEEDS_ROOT' // building runs containers, mounts overlays and restores file owners: root only
   | 'ABORTED'; // the build was interrupted
 
 /** The error every function of the build module throws on purpose. */

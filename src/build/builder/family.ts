@@ -237,6 +237,12 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
     durationMs: 0,
   };
 
+  if (toBuild.length > 0 && typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new BuildError('NEEDS_ROOT', `building family ${family.project.name}: ${toBuild.length} image(s) to build, and building needs root (package file owners, overlayfs mounts, runc)`, {
+      hint: 'run lading build as root (sudo); `lading plan` shows what would be built without root',
+    });
+  }
+
   const run = async (): Promise<void> => {
     const workRoot = join(store.path, STATE_DIR, 'work');
     await mkdir(workRoot, { recursive: true });
