@@ -252,7 +252,8 @@ export async function fillMmdebstrapCache(request: MmdebstrapRequest, options: {
     [
       ...common(request),
       '--skip=essential/unlink,cleanup/apt',
-      `--setup-hook=mkdir -p "$1"/var/cache/apt/archives && cp -al ${cache.dir}/archives/. "$1"/var/cache/apt/archives/`,
+      // A copy, not hard links: sync-out replaces the cache files while tar reads the chroot's.
+      `--setup-hook=mkdir -p "$1"/var/cache/apt/archives && cp -a ${cache.dir}/archives/. "$1"/var/cache/apt/archives/`,
       `--customize-hook=sync-out /var/cache/apt/archives ${cache.dir}/archives`,
       `--customize-hook=sync-out /var/lib/apt/lists ${cache.dir}/lists`,
       request.suite,
