@@ -1,0 +1,209 @@
+// Unit tests of the builder's pure-ish parts on temporary directories: the dpkg database merge
+// for child images, file-trigger matching, accounts, the cleanup list, copy-mode diffs, mtime
+// clamping, chroot path resolution and the retry classification.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BuildError } from '../errors.js';
+import { applyAccounts, clampShadowDates, lookupId } from './accounts.js';
+import { clampMtimes, diffSnapshots, snapshotTree, walkTree } from './diff.js';
+import { fileTriggersFor, mergeDatabase, setAsideDatabase } from './dpkgdb.js';
+import { isTransient } from './family.js';
+import { normaliseTree } from './normalise.js';
+import { resolveInRoot } from './paths.js';
+import { ociPlatform } from './platform.js';
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), 'lading-builder-unit-'));
+}
+
+function put(root: string, path: string, content: string): void {
+  mkdirSync(join(root, path, '..'), { recursive: true });
+  writeFileSync(join(root, path), content);
+}
+
+test('the parent database is set aside and merged with what the unpacker wrote for the child', () => {
+  const root = tmp();
+  try {
+    put(root, 'var/lib/dpkg/status', 'Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\n\nPackage: bash\nStatus: install ok installed\nArchitecture: amd64\n\n');
+    put(root, 'var/lib/dpkg/diversions', '/bin/sh\n/bin/sh.distrib\ndash\n');
+    put(root, 'var/lib/dpkg/arch', 'amd64\n');
+    put(root, 'var/lib/dpkg/triggers/File', '/usr/share/debianutils/shells.d debianutils/noawait\n');
+    put(root, 'var/lib/dpkg/triggers/ldconfig', 'libc-bin/noawait\n');
+    const saved = setAsideDatabase(root);
+    assert.throws(() => statSync(join(root, 'var/lib/dpkg/status')), 'the unpacker must see no status file');
+    // What unpackPackages writes for the child's packages (it overwrites the shared files).
+    put(root, 'var/lib/dpkg/status', 'Package: curl\nStatus: install ok unpacked\nArchitecture: amd64\n\n');
+    put(root, 'var/lib/dpkg/diversions', '');
+    put(root, 'var/lib/dpkg/arch', 'amd64\ni386\n');
+    put(root, 'var/lib/dpkg/triggers/File', '/usr/share/fonts fontconfig\n');
+    put(root, 'var/lib/dpkg/triggers/ldconfig', 'other/noawait\n');
+    mergeDatabase(saved);
+    const status = readFileSync(join(root, 'var/lib/dpkg/status'), 'utf8');
+    assert.deepEqual(
+      [...status.matchAll(/^Package: (\S+)/gm)].map((m) => m[1]),
+      ['bash', 'curl', 'zlib1g'],
+    );
+    assert.match(status, /\n\n$/);
+    assert.equal(readFileSync(join(root, 'var/lib/dpkg/diversions'), 'utf8'), '/bin/sh\n/bin/sh.distrib\ndash\n');
+    assert.equal(readFileSync(join(root, 'var/lib/dpkg/arch'), 'utf8'), 'amd64\ni386\n');
+    assert.equal(readFileSync(join(root, 'var/lib/dpkg/triggers/File'), 'utf8'), '/usr/share/debianutils/shells.d debianutils/noawait\n/usr/share/fonts fontconfig\n');
+    assert.equal(readFileSync(join(root, 'var/lib/dpkg/triggers/ldconfig'), 'utf8'), 'libc-bin/noawait\nother/noawait\n');
+    assert.throws(() => statSync(join(root, 'var/lib/dpkg/status.lading-parent')));
+    const admin = join(root, 'var/lib/dpkg');
+    assert.deepEqual(fileTriggersFor(admin, ['/usr/share/fonts/truetype/x.ttf', '/usr/bin/curl']), ['/usr/share/fonts']);
+    assert.deepEqual(fileTriggersFor(admin, ['/usr/share/fontsmore/x']), [], 'a trigger path is a directory prefix, not a string prefix');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a package installed in the parent cannot appear again in the child', () => {
+  const root = tmp();
+  try {
+    put(root, 'var/lib/dpkg/status', 'Package: curl\nArchitecture: amd64\nStatus: install ok installed\n\n');
+    const saved = setAsideDatabase(root);
+    put(root, 'var/lib/dpkg/status', 'Package: curl\nArchitecture: amd64\nStatus: install ok unpacked\n\n');
+    assert.throws(() => mergeDatabase(saved), (e: unknown) => e instanceof BuildError && e.code === 'UNPACK_FAILED' && /curl \(amd64\) is already installed/.test(e.message));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('accounts: fixed ids added to passwd, group, shadow and gshadow; same entry kept; clashes named', () => {
+  const root = tmp();
+  try {
+    put(root, 'etc/passwd', 'root:x:0:0:root:/root:/bin/bash\nwww-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n');
+    put(root, 'etc/group', 'root:x:0:\nwww-data:x:33:\nadm:x:4:\n');
+    put(root, 'etc/shadow', 'root:*:19000:0:99999:7:::\n');
+    put(root, 'etc/gshadow', 'root:*::\nadm:*::\n');
+    const users = [{ name: 'app', uid: 1500, gid: 1500, groups: ['adm'], home: '/home/app', shell: '/bin/sh', system: false, comment: 'the app' }];
+    const groups = [{ name: 'app', gid: 1500, system: false, implicit: true }];
+    const r = applyAccounts(root, 'img', users, groups, 20000);
+    assert.deepEqual(r, { users: ['app'], groups: ['app'] });
+    assert.match(readFileSync(join(root, 'etc/passwd'), 'utf8'), /\napp:x:1500:1500:the app:\/home\/app:\/bin\/sh\n$/);
+    assert.match(readFileSync(join(root, 'etc/group'), 'utf8'), /\nadm:x:4:app\napp:x:1500:\n$/);
+    assert.match(readFileSync(join(root, 'etc/shadow'), 'utf8'), /\napp:!:20000::::::\n$/);
+    assert.match(readFileSync(join(root, 'etc/gshadow'), 'utf8'), /\nadm:\*::app\napp:!::\n$/);
+    const home = statSync(join(root, 'home/app'));
+    assert.equal(home.mode & 0o777, 0o700);
+    assert.equal(lookupId(root, 'user', 'app'), 1500);
+    assert.equal(lookupId(root, 'group', 'www-data'), 33);
+    assert.equal(lookupId(root, 'user', 'nobody'), undefined);
+    // Again: nothing changes.
+    assert.deepEqual(applyAccounts(root, 'img', users, groups, 20000), { users: [], groups: [] });
+    // A name with another id, an id with another name.
+    assert.throws(() => applyAccounts(root, 'img', [{ ...users[0]!, uid: 1501 }], [], 0), /user app exists in the image with uid 1500, not 1501/);
+    assert.throws(() => applyAccounts(root, 'img', [{ ...users[0]!, name: 'web', uid: 33, groups: [] }], [], 0), /uid 33 of user web is already user www-data/);
+    assert.throws(() => applyAccounts(root, 'img', [], [{ name: 'web', gid: 4, system: true, implicit: false }], 0), /gid 4 of group web is already group adm/);
+    // Dates a tool wrote later than the epoch are clamped.
+    put(root, 'etc/shadow', 'root:*:19000:0:99999:7:::\nmessagebus:!:20500::::::\n');
+    assert.equal(clampShadowDates(root, 20000), true);
+    assert.equal(readFileSync(join(root, 'etc/shadow'), 'utf8'), 'root:*:19000:0:99999:7:::\nmessagebus:!:20000::::::\n');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('the cleanup removes logs, caches, backups and temporary files, and empties machine-id', () => {
+  const root = tmp();
+  try {
+    for (const p of ['var/log/dpkg.log', 'var/log/alternatives.log', 'var/cache/ldconfig/aux-cache', 'var/lib/dpkg/status-old', 'var/lib/dpkg/status', 'var/cache/debconf/templates.dat-old', 'etc/passwd-', 'tmp/x/y', 'run/lock/z', 'var/log/keep.log']) put(root, p, 'x');
+    put(root, 'etc/machine-id', '0123456789abcdef\n');
+    const removed = normaliseTree(root);
+    assert.deepEqual(removed.sort(), ['/etc/machine-id', '/etc/passwd-', '/run/lock', '/tmp/x', '/var/cache/debconf/templates.dat-old', '/var/cache/ldconfig/aux-cache', '/var/lib/dpkg/status-old', '/var/log/alternatives.log', '/var/log/dpkg.log']);
+    assert.equal(readFileSync(join(root, 'etc/machine-id'), 'utf8'), '');
+    assert.ok(statSync(join(root, 'var/lib/dpkg/status')).isFile());
+    assert.ok(statSync(join(root, 'var/log/keep.log')).isFile());
+    assert.ok(statSync(join(root, 'tmp')).isDirectory());
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('copy mode: changed and new paths with their parents, replaced directories opaque, removals as whiteouts', async () => {
+  const root = tmp();
+  try {
+    put(root, 'etc/keep', 'same');
+    put(root, 'etc/change', 'old');
+    put(root, 'usr/share/doc/a/gone', 'x');
+    put(root, 'usr/share/doc/b/file', 'x');
+    put(root, 'var/lib/replaced/old', 'x');
+    symlinkSync('keep', join(root, 'etc/link'));
+    const before = snapshotTree(root);
+    writeFileSync(join(root, 'etc/change'), 'new');
+    put(root, 'opt/new/file', 'n');
+    rmSync(join(root, 'usr/share/doc/a'), { recursive: true });
+    rmSync(join(root, 'var/lib/replaced'), { recursive: true });
+    put(root, 'var/lib/replaced/fresh', 'f');
+    unlinkSync(join(root, 'etc/link'));
+    symlinkSync('change', join(root, 'etc/link'));
+    const d = await diffSnapshots(root, before, { });
+    const listed = d.entries.map((e) => `${e.type} ${e.path}`);
+    assert.deepEqual(listed.sort(), [
+      'dir etc',
+      'dir opt',
+      'dir opt/new',
+      'dir usr',
+      'dir usr/share',
+      'dir usr/share/doc',
+      'dir var',
+      'dir var/lib',
+      'dir var/lib/replaced',
+      'file etc/change',
+      'file opt/new/file',
+      'file var/lib/replaced/fresh',
+      'opaque var/lib/replaced',
+      'symlink etc/link',
+      'whiteout usr/share/doc/a',
+    ]);
+    assert.equal(d.whiteouts, 1);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('walkTree lists hard links once with content, and clampMtimes brings mtimes down to the epoch', async () => {
+  const root = tmp();
+  try {
+    put(root, 'a/file', 'data');
+    const { linkSync } = await import('node:fs');
+    linkSync(join(root, 'a/file'), join(root, 'a/link'));
+    utimesSync(join(root, 'a/file'), 2000, 2000);
+    const l = await walkTree(root, { overlay: false, xattrs: false });
+    assert.deepEqual(l.entries.map((e) => `${e.type} ${e.path}${e.linkname ? ` -> ${e.linkname}` : ''}`), ['dir a', 'file a/file', 'hardlink a/link -> a/file']);
+    assert.equal(clampMtimes(root, l.paths, 1000), 2);
+    assert.equal(lstatSync(join(root, 'a/file')).mtimeMs, 1_000_000);
+    assert.equal(clampMtimes(root, l.paths, 1000), 0);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('paths resolve inside the image root, through its symlinks', () => {
+  const root = tmp();
+  try {
+    mkdirSync(join(root, 'usr/lib'), { recursive: true });
+    symlinkSync('usr/lib', join(root, 'lib'));
+    symlinkSync('/etc/../../../../outside', join(root, 'escape'));
+    assert.equal(resolveInRoot(root, '/lib/x'), join(root, 'usr/lib/x'));
+    assert.equal(resolveInRoot(root, '/escape/x'), join(root, 'outside/x'));
+    assert.equal(resolveInRoot(root, '/lib'), join(root, 'lib'));
+    assert.equal(resolveInRoot(root, '/lib', { followLast: true }), join(root, 'usr/lib'));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('retries only for transient failures; platforms of Debian architectures', () => {
+  const fetch = new BuildError('UNPACK_FAILED', 'x', { cause: Object.assign(new Error('net'), { code: 'FETCH_FAILED' }) });
+  assert.equal(isTransient(fetch), true);
+  assert.equal(isTransient(new BuildError('STEP_FAILED', 'exit 3')), false);
+  assert.equal(isTransient(new BuildError('STEP_FAILED', 'x', { cause: Object.assign(new Error('runc'), { code: 'CREATE_FAILED' }) })), false, 'a step failure is never retried');
+  assert.equal(isTransient(new BuildError('UNPACK_FAILED', 'x', { cause: Object.assign(new Error('bad'), { code: 'DEB_INVALID' }) })), false);
+  assert.equal(isTransient(new Error('bug')), false);
+  assert.deepEqual(ociPlatform('arm64'), { architecture: 'arm64', os: 'linux', variant: 'v8' });
+  assert.deepEqual(ociPlatform('ppc64el'), { architecture: 'ppc64le', os: 'linux' });
+});
