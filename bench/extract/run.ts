@@ -103,6 +103,11 @@ try {
     const result = JSON.parse(u.out) as { packages: unknown[]; downloaded: number };
     return { resolveMs: r.ms, unpackMs: u.ms, ms: r.ms + u.ms, cpu: r.cpu + u.cpu, packages: result.packages.length, downloaded: result.downloaded };
   };
+  // The same through the library in one process: no CLI start-up for the second step.
+  const libraryOnce = async (root: string, offline = false) => {
+    const r = await run(process.execPath, [join(repo, 'bench/extract/library.mjs'), cache, SOURCES, root, offline ? '1' : '0', ...PACKAGES], 'library');
+    return { ms: r.ms, cpu: r.cpu, packages: (JSON.parse(r.out) as { packages: number }).packages };
+  };
   const includes = ['--include=?essential', `--include=${PACKAGES.join(',')}`];
   const mmdebstrap = async (root: string, fill: boolean) => {
     const count = join(dir, 'mm-count');
@@ -133,24 +138,28 @@ try {
   // large delete is slow (the inode allocator skips recently deleted inodes), whoever runs next.
 
   const L: Array<Awaited<ReturnType<typeof ladingOnce>>> = [];
+  const B: Array<Awaited<ReturnType<typeof libraryOnce>>> = [];
   const M: Array<Awaited<ReturnType<typeof mmdebstrap>>> = [];
   for (let i = 0; i < RUNS; i++) {
-    const order = i % 2 === 0 ? ['lading', 'mmdebstrap'] : ['mmdebstrap', 'lading'];
+    const order = i % 2 === 0 ? ['lading', 'library', 'mmdebstrap'] : ['mmdebstrap', 'library', 'lading'];
     for (const tool of order) {
       const root = join(dir, `${tool}-${i}`);
       if (tool === 'lading') L.push(await ladingOnce(root, OFFLINE));
+      else if (tool === 'library') B.push(await libraryOnce(root, OFFLINE));
       else M.push(await mmdebstrap(root, false));
     }
     const li = L[i];
     const mi = M[i];
     console.log(
-      `run ${i + 1}: lading ${li?.ms.toFixed(0)} ms (resolve ${li?.resolveMs.toFixed(0)} + fetch/unpack ${li?.unpackMs.toFixed(0)}; CPU ${li?.cpu.toFixed(0)} ms), mmdebstrap ${mi?.ms.toFixed(0)} ms (CPU ${mi?.cpu.toFixed(0)} ms)`,
+      `run ${i + 1}: lading ${li?.ms.toFixed(0)} ms (resolve ${li?.resolveMs.toFixed(0)} + fetch/unpack ${li?.unpackMs.toFixed(0)}; CPU ${li?.cpu.toFixed(0)} ms), library ${B[i]?.ms.toFixed(0)} ms, mmdebstrap ${mi?.ms.toFixed(0)} ms (CPU ${mi?.cpu.toFixed(0)} ms)`,
     );
   }
   const l = median(L.map((r) => r.ms));
   const m = median(M.map((r) => r.ms));
   console.log('');
   console.log(`lading     ${(l / 1000).toFixed(2)} s  (resolve ${(median(L.map((r) => r.resolveMs)) / 1000).toFixed(2)} s + fetch/unpack ${(median(L.map((r) => r.unpackMs)) / 1000).toFixed(2)} s), ${warmL.packages} packages, ${Math.max(...L.map((r) => r.downloaded))} downloaded in timed runs`);
+  const b = median(B.map((r) => r.ms));
+  console.log(`library    ${(b / 1000).toFixed(2)} s  (aptResolve + aptUnpack in one process; CPU ${(median(B.map((r) => r.cpu)) / 1000).toFixed(2)} s), ${B[0]?.packages ?? 0} packages, ratio ${(m / b).toFixed(2)}x`);
   console.log(`mmdebstrap ${(m / 1000).toFixed(2)} s  --variant=extract, ${warmM.packages} packages`);
   console.log(`ratio      ${(m / l).toFixed(2)}x wall (target >= 5x); CPU time: lading ${(median(L.map((r) => r.cpu)) / 1000).toFixed(2)} s, mmdebstrap ${(median(M.map((r) => r.cpu)) / 1000).toFixed(2)} s (${(median(M.map((r) => r.cpu)) / median(L.map((r) => r.cpu))).toFixed(2)}x)`);
   console.log(`packages   lading ${warmL.packages}, mmdebstrap ${warmM.packages}${warmL.packages === warmM.packages ? ' (same)' : ' (DIFFERENT)'}`);
