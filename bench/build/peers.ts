@@ -113,10 +113,12 @@ export async function loadAverage(): Promise<string> {
   return (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
 }
 
-/** Median (upper median for an even count). */
+/** Median (the mean of the middle two for an even count). */
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
+  const mid = Math.floor(s.length / 2);
+  if (s.length % 2 === 1) return s[mid] ?? NaN;
+  return ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
 }
 
 /** Seconds, printed the same way everywhere. */
