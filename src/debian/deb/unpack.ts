@@ -87,8 +87,11 @@ export interface UnpackedPackage {
   /** Maintainer scripts shipped (preinst, postinst, prerm, postrm, config) that did not run. */
   scripts: string[];
   triggers: TriggerDirective[];
-  /** Number of entries in the package's file list (including directories and `/.`). */
-  paths: number;
+  /**
+   * The package's file list as written to `info/<pkg>.list`: dpkg paths in archive order, `/.`
+   * and directories included, original names (`/bin/ls`), minus paths another package's file won.
+   */
+  list: string[];
   path: string;
 }
 
@@ -302,7 +305,7 @@ export async function unpackPackages(options: UnpackOptions): Promise<UnpackResu
           list.push(e.path);
         }
       }
-      const unpacked: UnpackedPackage = { name, version, architecture: arch, state, scripts, triggers, paths: list.length, path: deb.path };
+      const unpacked: UnpackedPackage = { name, version, architecture: arch, state, scripts, triggers, list, path: deb.path };
       if (multiArch) unpacked.multiArch = multiArch;
       const source = control.get('Source');
       if (source) unpacked.source = source;
@@ -390,6 +393,8 @@ export async function unpackPackages(options: UnpackOptions): Promise<UnpackResu
     for (const [owner, paths] of tree.takenOver) {
       const db = dbPackages[owner];
       if (db) dbPackages[owner] = { ...db, list: db.list.filter((p) => !paths.has(p)) };
+      const pkg = packages[owner];
+      if (pkg) pkg.list = pkg.list.filter((p) => !paths.has(p));
     }
     const mtime = options.mtime ?? newest;
     if (options.dpkgDatabase !== false) {

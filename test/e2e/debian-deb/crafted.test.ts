@@ -152,6 +152,7 @@ test('a path shipped by two packages fails unless one Replaces the other', async
   assert.deepEqual(r.overlaps.map((o) => [o.path, o.winner, o.replaces]), [['/etc/shared', 'b 2', true]]);
   assert.ok(!readFileSync(join(root, 'var/lib/dpkg/info/a.list'), 'utf8').includes('/etc/shared'));
   assert.ok(readFileSync(join(root, 'var/lib/dpkg/info/b.list'), 'utf8').includes('/etc/shared\n'));
+  assert.deepEqual(r.packages.map((p) => p.list), [['/etc'], ['/etc', '/etc/shared']]);
 
   // A versioned Replaces that does not cover the installed version does not count.
   await refused([a, { ...b, control: { ...b.control, Replaces: 'a (<< 1)' } }], 'FILE_CONFLICT', /\/etc\/shared \(in a 1 and b 2\)/);
