@@ -270,3 +270,12 @@ test('an aborted unpack stops its workers and removes its staging directory', as
     [],
   );
 });
+
+test('members compressed with gzip, xz, zstd, bzip2 or not at all unpack alike', async () => {
+  const kinds = ['none', 'gz', 'xz', 'zst', 'bz2'] as const;
+  const specs: DebSpec[] = kinds.map((k) => ({ control: { Package: `c-${k}` }, compression: k, data: [{ name: './', type: 'dir' }, { name: `./${k}.txt`, content: `${k}\n`.repeat(1000) }] }));
+  const root = freshRoot();
+  const r = await unpackPackages({ debs: debs(...specs), root, mergedUsr: false });
+  assert.equal(r.packages.length, kinds.length);
+  for (const k of kinds) assert.equal(readFileSync(join(root, `${k}.txt`), 'utf8'), `${k}\n`.repeat(1000));
+});
