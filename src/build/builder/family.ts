@@ -62,6 +62,11 @@ export interface BuildFamilyOptions extends FamilyFiles {
   readonly updateLock?: boolean;
   /** overlayfs for child images: 'auto' (default: when it mounts here) or false (copy mode). */
   readonly overlay?: 'auto' | false;
+  /**
+   * Run the py3compile calls of Python packages' postinsts as one batch after
+   * `dpkg --configure -a` instead of one interpreter pair per package (default true).
+   */
+  readonly deferPy3compile?: boolean;
   /** Keep the images' root filesystems in the store for later child builds (default true). */
   readonly keepRootfs?: boolean;
   /** Puts an external base image (by digest) into the store; without it a missing base fails. */
@@ -273,6 +278,7 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
       workDir,
       rootfs: new RootfsCache(cacheDir, store, logger),
       overlay,
+      deferPy3compile: options.deferPy3compile !== false,
       runtime: () => (runtimePromise ??= detectRuntime({ ...(options.runtime ? { runtime: options.runtime } : {}), logger, ...(signal ? { signal } : {}) })),
       logger,
       ...(signal ? { signal } : {}),

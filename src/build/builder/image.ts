@@ -79,6 +79,8 @@ export interface BuildRun {
   readonly rootfs: RootfsCache;
   /** Use overlayfs for child images (else copies and snapshots). */
   readonly overlay: boolean;
+  /** Batch py3compile calls into one pass after `dpkg --configure -a` (docs/build.md). */
+  readonly deferPy3compile: boolean;
   readonly runtime: () => Promise<RuntimeInfo>;
   readonly logger: Logger;
   readonly signal?: AbortSignal;
@@ -245,7 +247,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
       await runPreinsts(target, scriptPkgs.filter((p) => p.name !== 'base-passwd' || mode !== 'scratch'));
       const admin = resolveInRoot(rootfs, '/var/lib/dpkg', { followLast: true });
       const installed = listedPaths(admin, scriptPkgs.map((p) => (p.multiArch === 'same' ? `${p.name}:${p.architecture}` : p.name)));
-      await runConfigure(target, fileTriggersFor(admin, installed));
+      await runConfigure(target, fileTriggersFor(admin, installed), { deferPy3compile: run.deferPy3compile });
       const left = notInstalled(admin);
       if (left.length > 0) {
         throw new BuildError('SCRIPTS_FAILED', `image ${step.image} (${arch}): after dpkg --configure -a, ${left.length} package(s) are not installed: ${left.slice(0, 10).join(', ')}\n  log: ${options.logFile}`);

@@ -91,9 +91,24 @@ export interface RunInImageOptions {
   readonly helperDir?: string;
 }
 
+/**
+ * /etc/hosts of build containers (bind-mounted read-only; nothing stays in the image): the
+ * container's fixed host name resolves, as in a `docker build` RUN step, so scripts that call
+ * `hostname -i` or `hostname -f` work and get the same answer in every build.
+ */
+export const BUILD_HOSTS = '127.0.0.1\tlocalhost\n127.0.1.1\tlading\n::1\tlocalhost ip6-localhost ip6-loopback\n';
+
+function hostsFile(t: ContainerTarget): string {
+  const path = join(t.tmpDir, 'hosts');
+  if (!existsSync(path)) writeFileSync(path, BUILD_HOSTS, { mode: 0o644 });
+  return path;
+}
+
 /** One container run in the image, output appended to its log. */
 export async function runInImage(t: ContainerTarget, o: RunInImageOptions): Promise<RunResult> {
   const runtime = await t.runtime();
+  const mounts = [{ source: hostsFile(t), destination: '/etc/hosts', readonly: true }];
+  if (o.helperDir) mounts.push({ source: o.helperDir, destination: '/.lading-build', readonly: true });
   return runWithRuntime(runtime, {
     rootfs: t.rootfs,
     args: o.args,
@@ -102,7 +117,8 @@ export async function runInImage(t: ContainerTarget, o: RunInImageOptions): Prom
     ...(o.cwd ? { cwd: o.cwd } : {}),
     network: o.network ? 'host' : 'none',
     ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),
-    ...(o.helperDir ? { mounts: [{ source: o.helperDir, destination: '/.lading-build', readonly: true }] } : {}),
+    hostname: 'lading',
+    mounts,
     logFile: t.logFile,
     tmpDir: t.tmpDir,
     tailBytes: 4096,
@@ -113,7 +129,10 @@ export async function runInImage(t: ContainerTarget, o: RunInImageOptions): Prom
 function failure(code: BuildErrorCode, t: ContainerTarget, what: string, r: RunResult, timeoutS?: number): BuildError {
   const tail = `${r.stderrTail}\n${r.stdoutTail}`.trim().split('\n').filter(Boolean).slice(-6).join('\n    ');
   const why = r.timedOut ? `timed out after ${timeoutS ?? '?'} s` : `exited with ${r.exitCode}`;
-  return new BuildError(code, `image ${t.image} (${t.arch}): ${what} ${why}${tail ? `:\n    ${tail}` : ''}\n  log: ${t.logFile}`);
+  // dpkg names the packages whose scripts failed: put them on the first line (the summary shows it).
+  const pkgs = [...new Set([...`${r.stderrTail}\n${r.stdoutTail}`.matchAll(/error processing package (\S+) \(--configure\)/g)].map((m) => m[1]))];
+  const which = pkgs.length ? ` (failed: ${pkgs.join(', ')})` : '';
+  return new BuildError(code, `image ${t.image} (${t.arch}): ${what} ${why}${which}${tail ? `:\n    ${tail}` : ''}\n  log: ${t.logFile}`);
 }
 
 /** A package whose maintainer scripts are to run, as the unpacker reported it. */
@@ -159,18 +178,98 @@ export async function runPreinsts(t: ContainerTarget, packages: readonly ScriptP
   if (r.exitCode !== 0) throw failure('SCRIPTS_FAILED', t, 'a preinst script', r, 1800);
 }
 
+// py3compile, deferred: postinsts of Python packages call `py3compile -p PKG` once each, and
+// each call starts two interpreters (py3compile, then `python3.X -m py_compile -`). During
+// `dpkg --configure -a` a stub earlier in PATH only records the call; afterwards one process
+// runs the real py3compile's own selection code (its main(), unchanged) for every recorded call,
+// collecting the files it would compile, and two interpreters compile them (sorted, split in
+// two halves, PYTHONHASHSEED=0). Same files, same timestamp-based .pyc format, fewer starts.
+/** The py3compile stand-in used while dpkg configures (records each call). */
+export const PY3COMPILE_STUB = `#!/bin/sh
+# lading: py3compile runs once for all packages after dpkg --configure -a (docs/build.md)
+[ -x /usr/bin/py3compile ] || exit 0
+{ printf '%s\\0' "\${DPKG_MAINTSCRIPT_PACKAGE:-}" "$#"; for a in "$@"; do printf '%s\\0' "$a"; done; } >> /tmp/lading-py3compile.queue
+exit 0
+`;
+
+/** Runs the recorded py3compile calls with the real selection code, then compiles in two processes. */
+export const PY3COMPILE_BATCH = `import os, subprocess, sys
+queue = open(sys.argv[1], 'rb').read().split(b'\\0')[:-1]
+calls = []
+i = 0
+while i < len(queue):
+    pkg = queue[i].decode(); n = int(queue[i + 1]); calls.append((pkg, [a.decode() for a in queue[i + 2:i + 2 + n]])); i += 2 + n
+src = open('/usr/bin/py3compile').read()
+g = {'__name__': 'lading_py3compile', '__file__': '/usr/bin/py3compile'}
+exec(compile(src, '/usr/bin/py3compile', 'exec'), g)
+collected = []
+def collect(version, optimize, workers):
+    if not isinstance(version, str):
+        version = g['vrepr'](version)
+    while True:
+        fn = (yield)
+        collected.append((version, bool(optimize), fn))
+g['py_compile'] = collect
+for pkg, args in calls:
+    os.environ['DPKG_MAINTSCRIPT_PACKAGE'] = pkg
+    sys.argv = ['py3compile'] + args
+    try:
+        g['main']()
+    except SystemExit as e:
+        if e.code not in (None, 0):
+            sys.exit('py3compile %s (for %s) failed: %s' % (' '.join(args), pkg, e.code))
+    g['STDINS'].clear()
+seen = set(); groups = {}
+for v, o, fn in collected:
+    if (v, o, fn) in seen:
+        continue
+    seen.add((v, o, fn)); groups.setdefault((v, o), []).append(fn)
+LOOP = "import py_compile, sys\\nrv = 0\\nfor f in open(sys.argv[1]).read().split('\\\\n'):\\n    if f:\\n        try:\\n            py_compile.compile(f, doraise=True)\\n        except py_compile.PyCompileError as e:\\n            sys.stderr.write(e.msg); rv = 1\\nsys.exit(rv)\\n"
+procs = []
+total = 0
+for (v, o), files in sorted(groups.items()):
+    files.sort(); total += len(files)
+    half = (len(files) + 1) // 2
+    for k, part in enumerate((files[:half], files[half:])):
+        if not part:
+            continue
+        lst = '/tmp/lading-pyc-%s-%d-%d.list' % (v, int(o), k)
+        open(lst, 'w').write('\\n'.join(part) + '\\n')
+        procs.append(subprocess.Popen(['/usr/bin/python' + v] + (['-O'] if o else []) + ['-c', LOOP, lst]))
+rc = 0
+for p in procs:
+    rc = p.wait() or rc
+print('lading: byte-compiled %d files for %d py3compile calls' % (total, len(calls)))
+sys.exit(rc)
+`;
+
 /**
  * Activates file triggers the unpack would have activated under dpkg, then configures every
- * unpacked package and processes pending triggers (`dpkg --configure -a`).
+ * unpacked package and processes pending triggers (`dpkg --configure -a`). With
+ * `deferPy3compile`, py3compile calls are batched (see above).
  */
-export async function runConfigure(t: ContainerTarget, fileTriggers: readonly string[]): Promise<void> {
+export async function runConfigure(t: ContainerTarget, fileTriggers: readonly string[], options: { deferPy3compile?: boolean } = {}): Promise<void> {
   await checkArchitecture(t, 'maintainer scripts (dpkg --configure -a)');
   const lines = ['set -e'];
   for (const trig of fileTriggers) lines.push(`dpkg-trigger --no-await ${shellQuote(trig)}`);
   lines.push('dpkg --configure -a --force-confdef --force-confold');
-  t.note(`dpkg --configure -a${fileTriggers.length ? ` (file triggers: ${fileTriggers.join(' ')})` : ''}`);
-  const r = await withPolicyRcd(t.rootfs, () => runInImage(t, { args: ['/bin/sh', '-c', lines.join('\n')], env: SCRIPT_ENV, timeoutMs: 60 * 60_000 }));
-  if (r.exitCode !== 0) throw failure('SCRIPTS_FAILED', t, 'dpkg --configure -a', r, 3600);
+  let env: Record<string, string> = { ...SCRIPT_ENV };
+  let dir: string | undefined;
+  if (options.deferPy3compile) {
+    dir = helperDir(t, 'py3compile');
+    mkdirSync(join(dir, 'bin'));
+    writeFileSync(join(dir, 'bin/py3compile'), PY3COMPILE_STUB, { mode: 0o755 });
+    writeFileSync(join(dir, 'py3compile-batch.py'), PY3COMPILE_BATCH);
+    env = { ...env, PATH: `/.lading-build/bin:${BUILD_PATH}`, PYTHONDONTWRITEBYTECODE: '1' };
+    lines.push('if [ -s /tmp/lading-py3compile.queue ]; then PATH=' + BUILD_PATH + ' PYTHONDONTWRITEBYTECODE= python3 /.lading-build/py3compile-batch.py /tmp/lading-py3compile.queue; fi');
+  }
+  t.note(`dpkg --configure -a${fileTriggers.length ? ` (file triggers: ${fileTriggers.join(' ')})` : ''}${options.deferPy3compile ? ' (py3compile deferred to one pass)' : ''}`);
+  try {
+    const r = await withPolicyRcd(t.rootfs, () => runInImage(t, { args: ['/bin/sh', '-c', lines.join('\n')], env, timeoutMs: 60 * 60_000, ...(dir ? { helperDir: dir } : {}) }));
+    if (r.exitCode !== 0) throw failure('SCRIPTS_FAILED', t, 'dpkg --configure -a', r, 3600);
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Runs one `run` step of the image. */

@@ -19,6 +19,7 @@ interface Flags extends FamilyFlags {
   noOverlay?: boolean;
   overlay?: boolean;
   keepRootfs?: boolean;
+  deferPy3compile?: boolean;
 }
 
 function count(value: string | undefined, flag: string, min: number, dflt: number): number {
@@ -107,7 +108,8 @@ export function register(program: Command, ctx: () => CliContext): void {
     .option('--offline', 'use only the apt cache (indexes and .debs fetched before)')
     .option('--update-lock', 'resolve lading.lock again before building (also needed when it is stale)')
     .option('--no-overlay', 'build child images on copies of their parents instead of overlayfs')
-    .option('--no-keep-rootfs', 'do not keep the images\' root filesystems in the store for later child builds');
+    .option('--no-keep-rootfs', 'do not keep the images\' root filesystems in the store for later child builds')
+    .option('--no-defer-py3compile', 'let every Python package\'s postinst run py3compile itself (slower; see docs/build.md)');
   familyOptions(cmd).action(async (images: string[], flags: Flags) => {
     const c = ctx();
     const onEvent = progress(c);
@@ -125,6 +127,7 @@ export function register(program: Command, ctx: () => CliContext): void {
       ...(flags.updateLock ? { updateLock: true } : {}),
       ...(flags.overlay === false ? { overlay: false as const } : {}),
       ...(flags.keepRootfs === false ? { keepRootfs: false } : {}),
+      ...(flags.deferPy3compile === false ? { deferPy3compile: false } : {}),
       ...(c.env.LADING_RUNTIME ? { runtime: c.env.LADING_RUNTIME } : {}),
       fetchBase: async (reference, digest, store, signal) => {
         const ref = parseCopyReference(reference, { cwd: c.cwd, defaultTag: null });
