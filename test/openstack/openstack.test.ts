@@ -1,0 +1,141 @@
+// The heavy family run (`npm run test:openstack`, not part of `npm test`): examples/openstack
+// built from this machine's Debian mirror. Shown here (issue #5 acceptance):
+// - two builds into fresh stores give identical digests for every image;
+// - a second build into the same store with nothing changed rebuilds nothing, in under 2 s;
+// - every image passes validate();
+// - the keystone image, unpacked by umoci and run by runc, runs `keystone-manage --version`;
+//   `dpkg -l` lists its packages as installed; /lib is still the usr/lib symlink;
+// - changing one package of openstack-base rebuilds exactly openstack-base and what is below it.
+// Times and digests are printed. Skipped when the mirror is unreachable or LADING_OFFLINE=1.
+// Cold builds take long (tens of minutes on 2 cores); .debs come from the normal apt cache
+// (LADING_CACHE, else ~/.cache/lading), so a second run downloads nothing.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdtemp, readlink, rm, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import type { BuildSummary } from '../../src/build/index.js';
+import { loadSources } from '../../src/debian/index.js';
+import { buildJson, digests, shIn, umociUnpack, validateStored } from '../helpers/build.js';
+
+const execFileP = promisify(execFile);
+const root = new URL('../..', import.meta.url).pathname;
+const IMAGES = ['base', 'openstack-base', 'cinder-api', 'glance-api', 'heat-api', 'horizon', 'keystone', 'neutron-server', 'nova-base', 'placement-api', 'nova-api', 'nova-conductor', 'nova-scheduler'];
+
+let skip: string | false = false;
+let work: string;
+let cache: string;
+let storeA: string;
+let storeB: string;
+let first: Record<string, string> = {};
+
+function report(title: string, s: BuildSummary): void {
+  const rows = [...s.built.map((b) => `  built   ${b.image.padEnd(15)} ${b.digest}  ${(b.durationMs / 1000).toFixed(1)} s (scripts ${((b.stages.scripts ?? 0) / 1000).toFixed(1)} s)`), ...s.reused.map((r) => `  reused  ${r.image.padEnd(15)} ${r.digest}`)];
+  console.log(`# ${title}: ${s.built.length} built, ${s.reused.length} reused, ${s.failed.length} failed in ${(s.durationMs / 1000).toFixed(1)} s\n${rows.join('\n')}`);
+}
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'lading-openstack-'));
+  storeA = join(work, 'store-a');
+  storeB = join(work, 'store-b');
+  cache = process.env.LADING_CACHE ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'lading');
+  if (process.env.LADING_OFFLINE === '1') {
+    skip = 'LADING_OFFLINE=1';
+    return;
+  }
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    skip = 'building needs root';
+    return;
+  }
+  const first = (await loadSources().catch(() => ({ sources: [] }))).sources.find((s) => s.uri.startsWith('http'));
+  if (!first) {
+    skip = 'no http apt sources configured on this machine';
+    return;
+  }
+  try {
+    const res = await fetch(`${first.uri}dists/${first.suite}/InRelease`, { method: 'HEAD', signal: AbortSignal.timeout(5000) });
+    if (!res.ok) skip = `${first.uri} answered HTTP ${res.status}`;
+  } catch (err) {
+    skip = `mirror unreachable: ${(err as Error).message}`;
+  }
+  // The family as published, with its lock written by the first build.
+  await copyFile(join(root, 'examples/openstack/lading.yaml'), join(work, 'lading.yaml'));
+});
+after(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+test('examples/openstack builds; a second build into a fresh store gives identical digests for every image', async (t) => {
+  if (skip) return t.skip(skip);
+  const a = await buildJson([], { cwd: work, store: storeA, cache });
+  report('cold build, store A', a.summary);
+  assert.equal(a.code, 0, `${a.stderr}\n${JSON.stringify(a.summary.failed, null, 2)}`);
+  assert.deepEqual(a.summary.built.map((b) => b.image).sort(), [...IMAGES].sort());
+  first = digests(a.summary);
+  const b = await buildJson([], { cwd: work, store: storeB, cache });
+  report('cold build, store B', b.summary);
+  assert.equal(b.code, 0, b.stderr);
+  assert.deepEqual(digests(b.summary), first);
+  await rm(storeB, { recursive: true, force: true });
+});
+
+test('a second build into the same store with nothing changed rebuilds nothing, in under 2 s', async (t) => {
+  if (skip) return t.skip(skip);
+  if (!first['keystone amd64']) return t.skip('the first build did not finish');
+  const cli = existsSync(join(root, 'dist/cli/index.js')) ? [join(root, 'bin/lading.js')] : ['--import', 'tsx', join(root, 'test/helpers/lading-main.ts')];
+  const started = performance.now();
+  const { stdout } = await execFileP(process.execPath, [...cli, '--json', '--store', storeA, '--cache', cache, 'build'], { cwd: work, maxBuffer: 1 << 26 });
+  const ms = performance.now() - started;
+  const s = JSON.parse(stdout) as BuildSummary;
+  console.log(`# no-op rebuild: ${s.built.length} built, ${s.reused.length} reused; the whole command took ${(ms / 1000).toFixed(2)} s (library ${(s.durationMs / 1000).toFixed(2)} s)`);
+  assert.equal(s.built.length, 0);
+  assert.deepEqual(digests(s), first);
+  assert.ok(ms < 2000, `the no-op rebuild took ${ms.toFixed(0)} ms`);
+});
+
+test('every image passes validate()', async (t) => {
+  if (skip) return t.skip(skip);
+  if (!first['keystone amd64']) return t.skip('the first build did not finish');
+  for (const image of IMAGES) {
+    const r = await validateStored(storeA, `${image}:latest`);
+    assert.ok(r.ok, `${image}: ${JSON.stringify(r.problems)}`);
+  }
+});
+
+test('keystone, unpacked by umoci and run by runc: keystone-manage --version, every package installed, /lib is usr/lib', async (t) => {
+  if (skip) return t.skip(skip);
+  if (!first['keystone amd64']) return t.skip('the first build did not finish');
+  const u = await umociUnpack(storeA, 'keystone:latest');
+  try {
+    assert.equal(await readlink(join(u.rootfs, 'lib')), 'usr/lib');
+    const r = await shIn(u.rootfs, "keystone-manage --version; dpkg-query -W -f='${db:Status-Abbrev}\\n' | sort | uniq -c; test -x /usr/bin/uwsgi_python311 && echo uwsgi-ok; id keystone");
+    assert.equal(r.exitCode, 0, r.stderrTail);
+    console.log(`# keystone image: ${r.stdoutTail.trim().replace(/\n/g, ' | ')}`);
+    const lines = r.stdoutTail.trim().split('\n');
+    assert.match(lines[0] ?? '', /^\d+\.\d+\.\d+/, 'keystone-manage prints its version');
+    const statuses = lines.filter((l) => /^\s*\d+ \S+\s*$/.test(l));
+    assert.equal(statuses.length, 1, `only one package state: ${statuses.join(', ')}`);
+    assert.match(statuses[0] ?? '', /^\s*\d+ ii\s*$/);
+    assert.ok(lines.includes('uwsgi-ok'));
+    assert.ok(lines.some((l) => l.startsWith('uid=42425(keystone)')), 'the fixed uid of the family');
+  } finally {
+    await u.cleanup();
+  }
+});
+
+test('changing one package of openstack-base rebuilds exactly openstack-base and the images below it', async (t) => {
+  if (skip) return t.skip(skip);
+  if (!first['keystone amd64']) return t.skip('the first build did not finish');
+  await writeFile(join(work, 'site.yaml'), ['images:', '  openstack-base:', '    packages: {add: [python3-toml]}', ''].join('\n'));
+  const r = await buildJson(['-o', 'site.yaml', '--lock', 'site.lock'], { cwd: work, store: storeA, cache });
+  report('openstack-base changed', r.summary);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.summary.reused.map((x) => x.image), ['base']);
+  assert.deepEqual(r.summary.built.map((x) => x.image).sort(), IMAGES.filter((i) => i !== 'base').sort());
+  assert.equal(digests(r.summary)['base amd64'], first['base amd64']);
+  for (const i of IMAGES.filter((x) => x !== 'base')) assert.notEqual(digests(r.summary)[`${i} amd64`], first[`${i} amd64`], i);
+});
