@@ -435,8 +435,12 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
 
     try {
       for (const step of steps) outcomes.set(key(step.image, step.arch), runOne(step));
-      await Promise.all(outcomes.values());
+      // Wait for every image, also after a failure or an abort, so no build still uses the
+      // work directory (and its mounts) when it is removed below.
+      const settled = await Promise.allSettled(outcomes.values());
       if (signal?.aborted) throw new BuildError('ABORTED', `building family ${family.project.name}: aborted`, { cause: signal.reason });
+      const broken = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (broken) throw broken.reason;
       await nameImages(store, plan, family, tag, outcomes, summary, signal);
       const current = new Map<string, string>();
       for (const [k, p] of outcomes) {

@@ -9,6 +9,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readdir } from 'node:fs/promises';
+import { buildFamily } from '../../../src/build/index.js';
 import { openLayout } from '../../../src/layout/index.js';
 import { parseImageConfig, type Index, type Manifest } from '../../../src/oci/index.js';
 import { startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
@@ -129,7 +131,7 @@ test('copy mode (no overlayfs) builds the same child image as overlayfs', async 
   const again = await buildJson(['--no-overlay', '--force', 'child'], opts());
   assert.equal(again.code, 0, again.stderr);
   assert.equal(again.summary.overlay, false);
-  assert.deepEqual(again.summary.built.map((b) => b.image), ['tiny', 'child']);
+  assert.deepEqual(again.summary.built.map((b) => b.image), ['child']);
   assert.equal(digests(again.summary)['child amd64'], overlayDigest);
 });
 
@@ -155,3 +157,32 @@ test('a site override adds a package to one image and a label to every image wit
   }
   assert.equal(summary.built.find((b) => b.image === 'tiny')?.packages, 2);
 });
+
+test('an interrupted build removes its mounts and work directories', async () => {
+  await writeFile(
+    join(dir, 'abort.yaml'),
+    config(`  - {uris: ["${repo.url}"], suites: [${repo.suite}], components: [main], signedBy: ${repo.keyringPath}}`)
+      .replace('project: {name: small', 'project: {name: abort')
+      .replace('{name: hello, script: "echo hello > /hello"}', '{name: hello, script: "echo hello > /hello"}\n  slow:\n    from: tiny\n    run:\n      - {name: wait, script: "busybox sleep 60"}'),
+  );
+  const ctl = new AbortController();
+  const started = Date.now();
+  const build = buildFamily({
+    configPath: 'abort.yaml',
+    lockPath: 'abort.lock',
+    cwd: dir,
+    storePath: store,
+    cacheDir: cache,
+    selection: { images: ['slow'] },
+    signal: ctl.signal,
+    onEvent: (e) => {
+      if (e.type === 'stage' && e.image === 'slow' && e.stage === 'run') setTimeout(() => ctl.abort(new Error('interrupted by the test')), 300);
+    },
+  });
+  await assert.rejects(build, (err: unknown) => (err as { code?: string }).code === 'ABORTED' || /abort/i.test(String(err)));
+  assert.ok(Date.now() - started < 45_000, 'the 60 s step was killed');
+  const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(store));
+  assert.deepEqual(mounts, []);
+  assert.deepEqual(await readdir(join(store, '.lading/work')), []);
+});
+
