@@ -106,7 +106,11 @@ async function main(): Promise<void> {
 
   // Warm caches. lading: exactly the locked .debs of the image, into its bench cache.
   const lockPath = defaultLockPath(join(ROOT, CONFIG));
-  if (!existsSync(lockPath)) throw new BenchSetupError(`bench/build: ${lockPath} is missing; run: node bin/lading.js lock -f ${CONFIG}`);
+  if (!existsSync(lockPath)) {
+    // The lock is per machine (gitignored): resolve it the way users do.
+    console.log(`${lockPath} is missing: lading lock -f ${CONFIG}`);
+    await run(process.execPath, [cli, '--cache', LADING_CACHE, 'lock', '-f', CONFIG]);
+  }
   const lock = await readFamilyLock(lockPath);
   const archLock = lock.architectures[arch];
   const locked = archLock?.images[IMAGE]?.packages;
