@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import { aptFetch, DebianError, parseLock, type FetchProgress } from '../../debian/index.js';
+import type { FetchProgress } from '../../debian/index.js';
 import { collect, output, type CliContext } from '../context.js';
 import { aptGroup } from './apt.js';
 import { formatBytes } from './store.js';
@@ -21,6 +21,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .option('--concurrency <n>', 'parallel downloads', (v) => Number.parseInt(v, 10), 4)
     .action(async (opts: { lock: string; arch?: string[]; dest?: string; offline?: boolean; concurrency: number }) => {
       const c = ctx();
+      const { aptFetch, DebianError, parseLock } = await import('../../debian/index.js');
       const lockPath = resolvePath(c.cwd, opts.lock);
       const text = await readFile(lockPath).catch((err: unknown) => {
         throw new DebianError('LOCK_INVALID', `reading lock ${lockPath}: ${(err as Error).message}`, { cause: err });

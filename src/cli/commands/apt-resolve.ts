@@ -1,8 +1,6 @@
 // `lading apt resolve PKG...`: resolve packages against verified apt sources and write the lock.
 import type { Command } from 'commander';
 import { resolve as resolvePath } from 'node:path';
-import { atomicWriteFile } from '../../core/index.js';
-import { aptResolve, serializeLock } from '../../debian/index.js';
 import { collect, output, table, type CliContext } from '../context.js';
 import { aptGroup } from './apt.js';
 
@@ -23,6 +21,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .option('--strict-sources', 'fail when a source cannot be reached instead of skipping it with a warning')
     .action(async (packages: string[], opts: { arch?: string[]; essential: boolean; sources?: string[]; suite?: string[]; lockOut?: string; offline?: boolean; strictSources?: boolean }) => {
       const c = ctx();
+      const [{ atomicWriteFile }, { aptResolve, serializeLock }] = await Promise.all([import('../../core/index.js'), import('../../debian/index.js')]);
       const { lock, resolution } = await aptResolve({
         packages,
         architectures: list(opts.arch),

@@ -3,7 +3,7 @@
 import { Option, type Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import { aptUnpack, DebianError, parseLock, type UnpackState } from '../../debian/index.js';
+import type { UnpackState } from '../../debian/index.js';
 import { output, table, type CliContext } from '../context.js';
 import { aptGroup } from './apt.js';
 
@@ -26,6 +26,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .option('--concurrency <n>', 'packages extracted at once', (v) => Number.parseInt(v, 10))
     .action(async (opts: { lock: string; root: string; arch?: string; offline?: boolean; state: string; mergedUsr: boolean; allowOverlaps?: boolean; concurrency?: number }) => {
       const c = ctx();
+      const { aptUnpack, DebianError, parseLock } = await import('../../debian/index.js');
       const lockPath = resolvePath(c.cwd, opts.lock);
       const text = await readFile(lockPath).catch((err: unknown) => {
         throw new DebianError('LOCK_INVALID', `reading lock ${lockPath}: ${(err as Error).message}`, { cause: err });

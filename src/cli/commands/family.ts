@@ -1,7 +1,7 @@
 // Options shared by the family commands (plan, images, lock, build): where lading.yaml, the
 // site overrides, the build context and lading.lock are.
 import type { Command } from 'commander';
-import { formatProblem, type FamilyFiles, type Problem } from '../../build/index.js';
+import type { FamilyFiles, Problem } from '../../build/index.js';
 import { collect, type CliContext } from '../context.js';
 
 /** Flags added by familyOptions(). */
@@ -35,6 +35,8 @@ export function familyFiles(c: CliContext, flags: FamilyFlags): FamilyFiles {
 }
 
 /** Prints config warnings to stderr (never on stdout, which may carry JSON). */
-export function printWarnings(c: CliContext, warnings: readonly Problem[]): void {
+export async function printWarnings(c: CliContext, warnings: readonly Problem[]): Promise<void> {
+  if (warnings.length === 0) return;
+  const { formatProblem } = await import('../../build/index.js');
   for (const w of warnings) c.stderr.write(`${formatProblem(w)}\n`);
 }

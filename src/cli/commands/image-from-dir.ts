@@ -2,9 +2,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { fromDir } from '../../build/index.js';
-import { parseSourceDateEpoch } from '../../core/index.js';
-import { openLayout } from '../../layout/index.js';
 import type { Platform } from '../../oci/index.js';
 import { collect, output, type CliContext } from '../context.js';
 import { imageGroup } from './image.js';
@@ -69,6 +66,7 @@ export function register(program: Command, ctx: () => CliContext): void {
       if (flags.compression !== 'gzip' && flags.compression !== 'zstd') throw new InvalidArgumentError(`--compression ${JSON.stringify(flags.compression)}: want gzip or zstd`);
       for (const e of flags.env ?? []) keyValue('--env', e);
       const labels = flags.label ? Object.fromEntries(flags.label.map((l) => keyValue('--label', l))) : undefined;
+      const [{ fromDir }, { parseSourceDateEpoch }, { openLayout }] = await Promise.all([import('../../build/index.js'), import('../../core/index.js'), import('../../layout/index.js')]);
       const epoch = c.env.SOURCE_DATE_EPOCH !== undefined && c.env.SOURCE_DATE_EPOCH !== '' ? parseSourceDateEpoch(c.env.SOURCE_DATE_EPOCH) : 0;
       const store = await openLayout({ path: c.storePath, create: true, signal: c.signal, logger: c.logger });
       try {

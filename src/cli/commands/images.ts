@@ -1,7 +1,7 @@
 // `lading images`: the family's images, parents, children, profiles and what each inherits
 // (Kolla's --list-images and --list-dependencies).
 import type { Command } from 'commander';
-import { listFamily, type FamilySummary } from '../../build/index.js';
+import type { FamilySummary } from '../../build/index.js';
 import { output, table, type CliContext } from '../context.js';
 import { familyFiles, familyOptions, printWarnings, type FamilyFlags } from './family.js';
 
@@ -35,8 +35,9 @@ export function register(program: Command, ctx: () => CliContext): void {
   const cmd = program.command('images').description('list the images of the family: parents, children, profiles, and what each inherits');
   familyOptions(cmd, false).action(async (flags: FamilyFlags) => {
     const c = ctx();
+    const { listFamily } = await import('../../build/index.js');
     const { warnings, ...summary } = await listFamily(familyFiles(c, flags));
-    printWarnings(c, warnings);
+    await printWarnings(c, warnings);
     output(c, summary, () => formatFamily(summary));
   });
 }

@@ -1,8 +1,8 @@
 // `lading inspect REF`: a manifest or index from a registry or a layout, without pulling layers.
 import type { Command } from 'commander';
-import { inspectTarget, type InspectResult } from '../../registry/index.js';
+import type { InspectResult } from '../../registry/index.js';
 import { output, table, type CliContext } from '../context.js';
-import { addRegistryOptions, openRef, registryClient, type RegistryFlags } from './copy.js';
+import { addRegistryOptions, type RegistryFlags } from './registry-flags.js';
 
 /** Registers `inspect`. */
 export function register(program: Command, ctx: () => CliContext): void {
@@ -15,6 +15,7 @@ export function register(program: Command, ctx: () => CliContext): void {
       .option('--raw', 'print the manifest bytes exactly as stored'),
   ).action(async (reference: string, flags: RegistryFlags & { config?: boolean; raw?: boolean }) => {
     const c = ctx();
+    const [{ inspectTarget }, { openRef, registryClient }] = await Promise.all([import('../../registry/index.js'), import('./registry-client.js')]);
     const opened = await openRef(c, reference, { client: registryClient(c, flags) });
     const info = await inspectTarget(opened.target, opened.reference ?? 'latest', { signal: c.signal, ...(flags.config ? { config: true } : {}) });
     if (flags.raw) {

@@ -1,7 +1,7 @@
 // `lading lock`: resolve every image's packages on every architecture into lading.lock.
 import type { Command } from 'commander';
 import { relative } from 'node:path';
-import { lockFamilyFiles, type FamilyConfig, type FamilyLock } from '../../build/index.js';
+import type { FamilyConfig, FamilyLock } from '../../build/index.js';
 import { output, table, type CliContext } from '../context.js';
 import { familyFiles, familyOptions, printWarnings, type FamilyFlags } from './family.js';
 
@@ -37,6 +37,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .option('--skip-unreachable', 'lock without a source that cannot be reached (recorded in the lock) instead of failing');
   familyOptions(cmd).action(async (flags: Flags) => {
     const c = ctx();
+    const { lockFamilyFiles } = await import('../../build/index.js');
     const r = await lockFamilyFiles({
       ...familyFiles(c, flags),
       cacheDir: c.cachePath,
@@ -44,7 +45,7 @@ export function register(program: Command, ctx: () => CliContext): void {
       ...(flags.offline ? { offline: true } : {}),
       ...(flags.skipUnreachable ? { onUnreachable: 'skip' as const } : {}),
     });
-    printWarnings(c, r.configWarnings);
+    await printWarnings(c, r.configWarnings);
     for (const w of r.warnings) c.logger.warn(w);
     const where = relative(c.cwd, r.lockPath) || r.lockPath;
     output(c, r.lock, () =>

@@ -1,6 +1,6 @@
 // `lading plan [IMAGE...]`: what a build would do, and why (text table or --json BuildPlan).
 import type { Command } from 'commander';
-import { planFamily, type BuildPlan, type PlanStep } from '../../build/index.js';
+import type { BuildPlan, PlanStep } from '../../build/index.js';
 import { collect, output, table, type CliContext } from '../context.js';
 import { familyFiles, familyOptions, printWarnings, type FamilyFlags } from './family.js';
 
@@ -41,6 +41,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .option('--force', 'plan a rebuild of every image in the plan, even those the store has');
   familyOptions(cmd).action(async (images: string[], flags: Flags) => {
     const c = ctx();
+    const { planFamily } = await import('../../build/index.js');
     const result = await planFamily({
       ...familyFiles(c, flags),
       storePath: c.storePath,
@@ -48,7 +49,7 @@ export function register(program: Command, ctx: () => CliContext): void {
       ...(flags.arch ? { architectures: flags.arch } : {}),
       ...(flags.force ? { force: true } : {}),
     });
-    printWarnings(c, result.warnings);
+    await printWarnings(c, result.warnings);
     output(c, result.plan, () => formatPlan(result.plan));
   });
 }

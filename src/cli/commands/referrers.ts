@@ -1,10 +1,8 @@
 // `lading referrers REF`: signatures, SBOMs and attestations attached to an image, from the
 // referrers API or the sha256-<hex> fallback tag.
 import type { Command } from 'commander';
-import { isDigest } from '../../core/index.js';
-import { RegistryError, listReferrers } from '../../registry/index.js';
 import { output, table, type CliContext } from '../context.js';
-import { addRegistryOptions, openRef, registryClient, type RegistryFlags } from './copy.js';
+import { addRegistryOptions, type RegistryFlags } from './registry-flags.js';
 
 /** Registers `referrers`. */
 export function register(program: Command, ctx: () => CliContext): void {
@@ -16,6 +14,11 @@ export function register(program: Command, ctx: () => CliContext): void {
       .option('--artifact-type <type>', 'only referrers of this artifact type'),
   ).action(async (reference: string, flags: RegistryFlags & { artifactType?: string }) => {
     const c = ctx();
+    const [{ isDigest }, { RegistryError, listReferrers }, { openRef, registryClient }] = await Promise.all([
+      import('../../core/index.js'),
+      import('../../registry/index.js'),
+      import('./registry-client.js'),
+    ]);
     const opened = await openRef(c, reference, { client: registryClient(c, flags) });
     const ref = opened.reference ?? 'latest';
     let digest = isDigest(ref) ? ref : undefined;

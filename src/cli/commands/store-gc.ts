@@ -1,7 +1,6 @@
 // `lading store gc`: remove blobs no name reaches, and leftovers of crashed writers.
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { openLayout } from '../../layout/index.js';
 import { output, type CliContext } from '../context.js';
 import { formatBytes, storeGroup } from './store.js';
 
@@ -19,6 +18,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .option('--min-age <seconds>', 'keep unreachable blobs younger than this (for writers other than lading)', seconds, 0)
     .action(async (opts: { dryRun?: boolean; minAge: number }) => {
       const c = ctx();
+      const { openLayout } = await import('../../layout/index.js');
       const store = await openLayout({ path: c.storePath, signal: c.signal, logger: c.logger });
       const report = await store.gc({ signal: c.signal, dryRun: opts.dryRun === true, minAgeMs: opts.minAge * 1000 });
       output(c, report, () => {

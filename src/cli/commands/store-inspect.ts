@@ -1,6 +1,6 @@
 // `lading store inspect NAME|DIGEST`: a summary of one image or index.
 import type { Command } from 'commander';
-import { openLayout, type InspectResult } from '../../layout/index.js';
+import type { InspectResult } from '../../layout/index.js';
 import { output, table, type CliContext } from '../context.js';
 import { formatBytes, shortMediaType, storeGroup } from './store.js';
 
@@ -12,6 +12,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .argument('<name|digest>', 'a ref name in the store, or a sha256: digest')
     .action(async (reference: string) => {
       const c = ctx();
+      const { openLayout } = await import('../../layout/index.js');
       const store = await openLayout({ path: c.storePath, signal: c.signal, logger: c.logger });
       const info = await store.inspect(reference, { signal: c.signal });
       output(c, info, () => formatInspect(info));

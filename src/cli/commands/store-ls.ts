@@ -1,6 +1,5 @@
 // `lading store ls`: every index.json entry of the store.
 import type { Command } from 'commander';
-import { openLayout } from '../../layout/index.js';
 import { output, table, type CliContext } from '../context.js';
 import { formatBytes, shortMediaType, storeGroup } from './store.js';
 
@@ -11,6 +10,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .description('list the images in the store (names, digests, media types, sizes)')
     .action(async () => {
       const c = ctx();
+      const { openLayout } = await import('../../layout/index.js');
       const store = await openLayout({ path: c.storePath, signal: c.signal, logger: c.logger });
       const entries = await store.list({ signal: c.signal });
       output(c, { store: store.path, entries }, () =>

@@ -1,6 +1,5 @@
 // `lading store verify`: re-hash every blob, check every reference; exit 1 on any problem.
 import type { Command } from 'commander';
-import { openLayout } from '../../layout/index.js';
 import { output, type CliContext } from '../context.js';
 import { formatBytes, storeGroup } from './store.js';
 
@@ -12,6 +11,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .option('--strict', 'treat warnings (unknown media types, invalid names) as problems')
     .action(async (opts: { strict?: boolean }) => {
       const c = ctx();
+      const { openLayout } = await import('../../layout/index.js');
       const store = await openLayout({ path: c.storePath, signal: c.signal, logger: c.logger });
       const report = await store.verify({ signal: c.signal, strict: opts.strict === true });
       if (!report.ok) c.exitCode = 1;

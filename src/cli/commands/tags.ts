@@ -1,7 +1,7 @@
 // `lading tags REPO`: every tag of a registry repository (all pages) or every ref name of a layout.
 import type { Command } from 'commander';
 import { output, type CliContext } from '../context.js';
-import { addRegistryOptions, openRef, registryClient, type RegistryFlags } from './copy.js';
+import { addRegistryOptions, type RegistryFlags } from './registry-flags.js';
 
 /** Registers `tags`. */
 export function register(program: Command, ctx: () => CliContext): void {
@@ -12,6 +12,7 @@ export function register(program: Command, ctx: () => CliContext): void {
       .argument('<repository>', 'host[:port]/repo or oci:DIR'),
   ).action(async (repository: string, flags: RegistryFlags) => {
     const c = ctx();
+    const { openRef, registryClient } = await import('./registry-client.js');
     const opened = await openRef(c, repository, { client: registryClient(c, flags), defaultTag: null });
     const tags = await opened.target.listTags({ signal: c.signal });
     output(c, { repository: opened.target.label, tags }, () => tags.join('\n'));
