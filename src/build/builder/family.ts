@@ -26,6 +26,7 @@ import { imageMetadata } from '../config/metadata.js';
 import type { Selection } from '../config/select.js';
 import type { DebianArch, ImageConfig } from '../config/types.js';
 import { defaultLockPath, lockFamilyFiles, planFamily, type FamilyFiles, type PlannedFamily } from '../plan/family.js';
+import { imageInputs } from '../plan/plan.js';
 import { writeBuildRecord } from '../plan/records.js';
 import { RECORD_VERSION, type BuildPlan, type BuildStep, type PlanStep } from '../plan/schema.js';
 import { buildImage, debTransport, storeName, type BuildRun, type BuiltImage, type ParentImage, type StageName } from './image.js';
@@ -227,6 +228,20 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
   const tag = family.project.version ?? 'latest';
   const steps = plan.batches.flat();
   const toBuild = steps.filter((s): s is BuildStep => s.kind === 'build');
+  // A reused image whose reused parent has another digest than the one it was built on (the
+  // parent was rebuilt by a forced build that gave other bytes) is rebuilt too (runOne below);
+  // find those now so the run is set up for building.
+  const stepByKey = new Map(steps.map((s) => [`${s.image}\u0000${s.arch}`, s]));
+  let stale = 0;
+  for (const s of steps) {
+    if (s.kind !== 'reuse' || s.parent.kind !== 'image') continue;
+    const p = stepByKey.get(`${s.parent.name}\u0000${s.arch}`);
+    if (p?.kind !== 'reuse') continue;
+    const doc = await store.getManifest(s.digest, signal ? { signal } : {}).catch(() => undefined);
+    const on = (doc?.value as Manifest | undefined)?.annotations?.['org.opencontainers.image.base.digest'];
+    if (on !== undefined && on !== p.digest) stale++;
+  }
+  const building = toBuild.length > 0 || stale > 0;
   const summary: BuildSummary = {
     family: family.project.name,
     store: store.path,
@@ -242,8 +257,8 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
     durationMs: 0,
   };
 
-  if (toBuild.length > 0 && typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new BuildError('NEEDS_ROOT', `building family ${family.project.name}: ${toBuild.length} image(s) to build, and building needs root (package file owners, overlayfs mounts, runc)`, {
+  if (building && typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new BuildError('NEEDS_ROOT', `building family ${family.project.name}: ${toBuild.length + stale} image(s) to build, and building needs root (package file owners, overlayfs mounts, runc)`, {
       hint: 'run lading build as root (sudo); `lading plan` shows what would be built without root',
     });
   }
@@ -254,9 +269,9 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
     const cacheDir = rootfsCacheDir(store.path);
     await mkdir(cacheDir, { recursive: true });
     let overlay = false;
-    if (toBuild.length > 0) {
+    if (building) {
       await cleanStaleWork(workRoot, logger);
-      if (options.overlay !== false && toBuild.some((s) => s.parent.kind !== 'scratch')) {
+      if (options.overlay !== false && (stale > 0 || toBuild.some((s) => s.parent.kind !== 'scratch'))) {
         const why = await probeOverlay(workRoot);
         overlay = why === undefined;
         if (why) logger.warn(`overlayfs is not usable here (${why}); child images are built on copies of their parents (slower)`);
@@ -425,6 +440,24 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
         emit({ type: 'finished', image: step.image, arch: step.arch, outcome: 'skipped', detail: reason });
         return { kind: 'skipped' };
       }
+      if (step.kind === 'reuse' && parent && step.parent.kind === 'image') {
+        // The plan reuses by input hash; the stored image must also sit on the parent this run
+        // has (a forced rebuild of a parent may give another digest, e.g. a step with network).
+        const stored = await store.getManifest(step.digest, signal ? { signal } : {}).catch(() => undefined);
+        const on = (stored?.value as Manifest | undefined)?.annotations?.['org.opencontainers.image.base.digest'];
+        if (on !== undefined && on !== parent.manifest.digest) {
+          const rebuild: BuildStep = {
+            kind: 'build',
+            image: step.image,
+            arch: step.arch,
+            inputHash: step.inputHash,
+            parent: step.parent,
+            reasons: [{ code: 'parent', message: `parent ${step.parent.name} is now ${parent.manifest.digest}; the stored image was built on ${on}` }],
+            inputs: imageInputs({ family, lock: planned.lock, files: planned.files, image: step.image, arch: step.arch, parent: step.parent, lockFile: lockPath }),
+          };
+          return limit(() => attempt(rebuild, parent as ParentImage));
+        }
+      }
       if (step.kind === 'reuse') {
         summary.reused.push({ image: step.image, arch: step.arch, digest: step.digest });
         emit({ type: 'finished', image: step.image, arch: step.arch, outcome: 'reused', detail: step.digest });
@@ -449,13 +482,13 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
         else if (o.kind === 'reused') current.set(k, o.digest);
       }
       if (options.keepRootfs === false) for (const k of current.keys()) current.set(k, 'sha256:none');
-      if (toBuild.length > 0 || options.keepRootfs === false) await buildRun.rootfs.evict(family.project.name, current);
+      if (building || options.keepRootfs === false) await buildRun.rootfs.evict(family.project.name, current);
     } finally {
       await removeTree(workDir, logger).catch(() => undefined);
     }
   };
 
-  if (toBuild.length === 0) {
+  if (!building) {
     // Nothing to build: no lock on the store's build area, no runtime, no overlay probe.
     await run();
   } else {

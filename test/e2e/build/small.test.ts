@@ -48,6 +48,12 @@ images:
       - {name: fail, script: "echo about to fail; exit 3"}
   below:
     from: broken
+  rnd:
+    from: tiny
+    run:
+      - {name: random, script: "busybox head -c 16 /dev/urandom > /random"}
+  rnd-child:
+    from: rnd
   data:
     from: scratch
     noEssential: true
@@ -80,7 +86,7 @@ test('a failing run step fails its image, skips its children and exits nonzero w
   assert.equal(code, 1);
   assert.deepEqual(
     summary.built.map((b) => `${b.image} ${b.arch}`).sort(),
-    ['child amd64', 'data amd64', 'data arm64', 'tiny amd64'],
+    ['child amd64', 'data amd64', 'data arm64', 'rnd amd64', 'rnd-child amd64', 'tiny amd64'],
   );
   const broken = summary.failed.find((f) => f.image === 'broken');
   assert.ok(broken, JSON.stringify(summary.failed));
@@ -94,7 +100,7 @@ test('a failing run step fails its image, skips its children and exits nonzero w
   assert.equal(foreign?.code, 'FOREIGN_ARCH');
   assert.match(foreign.reason, /image foreign \(arm64\): cannot run run step "uname": arm64 needs qemu-user emulation/);
   // Failed images get no name; the others do.
-  assert.deepEqual(summary.names.map((n) => n.name).sort(), ['child:latest', 'data:latest', 'tiny:latest']);
+  assert.deepEqual(summary.names.map((n) => n.name).sort(), ['child:latest', 'data:latest', 'rnd-child:latest', 'rnd:latest', 'tiny:latest']);
 });
 
 test('amd64 and arm64 from packages are one index; every image validates; the run step ran', async () => {
@@ -122,6 +128,21 @@ test('amd64 and arm64 from packages are one index; every image validates; the ru
   } finally {
     await u.cleanup();
   }
+});
+
+test('a forced rebuild that gives a parent another digest rebuilds the children built on the old one', async () => {
+  const before = digests((await buildJson(['rnd-child'], opts())).summary);
+  const { code, summary } = await buildJson(['--force', 'rnd'], opts());
+  assert.equal(code, 0);
+  assert.deepEqual(summary.built.map((b) => b.image), ['rnd']);
+  const rnd = digests(summary)['rnd amd64'];
+  assert.notEqual(rnd, before['rnd amd64'], 'the step writes random bytes');
+  const again = await buildJson(['rnd-child'], opts());
+  assert.deepEqual(again.summary.built.map((b) => b.image), ['rnd-child'], 'rnd-child was built on the old rnd');
+  const layout = await openLayout({ path: store });
+  const child = await layout.getManifest('rnd-child:latest');
+  assert.equal((child!.value as Manifest).annotations?.['org.opencontainers.image.base.digest'], rnd);
+  assert.deepEqual((await buildJson(['rnd-child'], opts())).summary.built, [], 'and then it is reused');
 });
 
 test('copy mode (no overlayfs) builds the same child image as overlayfs', async () => {
