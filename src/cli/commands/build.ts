@@ -1,11 +1,9 @@
 // `lading build [IMAGE...]`: build a family into the store (buildFamily), with a progress line
 // on a terminal, a summary table (or --json), and exit status 1 when any image failed.
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { relative } from 'node:path';
-import { BuildError, buildFamily, type BuildEvent, type BuildSummary } from '../../build/index.js';
-import { RegistryRepository, copyImage, parseCopyReference } from '../../registry/index.js';
+import type { BuildEvent, BuildSummary } from '../../build/index.js';
 import { collect, output, table, type CliContext } from '../context.js';
-import { registryClient } from './copy.js';
 import { familyFiles, familyOptions, type FamilyFlags } from './family.js';
 
 interface Flags extends FamilyFlags {
@@ -24,7 +22,7 @@ interface Flags extends FamilyFlags {
 
 function count(value: string | undefined, flag: string, min: number, dflt: number): number {
   if (value === undefined) return dflt;
-  if (!/^\d+$/.test(value) || Number(value) < min) throw new BuildError('CONFIG_INVALID', `${flag}: want an integer >= ${min}, got ${JSON.stringify(value)}`);
+  if (!/^\d+$/.test(value) || Number(value) < min) throw new InvalidArgumentError(`${flag}: want an integer >= ${min}, got ${JSON.stringify(value)}`);
   return Number(value);
 }
 
@@ -112,6 +110,9 @@ export function register(program: Command, ctx: () => CliContext): void {
     .option('--no-defer-py3compile', 'let every Python package\'s postinst run py3compile itself (slower; see docs/build.md)');
   familyOptions(cmd).action(async (images: string[], flags: Flags) => {
     const c = ctx();
+    const jobs = count(flags.jobs, '--jobs', 1, 2);
+    const retries = count(flags.retries, '--retries', 0, 1);
+    const { BuildError, buildFamily } = await import('../../build/index.js');
     const onEvent = progress(c);
     const summary = await buildFamily({
       ...familyFiles(c, flags),
@@ -121,8 +122,8 @@ export function register(program: Command, ctx: () => CliContext): void {
       ...(flags.arch ? { architectures: flags.arch } : {}),
       // --force with image names rebuilds those images (their ancestors are reused when unchanged).
       ...(flags.force ? { force: images.length > 0 && !images.some((i) => i.includes('*')) ? images : true } : {}),
-      jobs: count(flags.jobs, '--jobs', 1, 2),
-      retries: count(flags.retries, '--retries', 0, 1),
+      jobs,
+      retries,
       ...(flags.offline ? { offline: true } : {}),
       ...(flags.updateLock ? { updateLock: true } : {}),
       ...(flags.overlay === false ? { overlay: false as const } : {}),
@@ -130,6 +131,7 @@ export function register(program: Command, ctx: () => CliContext): void {
       ...(flags.deferPy3compile === false ? { deferPy3compile: false } : {}),
       ...(c.env.LADING_RUNTIME ? { runtime: c.env.LADING_RUNTIME } : {}),
       fetchBase: async (reference, digest, store, signal) => {
+        const [{ RegistryRepository, copyImage, parseCopyReference }, { registryClient }] = await Promise.all([import('../../registry/index.js'), import('./registry-client.js')]);
         const ref = parseCopyReference(reference, { cwd: c.cwd, defaultTag: null });
         if (ref.kind !== 'registry') throw new BuildError('BASE_MISSING', `base ${reference} is not a registry reference`);
         const source = new RegistryRepository(registryClient(c, {}), ref.ref.registry, ref.ref.repository);
