@@ -228,6 +228,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
     const parentEpoch = epochOf(parent?.config.value);
     const epoch = family.sourceDateEpoch.kind === 'fixed' ? family.sourceDateEpoch.seconds : Math.max(parentEpoch, unpacked?.mtime ?? 0);
     const epochDays = Math.floor(epoch / 86400);
+    target.epoch = epoch;
     note(`SOURCE_DATE_EPOCH ${epoch} (${epochToRfc3339(epoch)})`);
 
     // --- accounts and maintainer scripts

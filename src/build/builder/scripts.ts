@@ -20,6 +20,8 @@ export const BUILD_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
  * comes out the same in every build.
  */
 export const SCRIPT_ENV: Readonly<Record<string, string>> = {
+  // SOURCE_DATE_EPOCH (the image's epoch) is added per image: tools that honour it (fontconfig's
+  // cache checksums, useradd's dates, gzip, man-db...) then write the same bytes in every build.
   DEBIAN_FRONTEND: 'noninteractive',
   DEBCONF_NONINTERACTIVE_SEEN: 'true',
   LC_ALL: 'C.UTF-8',
@@ -42,6 +44,13 @@ export interface ContainerTarget {
   readonly signal?: AbortSignal;
   /** Appends a line to the image's log. */
   readonly note: (line: string) => void;
+  /** The image's SOURCE_DATE_EPOCH, known once its packages are unpacked. */
+  epoch?: number;
+}
+
+/** SCRIPT_ENV plus the image's SOURCE_DATE_EPOCH. */
+function scriptEnv(t: ContainerTarget): Record<string, string> {
+  return { ...SCRIPT_ENV, ...(t.epoch !== undefined ? { SOURCE_DATE_EPOCH: String(t.epoch) } : {}) };
 }
 
 /** Refuses to run anything for an architecture this host cannot execute (names image and what). */
@@ -174,7 +183,7 @@ export async function runPreinsts(t: ContainerTarget, packages: readonly ScriptP
   await checkArchitecture(t, 'maintainer scripts');
   const script = `set -e\n${PREINST}${withPre.map((p) => `lading_preinst ${shellQuote(p.name)} ${shellQuote(p.architecture)} ${shellQuote(infoName(p))}`).join('\n')}\n`;
   t.note(`preinst install: ${withPre.map((p) => p.name).join(' ')}`);
-  const r = await withPolicyRcd(t.rootfs, () => runInImage(t, { args: ['/bin/sh', '-c', script], env: SCRIPT_ENV, timeoutMs: 30 * 60_000 }));
+  const r = await withPolicyRcd(t.rootfs, () => runInImage(t, { args: ['/bin/sh', '-c', script], env: scriptEnv(t), timeoutMs: 30 * 60_000 }));
   if (r.exitCode !== 0) throw failure('SCRIPTS_FAILED', t, 'a preinst script', r, 1800);
 }
 
@@ -224,7 +233,7 @@ for v, o, fn in collected:
     if (v, o, fn) in seen:
         continue
     seen.add((v, o, fn)); groups.setdefault((v, o), []).append(fn)
-LOOP = "import py_compile, sys\\nrv = 0\\nfor f in open(sys.argv[1]).read().split('\\\\n'):\\n    if f:\\n        try:\\n            py_compile.compile(f, doraise=True)\\n        except py_compile.PyCompileError as e:\\n            sys.stderr.write(e.msg); rv = 1\\nsys.exit(rv)\\n"
+LOOP = "import py_compile, sys\\nrv = 0\\nfor f in open(sys.argv[1]).read().split('\\\\n'):\\n    if f:\\n        try:\\n            py_compile.compile(f, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)\\n        except py_compile.PyCompileError as e:\\n            sys.stderr.write(e.msg); rv = 1\\nsys.exit(rv)\\n"
 procs = []
 total = 0
 for (v, o), files in sorted(groups.items()):
@@ -253,7 +262,7 @@ export async function runConfigure(t: ContainerTarget, fileTriggers: readonly st
   const lines = ['set -e'];
   for (const trig of fileTriggers) lines.push(`dpkg-trigger --no-await ${shellQuote(trig)}`);
   lines.push('dpkg --configure -a --force-confdef --force-confold');
-  let env: Record<string, string> = { ...SCRIPT_ENV };
+  let env: Record<string, string> = scriptEnv(t);
   let dir: string | undefined;
   if (options.deferPy3compile) {
     dir = helperDir(t, 'py3compile');
@@ -276,7 +285,14 @@ export async function runConfigure(t: ContainerTarget, fileTriggers: readonly st
 export async function runStep(t: ContainerTarget, step: RunStepSpec, imageEnv: Readonly<Record<string, string>>): Promise<void> {
   await checkArchitecture(t, `run step ${JSON.stringify(step.name)}`);
   const args = step.script !== undefined ? ['/bin/sh', '-e', '-c', step.script] : [...(step.args ?? [])];
-  const env: Record<string, string> = { DEBIAN_FRONTEND: 'noninteractive', PYTHONHASHSEED: '0', PATH: BUILD_PATH, ...imageEnv, ...step.env };
+  const env: Record<string, string> = {
+    DEBIAN_FRONTEND: 'noninteractive',
+    PYTHONHASHSEED: '0',
+    PATH: BUILD_PATH,
+    ...(t.epoch !== undefined ? { SOURCE_DATE_EPOCH: String(t.epoch) } : {}),
+    ...imageEnv,
+    ...step.env,
+  };
   t.note(`run step ${step.name}: ${step.script !== undefined ? step.script.split('\n')[0] : (step.args ?? []).join(' ')}`);
   let r: RunResult;
   try {
