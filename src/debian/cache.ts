@@ -46,6 +46,14 @@ export class AptCache {
     return join(this.root, 'blobs', 'sha256', sha256);
   }
 
+  /**
+   * Where the scan of the Packages index with this SHA256 (hex, uncompressed) is kept
+   * (index-cache.ts); the format version is part of the path, so lading versions never share one.
+   */
+  scanPath(sha256: string, format: number): string {
+    return join(this.root, 'packages-scan', `v${format}`, sha256);
+  }
+
   /** Directory for temp files, on the same filesystem as the blobs (renames stay atomic). */
   tmpDir(): string {
     return join(this.root, 'tmp');

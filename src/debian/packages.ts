@@ -172,6 +172,70 @@ function finish(f: Raw, what: string, line: number): PackageStanza {
 
 // --- Lazy index --------------------------------------------------------------------------------
 
+/** A stanza offering a name through Provides, with the provided version if any (`Provides: x (= 1)`). */
+export interface ProvidesEntry {
+  readonly stanza: PackageStanza;
+  readonly version?: string;
+}
+
+/** A Provides entry by stanza id, before the stanza is parsed. */
+export interface ProvidesRef {
+  readonly id: number;
+  readonly version?: string;
+}
+
+/**
+ * Where a PackagesIndex finds its stanzas: ids by package name, Provides and Essential for the
+ * lookups, and the parse of one stanza on demand. Implemented by a scan of index bytes held in
+ * memory (ScannedTable), by already parsed stanzas, and by the persistent cache of a scan
+ * (index-cache.ts), which reads the text of a stanza from the index file only when it is used.
+ */
+export interface StanzaTable {
+  /** Number of stanzas; ids are 0..count-1 in index order. */
+  readonly count: number;
+  /** Ids of the stanzas of a package name, ascending. */
+  idsOf(name: string): readonly number[];
+  /** Provides entries naming `name`, in index order. */
+  providersOf(name: string): readonly ProvidesRef[];
+  /** Ids of the stanzas with `Essential: yes`, ascending. */
+  readonly essentialIds: readonly number[];
+  /** Parses one stanza; PackagesIndex keeps the result. */
+  parse(id: number): PackageStanza;
+}
+
+/** Parses the text of exactly one stanza that starts on `line` (1-based) of `what`. */
+export function parseOneStanza(text: string, what: string, line: number): PackageStanza {
+  const one = parsePackages(text, what, line - 1);
+  if (one.length !== 1) throw new DebianError('CONTROL_INVALID', `${what}:${line}: malformed stanza`);
+  return one[0]!;
+}
+
+/**
+ * Calls `fn` for each name a Provides field offers, with its `(= version)` if any. Hand-rolled:
+ * bookworm has tens of thousands of versioned Provides (Rust and Go crates), too many for the
+ * general relation parser on every load. Versions are checked on use.
+ */
+export function forEachProvided(text: string, what: string, line: number, fn: (name: string, version: string | undefined) => void): void {
+  for (const raw of text.split(',')) {
+    const term = raw.trim();
+    if (!term) continue;
+    let end = 0;
+    while (end < term.length) {
+      const c = term.charCodeAt(end);
+      if (c === 32 || c === 9 || c === 40 || c === 58) break; // space, tab, '(', ':'
+      end++;
+    }
+    const name = term.slice(0, end);
+    if (!name) throw new DebianError('CONTROL_INVALID', `${what}:${line}: Provides: cannot parse ${JSON.stringify(term)}`);
+    let version: string | undefined;
+    if (end < term.length) {
+      const m = /\(\s*(=|<<|<=|>=|>>)\s*([^\s)]+)\s*\)/.exec(term.slice(end));
+      if (m && m[1] === '=') version = m[2];
+    }
+    fn(name, version);
+  }
+}
+
 const enc = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const PACKAGE = enc('Package:');
 const PROVIDES = enc('Provides:');
@@ -186,66 +250,75 @@ function startsWithBytes(buf: Uint8Array, pos: number, prefix: Uint8Array): bool
   return true;
 }
 
-/** A stanza offering a name through Provides, with the provided version if any (`Provides: x (= 1)`). */
-export interface ProvidesEntry {
-  readonly stanza: PackageStanza;
-  readonly version?: string;
-}
-
 /**
- * A Packages index that is scanned once for package names, Provides and Essential, and parses a
- * full stanza only when its name is looked up. Loading bookworm's 50 MB main index this way costs
- * one pass over the bytes instead of decoding and parsing every stanza (a resolve touches a few
- * hundred of ~64k). A malformed stanza is reported when it is looked up.
+ * One pass over raw index bytes for package names, Provides and Essential; a stanza is parsed
+ * from the bytes only when it is used. Also what the persistent cache is written from.
  */
-export class PackagesIndex {
-  /** Names the index in errors, e.g. "http://deb.debian.org/debian/dists/bookworm/main/binary-amd64/Packages". */
+export class ScannedTable implements StanzaTable {
   readonly what: string;
-  private readonly text: Buffer | undefined;
-  private readonly starts: number[] = [];
-  private readonly ends: number[] = [];
-  private readonly lines: number[] = [];
+  /** Byte offset where each stanza starts and ends (exclusive) in the index. */
+  readonly starts: number[] = [];
+  readonly ends: number[] = [];
+  /** Line (1-based) on which each stanza starts. */
+  readonly lines: number[] = [];
+  /** The Package field of each stanza ("" when it has none: it fails when parsed). */
+  readonly names: string[] = [];
+  readonly essentialIds: number[] = [];
+  private readonly text: Buffer;
   private readonly firstId = new Map<string, number>();
   private readonly moreIds = new Map<string, number[]>();
   private readonly rawProvides: Array<[number, string]> = [];
-  private readonly essentialIds: number[] = [];
-  private readonly parsed: Array<PackageStanza | undefined> = [];
-  private providersMap: Map<string, Array<{ id: number; version?: string }>> | undefined;
+  private providersMap: Map<string, ProvidesRef[]> | undefined;
 
-  private constructor(what: string, text: Buffer | undefined) {
-    this.what = what;
+  constructor(text: Buffer, what: string) {
     this.text = text;
+    this.what = what;
+    this.scan(text);
   }
 
-  /** Scans raw index bytes (uncompressed Packages). */
-  static fromBytes(data: Uint8Array, what: string): PackagesIndex {
-    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    const ix = new PackagesIndex(what, buf);
-    ix.scan(buf);
-    return ix;
-  }
-
-  /** Wraps already parsed stanzas (tests, synthetic indexes). */
-  static fromStanzas(stanzas: readonly PackageStanza[], what: string): PackagesIndex {
-    const ix = new PackagesIndex(what, undefined);
-    stanzas.forEach((p, id) => {
-      ix.parsed[id] = p;
-      ix.starts.push(0);
-      ix.ends.push(0);
-      ix.lines.push(0);
-      ix.addName(p.name, id);
-      if (p.provides) ix.rawProvides.push([id, p.provides]);
-      if (p.essential) ix.essentialIds.push(id);
-    });
-    return ix;
-  }
-
-  /** Number of stanzas. */
-  get size(): number {
+  get count(): number {
     return this.starts.length;
   }
 
+  /** Every package name with its stanza ids (ascending), in first-seen order. */
+  *nameIds(): Generator<[string, readonly number[]]> {
+    for (const [name, first] of this.firstId) yield [name, [first, ...(this.moreIds.get(name) ?? [])]];
+  }
+
+  idsOf(name: string): readonly number[] {
+    const first = this.firstId.get(name);
+    if (first === undefined) return [];
+    const more = this.moreIds.get(name);
+    return more ? [first, ...more] : [first];
+  }
+
+  /** Every provided name with its entries in index order (built on first use). */
+  allProvides(): ReadonlyMap<string, readonly ProvidesRef[]> {
+    if (!this.providersMap) {
+      const map = new Map<string, ProvidesRef[]>();
+      for (const [id, text] of this.rawProvides) {
+        forEachProvided(text, this.what, this.lines[id]!, (name, version) => {
+          const entry = version === undefined ? { id } : { id, version };
+          const l = map.get(name);
+          if (l) l.push(entry);
+          else map.set(name, [entry]);
+        });
+      }
+      this.providersMap = map;
+    }
+    return this.providersMap;
+  }
+
+  providersOf(name: string): readonly ProvidesRef[] {
+    return this.allProvides().get(name) ?? [];
+  }
+
+  parse(id: number): PackageStanza {
+    return parseOneStanza(this.text.toString('latin1', this.starts[id], this.ends[id]), this.what, this.lines[id]!);
+  }
+
   private addName(name: string, id: number): void {
+    this.names.push(name);
     // One number per name; an array only for the few names with several stanzas (saves GC work).
     if (!this.firstId.has(name)) this.firstId.set(name, id);
     else {
@@ -309,67 +382,124 @@ export class PackagesIndex {
     }
     end(len);
   }
+}
+
+/** Already parsed stanzas (tests, synthetic indexes). */
+class ParsedTable implements StanzaTable {
+  readonly essentialIds: number[] = [];
+  private readonly stanzas: readonly PackageStanza[];
+  private readonly what: string;
+  private readonly ids = new Map<string, number[]>();
+  private provided: Map<string, ProvidesRef[]> | undefined;
+
+  constructor(stanzas: readonly PackageStanza[], what: string) {
+    this.stanzas = stanzas;
+    this.what = what;
+    stanzas.forEach((p, id) => {
+      const l = this.ids.get(p.name);
+      if (l) l.push(id);
+      else this.ids.set(p.name, [id]);
+      if (p.essential) this.essentialIds.push(id);
+    });
+  }
+
+  get count(): number {
+    return this.stanzas.length;
+  }
+
+  idsOf(name: string): readonly number[] {
+    return this.ids.get(name) ?? [];
+  }
+
+  providersOf(name: string): readonly ProvidesRef[] {
+    if (!this.provided) {
+      const map = new Map<string, ProvidesRef[]>();
+      this.stanzas.forEach((p, id) => {
+        if (!p.provides) return;
+        forEachProvided(p.provides, this.what, 0, (provided, version) => {
+          const entry = version === undefined ? { id } : { id, version };
+          const e = map.get(provided);
+          if (e) e.push(entry);
+          else map.set(provided, [entry]);
+        });
+      });
+      this.provided = map;
+    }
+    return this.provided.get(name) ?? [];
+  }
+
+  parse(id: number): PackageStanza {
+    return this.stanzas[id]!;
+  }
+}
+
+/**
+ * A Packages index that finds stanzas by package name, Provides and Essential without parsing
+ * them, and parses a full stanza only when it is used. Loading bookworm's 50 MB main index this
+ * way costs one pass over the bytes (or, warm, one small cache file: index-cache.ts) instead of
+ * parsing ~64k stanzas (a resolve touches a few hundred). A malformed stanza is reported when it
+ * is looked up.
+ */
+export class PackagesIndex {
+  /** Names the index in errors, e.g. "http://deb.debian.org/debian/dists/bookworm/main/binary-amd64/Packages". */
+  readonly what: string;
+  private readonly table: StanzaTable;
+  private readonly parsed = new Map<number, PackageStanza>();
+
+  private constructor(table: StanzaTable, what: string) {
+    this.table = table;
+    this.what = what;
+  }
+
+  /** Scans raw index bytes (uncompressed Packages). */
+  static fromBytes(data: Uint8Array, what: string): PackagesIndex {
+    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    return new PackagesIndex(new ScannedTable(buf, what), what);
+  }
+
+  /** Wraps already parsed stanzas (tests, synthetic indexes). */
+  static fromStanzas(stanzas: readonly PackageStanza[], what: string): PackagesIndex {
+    return new PackagesIndex(new ParsedTable(stanzas, what), what);
+  }
+
+  /** An index over a stanza table (a scan, or the persistent cache of one). */
+  static fromTable(table: StanzaTable, what: string): PackagesIndex {
+    return new PackagesIndex(table, what);
+  }
+
+  /** Number of stanzas. */
+  get size(): number {
+    return this.table.count;
+  }
 
   private stanza(id: number): PackageStanza {
-    let p = this.parsed[id];
+    let p = this.parsed.get(id);
     if (!p) {
-      const text = this.text!.toString('latin1', this.starts[id], this.ends[id]);
-      const one = parsePackages(text, this.what, this.lines[id]! - 1);
-      if (one.length !== 1) throw new DebianError('CONTROL_INVALID', `${this.what}:${this.lines[id]}: malformed stanza`);
-      p = one[0]!;
-      this.parsed[id] = p;
+      p = this.table.parse(id);
+      this.parsed.set(id, p);
     }
     return p;
   }
 
   /** Every stanza of a package name (all versions and architectures in this index). */
   lookup(name: string): PackageStanza[] {
-    const first = this.firstId.get(name);
-    if (first === undefined) return [];
-    return [first, ...(this.moreIds.get(name) ?? [])].map((id) => this.stanza(id));
+    return this.table.idsOf(name).map((id) => this.stanza(id));
   }
 
   /** Every stanza whose Provides names `name`. */
   providers(name: string): ProvidesEntry[] {
-    if (!this.providersMap) {
-      const map = new Map<string, Array<{ id: number; version?: string }>>();
-      for (const [id, text] of this.rawProvides) {
-        for (const raw of text.split(',')) {
-          const term = raw.trim();
-          if (!term) continue;
-          // Hand-rolled: bookworm has tens of thousands of versioned Provides (Rust and Go crates),
-          // too many for the general relation parser on every load. Versions are checked on use.
-          let end = 0;
-          while (end < term.length) {
-            const c = term.charCodeAt(end);
-            if (c === 32 || c === 9 || c === 40 || c === 58) break; // space, tab, '(', ':'
-            end++;
-          }
-          const name = term.slice(0, end);
-          if (!name) throw new DebianError('CONTROL_INVALID', `${this.what}:${this.lines[id]}: Provides: cannot parse ${JSON.stringify(term)}`);
-          let version: string | undefined;
-          if (end < term.length) {
-            const m = /\(\s*(=|<<|<=|>=|>>)\s*([^\s)]+)\s*\)/.exec(term.slice(end));
-            if (m && m[1] === '=') version = m[2];
-          }
-          const l = map.get(name);
-          const entry = version === undefined ? { id } : { id, version };
-          if (l) l.push(entry);
-          else map.set(name, [entry]);
-        }
-      }
-      this.providersMap = map;
-    }
-    return (this.providersMap.get(name) ?? []).map((e) => (e.version === undefined ? { stanza: this.stanza(e.id) } : { stanza: this.stanza(e.id), version: e.version }));
+    return this.table.providersOf(name).map((e) => (e.version === undefined ? { stanza: this.stanza(e.id) } : { stanza: this.stanza(e.id), version: e.version }));
   }
 
   /** Stanzas with `Essential: yes`. */
   essential(): PackageStanza[] {
-    return this.essentialIds.map((id) => this.stanza(id));
+    return this.table.essentialIds.map((id) => this.stanza(id));
   }
 
   /** Every stanza, fully parsed (slow on big indexes; for tests and tools that need everything). */
   all(): PackageStanza[] {
-    return this.starts.map((_, id) => this.stanza(id));
+    const out: PackageStanza[] = [];
+    for (let id = 0; id < this.table.count; id++) out.push(this.stanza(id));
+    return out;
   }
 }

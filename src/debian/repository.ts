@@ -8,8 +8,9 @@ import { atomicWriteFile, describeError, mapLimit, redactUrl } from '../core/ind
 import { compressionFromName, type Compression } from './decompress.js';
 import { DebianError } from './errors.js';
 import { fetchIndexToCache, fetchRevalidated, FetchFailure, type Transport } from './http.js';
+import { loadPackagesIndex } from './index-cache.js';
 import { keyringIdentity, loadKeyring } from './keyring.js';
-import { PackagesIndex } from './packages.js';
+import type { PackagesIndex } from './packages.js';
 import { checkRelease, parseRelease, verifyDetachedRelease, verifyInRelease, type Release, type ReleaseFileEntry } from './release.js';
 import { sourceName, stripCredentials, type AptSource } from './sources.js';
 import type { UniverseInput } from './universe.js';
@@ -161,7 +162,7 @@ async function loadOne(src: AptSource, index: number, options: LoadAptSourcesOpt
       plan.compression,
       { sha256: plan.uncompressed.sha256, size: plan.uncompressed.size, what: `${what}/${plan.path}` },
     );
-    const packages = await parsedIndex(t, blob, plan.uncompressed.sha256, `${what}/${plan.path}`);
+    const packages = await parsedIndex(t, blob, plan.uncompressed, `${what}/${plan.path}`);
     return { component: plan.component, architecture: plan.architecture, path: plan.path, sha256: plan.uncompressed.sha256, size: plan.uncompressed.size, fetched: plan.variant, packages };
   });
   return { source: src, name, index, release, releasePath: fetched.path, releaseSha256: fetched.sha256, signers: verified.signers, indexes };
@@ -207,17 +208,21 @@ async function verifiedRelease(
 /** Parsed indexes are shared within a process (the same Packages for several images or suites). */
 const parsedMemo = new WeakMap<Transport, Map<string, Promise<PackagesIndex>>>();
 
-async function parsedIndex(t: Transport, blob: string, sha256: string, what: string): Promise<PackagesIndex> {
+/** The index of a verified blob, through the persistent scan cache (index-cache.ts). */
+async function parsedIndex(t: Transport, blob: string, expected: { sha256: string; size: number }, what: string): Promise<PackagesIndex> {
   let memo = parsedMemo.get(t);
   if (!memo) {
     memo = new Map();
     parsedMemo.set(t, memo);
   }
-  let p = memo.get(sha256);
+  let p = memo.get(expected.sha256);
   if (!p) {
-    p = readFile(blob, { signal: t.signal }).then((data) => PackagesIndex.fromBytes(data, what));
-    memo.set(sha256, p);
-    p.catch(() => memo.delete(sha256));
+    p = loadPackagesIndex({ cache: t.cache, indexPath: blob, sha256: expected.sha256, size: expected.size, what, logger: t.logger, signal: t.signal }).then((r) => {
+      t.logger.debug(`${what}: ${r.from === 'cache' ? 'scan from the cache' : 'scanned'} (${r.index.size} stanzas)`);
+      return r.index;
+    });
+    memo.set(expected.sha256, p);
+    p.catch(() => memo.delete(expected.sha256));
   }
   return p;
 }

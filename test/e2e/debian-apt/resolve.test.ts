@@ -81,6 +81,8 @@ test('on the cached closure, lading picks what apt picked on the full mirror whe
 });
 
 test('the same request gives the same lock bytes, and the lock round-trips through parseLock', async () => {
+  // cache-a is warm (its index scan is cached by the tests above), cache-b is new: both paths agree.
+  assert.equal((await readdir(join(work, 'cache-a', 'packages-scan', 'v1'))).length, 1, 'the index scan was cached');
   const a = await aptResolve({ packages: REQUEST, sourcesFiles: [repo.sourcesFile], cacheDir: join(work, 'cache-a') });
   const b = await aptResolve({ packages: REQUEST, sourcesFiles: [repo.sourcesFile], cacheDir: join(work, 'cache-b') });
   assert.equal(serializeLock(a.lock), serializeLock(b.lock));
