@@ -6,7 +6,7 @@
 //           stacked on the parent's own entry as an overlay lower directory.
 // An entry exists only once complete (`meta.json` written last). Entries of images that are no
 // longer the current build of their image are removed at the end of a run (evictRootfs).
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDecompressor, applyLayer, layerCompression, type Descriptor, type Manifest } from '../../oci/index.js';
 import { STATE_DIR, type LayoutStore } from '../../layout/index.js';
@@ -196,9 +196,4 @@ export async function applyLayers(store: LayoutStore, layers: readonly Descripto
       throw new BuildError('ROOTFS_FAILED', `applying layer ${l.digest} into ${root}: ${describeError(err)}`, { cause: err });
     }
   }
-}
-
-/** Removes a cache entry (used when a cached tree turns out to be unusable). */
-export async function dropEntry(dir: string, digest: string): Promise<void> {
-  await rm(join(dir, hexOf(digest)), { recursive: true, force: true });
 }
