@@ -5,11 +5,6 @@ import type { CopyReport, ImageProgress } from '../../registry/index.js';
 import { output, type CliContext } from '../context.js';
 import { addRegistryOptions, type RegistryFlags } from './registry-flags.js';
 
-// NOTE: build.ts imports registryClient from this file; this static re-export loads the registry
-// module when the command table is built. Drop it once build.ts loads './registry-client.js' in
-// its action, as the other registry commands do.
-export { registryClient } from './registry-client.js';
-
 interface CopyFlags extends RegistryFlags {
   fromFile?: string;
   platform?: string;
