@@ -207,3 +207,44 @@ test('an interrupted build removes its mounts and work directories', async () =>
   assert.deepEqual(await readdir(join(store, '.lading/work')), []);
 });
 
+test('an image on an external base pinned by digest (already in the store) gets its layers, config and base annotations', async () => {
+  const layout = await openLayout({ path: store });
+  const tiny = await layout.resolve('tiny:latest');
+  assert.ok(tiny);
+  const ref = `registry.example.invalid/lading/tiny@${tiny.digest}`;
+  await writeFile(
+    join(dir, 'external.yaml'),
+    [
+      'project: {name: external}',
+      'sources:',
+      `  - {uris: ["${repo.url}"], suites: [${repo.suite}], components: [main], signedBy: ${repo.keyringPath}}`,
+      'architectures: [amd64]',
+      'images:',
+      '  on-tiny:',
+      `    from: ${ref}`,
+      '    maintainerScripts: skip',
+      '    files: [{src: files/note, dest: /etc/note}]',
+      '    run:',
+      '      - {name: check, script: "test -f /hello && echo ok > /etc/checked"}',
+      '',
+    ].join('\n'),
+  );
+  const { code, summary, stderr } = await buildJson(['-f', 'external.yaml', '--lock', 'external.lock'], opts());
+  assert.equal(code, 0, `${stderr}\n${JSON.stringify(summary.failed)}`);
+  const doc = await layout.getManifest('on-tiny:latest');
+  const m = doc!.value as Manifest;
+  const base = (await layout.getManifest(tiny.digest))!.value as Manifest;
+  assert.deepEqual(m.layers.slice(0, base.layers.length), base.layers, "the base's layers come first");
+  assert.equal(m.layers.length, base.layers.length + 1);
+  assert.equal(m.annotations?.['org.opencontainers.image.base.name'], ref);
+  assert.equal(m.annotations?.['org.opencontainers.image.base.digest'], tiny.digest);
+  const cfg = parseImageConfig(await layout.readBlob(m.config)).value;
+  assert.ok(cfg.config?.Env?.some((e) => e.startsWith('PATH=')));
+  const u = await umociUnpack(store, 'on-tiny:latest');
+  try {
+    assert.equal(await readFile(join(u.rootfs, 'etc/checked'), 'utf8'), 'ok\n');
+  } finally {
+    await u.cleanup();
+  }
+});
+
