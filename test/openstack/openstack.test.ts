@@ -5,7 +5,8 @@
 // - every image passes validate();
 // - the keystone image, unpacked by umoci and run by runc, runs `keystone-manage --version`;
 //   `dpkg -l` lists its packages as installed; /lib is still the usr/lib symlink;
-// - changing one package of openstack-base rebuilds exactly openstack-base and what is below it.
+// - changing one package of openstack-base rebuilds exactly openstack-base and what is below it;
+// - a site override adds a package to nova-api and a label to every image, lading.yaml untouched.
 // Times and digests are printed. Skipped when the mirror is unreachable or LADING_OFFLINE=1.
 // Cold builds take long (tens of minutes on 2 cores); .debs come from the normal apt cache
 // (LADING_CACHE, else ~/.cache/lading), so a second run downloads nothing.
@@ -13,13 +14,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdtemp, readlink, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import type { BuildSummary } from '../../src/build/index.js';
 import { loadSources } from '../../src/debian/index.js';
+import { openLayout } from '../../src/layout/index.js';
+import { parseImageConfig, type Manifest } from '../../src/oci/index.js';
 import { buildJson, digests, shIn, umociUnpack, validateStored } from '../helpers/build.js';
 
 const execFileP = promisify(execFile);
@@ -139,3 +142,28 @@ test('changing one package of openstack-base rebuilds exactly openstack-base and
   assert.equal(digests(r.summary)['base amd64'], first['base amd64']);
   for (const i of IMAGES.filter((x) => x !== 'base')) assert.notEqual(digests(r.summary)[`${i} amd64`], first[`${i} amd64`], i);
 });
+
+test('a site override adds a package to nova-api and a label to every image without editing lading.yaml', async (t) => {
+  if (skip) return t.skip(skip);
+  if (!first['keystone amd64']) return t.skip('the first build did not finish');
+  const config = await readFile(join(work, 'lading.yaml'), 'utf8');
+  await writeFile(join(work, 'site2.yaml'), ['images:', '  nova-api:', '    packages: {add: [python3-toml]}', 'allImages:', '  labels: {com.example.site: lab}', ''].join('\n'));
+  const r = await buildJson(['-o', 'site2.yaml', '--lock', 'site2.lock'], { cwd: work, store: storeA, cache });
+  report('site override (nova-api package, label on every image)', r.summary);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(await readFile(join(work, 'lading.yaml'), 'utf8'), config);
+  const layout = await openLayout({ path: storeA });
+  for (const image of IMAGES) {
+    const m = (await layout.getManifest(`${image}:latest`))!.value as Manifest;
+    const cfg = parseImageConfig(await layout.readBlob(m.config)).value;
+    assert.equal(cfg.config?.Labels?.['com.example.site'], 'lab', image);
+  }
+  const u = await umociUnpack(storeA, 'nova-api:latest');
+  try {
+    const q = await shIn(u.rootfs, "dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n' python3-toml");
+    assert.match(q.stdoutTail, /^ii\s+python3-toml/);
+  } finally {
+    await u.cleanup();
+  }
+});
+
