@@ -19,6 +19,17 @@ export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, ''
 /** Thrown for a precondition the user must fix (a missing peer, no build); printed without a stack. */
 export class BenchSetupError extends Error {}
 
+/** A program that exited non-zero, with everything it printed (for the run's logs). */
+export class ProgramFailed extends Error {
+  constructor(
+    message: string,
+    readonly stdout: string,
+    readonly stderr: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Fails loudly when a program the benchmark compares against is not installed. */
 export function requireTools(bench: string, tools: readonly string[]): void {
   const missing = tools.filter((t) => spawnSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' }).status !== 0);
@@ -94,7 +105,7 @@ export function timed(cmd: string, args: readonly string[], options: TimedOption
           await rm(statFile, { force: true });
           if (code !== 0) {
             const tail = (err || out).trim().split('\n').slice(-40).join('\n');
-            reject(new Error(`${what} failed (exit ${code}):\n${tail}`));
+            reject(new ProgramFailed(`${what} failed (exit ${code}):\n${tail}`, out, err));
             return;
           }
           resolve({ seconds, cpuSeconds, stdout: out, stderr: err });

@@ -18,7 +18,7 @@
 // Logs of both sides go to bench/out/family/<time>/ (gitignored).
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultLockPath, readFamilyLock } from '../../src/build/index.js';
@@ -39,6 +39,9 @@ import {
   summariseStatus,
   timed,
   versionOf,
+  ProgramFailed,
+  type Timed,
+  type TimedOptions,
 } from '../build/peers.js';
 import { BENCH_NAMING } from './dockerfiles.js';
 import { FAMILY_CONFIG, generateDockerfiles } from './gen.js';
@@ -245,7 +248,8 @@ async function main(): Promise<void> {
         await run('cp', ['-al', ARCHIVES, s]);
       }
       const bud = (img: FamilyImage, slot: number, what: string) =>
-        timed(
+        timedLogged(
+          join(logs, `buildah-${img.name}${what === 'cold' ? '' : `-${what}`}.log`),
           'buildah',
           [
             ...buildah,
@@ -254,6 +258,12 @@ async function main(): Promise<void> {
             '--layers',
             '--format',
             'docker',
+            // Postinsts of cinder-common and nova-common call `hostname -i`. docker build puts the
+            // container's name in its /etc/hosts; buildah 1.28's chroot isolation names it after
+            // the container id without resolving it, so RUN shares the host's UTS name, mapped here.
+            '--uts=host',
+            '--add-host',
+            `${hostname()}:127.0.1.1`,
             '-f',
             img.dockerfile,
             '-t',
@@ -274,7 +284,6 @@ async function main(): Promise<void> {
       const tb = performance.now();
       await parentsFirst(images, JOBS, async (img, slot) => {
         const r = await bud(img, slot, 'cold');
-        await writeFile(join(logs, `buildah-${img.name}.log`), r.stdout + r.stderr);
         perImage.set(img.name, r.seconds);
         console.log(`  buildah ${img.name}: ${secs(r.seconds)}`);
       });
@@ -336,6 +345,21 @@ async function main(): Promise<void> {
   note(`load average at the end: ${await loadAverage()}`);
   await writeFile(join(logs, 'summary.txt'), `${results.join('\n')}\n`);
   console.log(`logs: ${logs}`);
+}
+
+/** timed(), writing what the program printed to a log file whether it succeeded or not. */
+async function timedLogged(log: string, cmd: string, args: readonly string[], options: TimedOptions): Promise<Timed> {
+  try {
+    const r = await timed(cmd, args, options);
+    await writeFile(log, r.stdout + r.stderr);
+    return r;
+  } catch (err) {
+    if (err instanceof ProgramFailed) {
+      await writeFile(log, err.stdout + err.stderr);
+      err.message += `\n  log: ${log}`;
+    }
+    throw err;
+  }
 }
 
 /** Removes every container and image of the bench's buildah storage, then the storage itself. */
