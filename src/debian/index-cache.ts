@@ -25,6 +25,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { endianness } from 'node:os';
 import { atomicWriteFile, describeError, errnoCode, nullLogger, type Logger } from '../core/index.js';
 import type { AptCache } from './cache.js';
 import { DebianError } from './errors.js';
@@ -127,20 +128,35 @@ export function checkScan(file: Buffer, sha256: string, size: number): Buffer | 
   return payload;
 }
 
-function isLatin1(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return false;
-  return true;
+/** The payload's words as a Uint32Array: a view when aligned on a little-endian machine, else a copy. */
+function wordsOf(payload: Buffer, count: number): Uint32Array {
+  if (endianness() === 'LE' && payload.byteOffset % 4 === 0) return new Uint32Array(payload.buffer, payload.byteOffset, count);
+  const words = new Uint32Array(count);
+  for (let i = 0; i < count; i++) words[i] = payload.readUInt32LE(i * 4);
+  return words;
 }
 
-/** A stanza table read from a checked scan file; stanza text comes from the index file itself. */
+/** The name as latin1 bytes, or undefined when it has a character latin1 cannot hold (no package has). */
+function latin1(name: string): Buffer | undefined {
+  for (let i = 0; i < name.length; i++) if (name.charCodeAt(i) > 0xff) return undefined;
+  return Buffer.from(name, 'latin1');
+}
+
+/**
+ * A stanza table read from a checked scan file; stanza text comes from the index file itself.
+ * Lookups are binary searches over the sorted tables, so loading costs no per-package work.
+ */
 class CachedTable implements StanzaTable {
   readonly count: number;
   readonly essentialIds: readonly number[];
   private readonly buf: Buffer;
+  /** The counts and tables (everything before the strings) as 32-bit words. */
+  private readonly w: Uint32Array;
   private readonly indexPath: string;
   private readonly indexSize: number;
   private readonly what: string;
   private readonly providesCount: number;
+  /** Word positions of the tables, and byte position of the strings. */
   private readonly byNameAt: number;
   private readonly providesAt: number;
   private readonly stringsAt: number;
@@ -153,71 +169,72 @@ class CachedTable implements StanzaTable {
     this.count = payload.readUInt32LE(0);
     this.providesCount = payload.readUInt32LE(4);
     const essentials = payload.readUInt32LE(8);
-    this.byNameAt = COUNTS + this.count * STANZA;
-    this.providesAt = this.byNameAt + this.count * 4;
-    const essentialAt = this.providesAt + this.providesCount * PROVIDES;
-    this.stringsAt = essentialAt + essentials * 4;
-    const ess: number[] = [];
-    for (let i = 0; i < essentials; i++) ess.push(payload.readUInt32LE(essentialAt + i * 4));
-    this.essentialIds = ess;
+    this.byNameAt = COUNTS / 4 + this.count * (STANZA / 4);
+    this.providesAt = this.byNameAt + this.count;
+    const essentialAt = this.providesAt + this.providesCount * (PROVIDES / 4);
+    this.w = wordsOf(payload, essentialAt + essentials);
+    this.stringsAt = (essentialAt + essentials) * 4;
+    this.essentialIds = Array.from(this.w.subarray(essentialAt, essentialAt + essentials));
   }
 
+  /** Word `word` of stanza `id`'s record: 0 start, 1 end, 2 line, 3 name offset, 4 name length. */
   private field(id: number, word: number): number {
     if (id >= this.count) throw new DebianError('CACHE_INVALID', `${this.what}: cached scan refers to stanza ${id} of ${this.count}`);
-    return this.buf.readUInt32LE(COUNTS + id * STANZA + word * 4);
+    return this.w[COUNTS / 4 + id * (STANZA / 4) + word]!;
   }
 
   private str(off: number, len: number): string {
     return this.buf.toString('latin1', this.stringsAt + off, this.stringsAt + off + len);
   }
 
-  /** Compares `q` with the string at (off, len): negative when q sorts first. */
-  private cmp(q: Buffer, off: number, len: number): number {
-    return q.compare(this.buf, this.stringsAt + off, this.stringsAt + off + len);
-  }
-
-  /** First position of a table of n entries sorted by string (`key(i)`: offset, length) whose string is >= q. */
-  private lowerBound(q: Buffer, n: number, key: (i: number) => [number, number]): number {
+  idsOf(name: string): readonly number[] {
+    const q = latin1(name);
+    if (!q) return [];
+    const { w, buf, byNameAt, stringsAt, count } = this;
+    const base = COUNTS / 4;
+    // The name of the stanza at sorted position i: its offset is word 3, its length word 4 of the record.
     let lo = 0;
-    let hi = n;
+    let hi = count;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const [off, len] = key(mid);
-      if (this.cmp(q, off, len) > 0) lo = mid + 1;
+      const rec = base + w[byNameAt + mid]! * 5;
+      const off = stringsAt + w[rec + 3]!;
+      if (q.compare(buf, off, off + w[rec + 4]!) > 0) lo = mid + 1;
       else hi = mid;
     }
-    return lo;
-  }
-
-  idsOf(name: string): readonly number[] {
-    if (!isLatin1(name)) return [];
-    const q = Buffer.from(name, 'latin1');
-    const idAt = (i: number) => this.buf.readUInt32LE(this.byNameAt + i * 4);
-    const nameOf = (i: number): [number, number] => {
-      const id = idAt(i);
-      return [this.field(id, 3), this.field(id, 4)];
-    };
     const out: number[] = [];
-    for (let i = this.lowerBound(q, this.count, nameOf); i < this.count; i++) {
-      const [off, len] = nameOf(i);
-      if (this.cmp(q, off, len) !== 0) break;
-      out.push(idAt(i));
+    for (let i = lo; i < count; i++) {
+      const id = w[byNameAt + i]!;
+      const rec = base + id * 5;
+      const off = stringsAt + w[rec + 3]!;
+      if (q.compare(buf, off, off + w[rec + 4]!) !== 0) break;
+      out.push(id);
     }
     return out;
   }
 
   providersOf(name: string): readonly ProvidesRef[] {
-    if (!isLatin1(name)) return [];
-    const q = Buffer.from(name, 'latin1');
-    const at = (i: number) => this.providesAt + i * PROVIDES;
-    const key = (i: number): [number, number] => [this.buf.readUInt32LE(at(i)), this.buf.readUInt32LE(at(i) + 4)];
+    const q = latin1(name);
+    if (!q) return [];
+    const { w, buf, providesAt, stringsAt, providesCount } = this;
+    // Entry i: words providesAt + 5i .. +4 = name offset, name length, id, version offset, version length.
+    let lo = 0;
+    let hi = providesCount;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const e = providesAt + mid * 5;
+      const off = stringsAt + w[e]!;
+      if (q.compare(buf, off, off + w[e + 1]!) > 0) lo = mid + 1;
+      else hi = mid;
+    }
     const out: ProvidesRef[] = [];
-    for (let i = this.lowerBound(q, this.providesCount, key); i < this.providesCount; i++) {
-      const [off, len] = key(i);
-      if (this.cmp(q, off, len) !== 0) break;
-      const id = this.buf.readUInt32LE(at(i) + 8);
-      const vlen = this.buf.readUInt32LE(at(i) + 16);
-      out.push(vlen === NO_VERSION ? { id } : { id, version: this.str(this.buf.readUInt32LE(at(i) + 12), vlen) });
+    for (let i = lo; i < providesCount; i++) {
+      const e = providesAt + i * 5;
+      const off = stringsAt + w[e]!;
+      if (q.compare(buf, off, off + w[e + 1]!) !== 0) break;
+      const id = w[e + 2]!;
+      const vlen = w[e + 4]!;
+      out.push(vlen === NO_VERSION ? { id } : { id, version: this.str(w[e + 3]!, vlen) });
     }
     return out;
   }

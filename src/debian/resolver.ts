@@ -372,6 +372,9 @@ export function resolveArchitecture(options: ResolveArchitectureOptions): ArchRe
   }
   // Final check over the whole set: choices made later may conflict with earlier ones.
   const chosen = [...s.selected.values()].map((e) => e.candidate).sort((a, b) => (a.name < b.name ? -1 : 1));
+  // conflictsBetween checks both directions, so each pair needs one look: perl-modules-5.36's
+  // ~45 Breaks all name modules that perl Provides, which made this loop most of a warm resolve.
+  const checked = new Set<string>();
   for (const a of chosen) {
     if (!a.conflicts && !a.breaks) continue;
     for (const field of ['conflicts', 'breaks'] as const) {
@@ -381,6 +384,9 @@ export function resolveArchitecture(options: ResolveArchitectureOptions): ArchRe
             (b): b is Candidate => !!b && b !== a && s.selected.get(b.name)?.candidate === b,
           );
           for (const b of targets) {
+            const pair = a.name < b.name ? `${a.name}\0${b.name}` : `${b.name}\0${a.name}`;
+            if (checked.has(pair)) continue;
+            checked.add(pair);
             const why = conflictsBetween(u, a, b);
             if (!why) continue;
             const ea = s.selected.get(a.name)!;
