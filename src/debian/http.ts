@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open as openFile, readFile, rename, rm, stat } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { dirname } from 'node:path';
 import { Readable, Transform, type Duplex } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
@@ -39,9 +40,10 @@ export class FetchFailure extends DebianError {
   }
 }
 
-/** Shared by everything that downloads: the fetch implementation, cache, logger, clock, limits. */
+/** Shared by everything that downloads: the HTTP client, cache, logger, clock, limits. */
 export interface Transport {
-  fetch: typeof fetch;
+  /** An injected fetch; when absent, GETs go through node:http(s) (see nodeGet). */
+  fetch?: typeof fetch;
   cache: AptCache;
   logger: Logger;
   clock: Clock;
@@ -57,6 +59,7 @@ export interface Transport {
 /** Options of createTransport; everything defaults sensibly. */
 export interface TransportOptions {
   cacheDir: string;
+  /** Default: node:http(s), which starts faster than the global fetch (see nodeGet). */
   fetch?: typeof fetch;
   logger?: Logger;
   clock?: Clock;
@@ -69,7 +72,7 @@ export interface TransportOptions {
 /** Builds the transport every apt operation runs on. */
 export function createTransport(options: TransportOptions): Transport {
   return {
-    fetch: options.fetch ?? globalThis.fetch,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
     cache: new AptCache(options.cacheDir),
     logger: options.logger ?? nullLogger,
     clock: options.clock ?? systemClock,
@@ -80,10 +83,56 @@ export function createTransport(options: TransportOptions): Transport {
   };
 }
 
+/** Response headers as far as lading reads them (not the global Headers: touching it loads undici). */
+interface ResponseHeaders {
+  get(name: string): string | undefined;
+}
+
 interface Opened {
   status: number;
-  headers: Headers;
+  headers: ResponseHeaders;
   body: Readable;
+}
+
+const NO_HEADERS: ResponseHeaders = { get: () => undefined };
+const MAX_REDIRECTS = 20;
+/** A connection that sends nothing for this long fails the request (undici's fetch uses the same 300 s for headers and body). */
+const IDLE_TIMEOUT_MS = 300_000;
+
+/**
+ * GET over node:http(s), following redirects as fetch does (at most 20; Authorization dropped when
+ * the origin changes). The default client: undici, behind the global fetch, costs ~0.1 s of CPU
+ * and ~0.2 s of wall time on its first request of a process, a good part of a warm `apt resolve`,
+ * and lading only needs GET. Bodies are not content-decoded: no Accept-Encoding is sent.
+ */
+async function nodeGet(start: URL, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<Opened> {
+  let url = start;
+  const sent = { ...headers };
+  for (let hop = 0; ; hop++) {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`redirected to an unsupported URL scheme ${url.protocol}`);
+    const { request } = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request(url, { headers: sent, ...(signal ? { signal } : {}) }, resolve);
+      req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(new Error(`no data for ${IDLE_TIMEOUT_MS / 1000} s`)));
+      req.on('error', reject);
+      req.end();
+    });
+    const status = res.statusCode ?? 0;
+    const location = res.headers.location;
+    if ((status === 301 || status === 302 || status === 303 || status === 307 || status === 308) && location) {
+      res.resume();
+      if (hop >= MAX_REDIRECTS) throw new Error(`more than ${MAX_REDIRECTS} redirects`);
+      const next = new URL(location, url);
+      if (next.origin !== url.origin) delete sent.authorization;
+      url = next;
+      continue;
+    }
+    const get = (name: string) => {
+      const v = res.headers[name.toLowerCase()];
+      return Array.isArray(v) ? v.join(', ') : v;
+    };
+    return { status, headers: { get }, body: res };
+  }
 }
 
 function authHeaders(url: URL): Record<string, string> {
@@ -100,22 +149,23 @@ async function open(t: Transport, rawUrl: string, headers: Record<string, string
     try {
       if (!(await stat(path)).isFile()) throw new Error('not a regular file');
     } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return { status: 404, headers: new Headers(), body: Readable.from([]) };
+      if (errnoCode(err) === 'ENOENT') return { status: 404, headers: NO_HEADERS, body: Readable.from([]) };
       throw new FetchFailure(`${what}: ${path}: ${(err as Error).message}`, { network: false, cause: err });
     }
-    return { status: 200, headers: new Headers(), body: createReadStream(path, { highWaterMark: 1 << 20 }) };
+    return { status: 200, headers: NO_HEADERS, body: createReadStream(path, { highWaterMark: 1 << 20 }) };
   }
   const clean = stripCredentials(rawUrl);
-  let res: Response;
+  const sent = { 'user-agent': 'lading', ...authHeaders(url), ...headers };
   try {
-    res = await t.fetch(clean, { headers: { 'user-agent': 'lading', ...authHeaders(url), ...headers }, signal: t.signal, redirect: 'follow' });
+    if (!t.fetch) return await nodeGet(new URL(clean), sent, t.signal);
+    const res = await t.fetch(clean, { headers: sent, signal: t.signal, redirect: 'follow' });
+    const body = res.body ? Readable.fromWeb(res.body as WebReadableStream) : Readable.from([]);
+    return { status: res.status, headers: { get: (name) => res.headers.get(name) ?? undefined }, body };
   } catch (err) {
     if (t.signal?.aborted) throw err;
     const reason = describeCause(err);
     throw new FetchFailure(`${what}: cannot reach ${redactUrl(clean)}: ${reason}`, { network: true, cause: err });
   }
-  const body = res.body ? Readable.fromWeb(res.body as WebReadableStream) : Readable.from([]);
-  return { status: res.status, headers: res.headers, body };
 }
 
 function describeCause(err: unknown): string {
@@ -215,8 +265,8 @@ export async function fetchRevalidated(t: Transport, url: string, what: string, 
     t.logger.debug(`Get ${redactUrl(key)} (${data.length} bytes)`);
     const path = t.cache.blobPath(sha256);
     if (!(await t.cache.has(sha256, data.length))) await atomicWriteFile(path, data, { signal: t.signal });
-    const etag = res.headers.get('etag') ?? undefined;
-    const lastModified = res.headers.get('last-modified') ?? undefined;
+    const etag = res.headers.get('etag');
+    const lastModified = res.headers.get('last-modified');
     await t.cache.writeRecord({ url: key, sha256, size: data.length, etag, lastModified, checkedAt: t.clock.now().toISOString() }, t.signal);
     return { data, sha256, from: 'network' as const };
   });

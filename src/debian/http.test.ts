@@ -1,0 +1,89 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DebianError } from './errors.js';
+import { createTransport, fetchRevalidated } from './http.js';
+
+// The default client is node:http (not the global fetch); these pin the fetch behaviours it has to
+// keep: redirects followed, credentials sent only to the origin they were given for.
+
+let dir: string;
+const servers: Server[] = [];
+const seen: Array<{ server: string; path: string; headers: IncomingHttpHeaders }> = [];
+let a = '';
+let b = '';
+
+async function serve(name: string, handler: (path: string, res: ServerResponse) => void): Promise<string> {
+  const server = createServer((req, res) => {
+    seen.push({ server: name, path: req.url ?? '', headers: req.headers });
+    handler(req.url ?? '', res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  servers.push(server);
+  const addr = server.address();
+  return `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'lading-http-'));
+  b = await serve('b', (path, res) => {
+    res.end(`b${path}`);
+  });
+  a = await serve('a', (path, res) => {
+    const go = (to: string) => {
+      res.writeHead(302, { location: to });
+      res.end('moved');
+    };
+    if (path === '/same') go('/target');
+    else if (path === '/cross') go(`${b}/target`);
+    else if (path === '/loop') go('/loop');
+    else if (path === '/permanent') {
+      res.writeHead(308, { location: 'target' });
+      res.end();
+    } else res.end(`a${path}`);
+  });
+});
+
+after(async () => {
+  for (const s of servers) await new Promise<void>((resolve) => s.close(() => resolve()));
+  await rm(dir, { recursive: true, force: true });
+});
+
+const withCreds = (url: string) => url.replace('http://', 'http://user:secret@');
+const transport = () => createTransport({ cacheDir: join(dir, `cache-${seen.length}`), retries: 0 });
+
+test('redirects are followed; credentials go along only while the origin stays the same', async () => {
+  seen.length = 0;
+  const same = await fetchRevalidated(transport(), withCreds(`${a}/same`), 'same');
+  assert.equal(same?.data.toString(), 'a/target');
+  const basic = `Basic ${Buffer.from('user:secret').toString('base64')}`;
+  assert.deepEqual(
+    seen.map((s) => [s.server, s.path, s.headers.authorization]),
+    [
+      ['a', '/same', basic],
+      ['a', '/target', basic],
+    ],
+  );
+  seen.length = 0;
+  const cross = await fetchRevalidated(transport(), withCreds(`${a}/cross`), 'cross');
+  assert.equal(cross?.data.toString(), 'b/target');
+  assert.deepEqual(
+    seen.map((s) => [s.server, s.path, s.headers.authorization]),
+    [
+      ['a', '/cross', basic],
+      ['b', '/target', undefined],
+    ],
+  );
+  assert.equal(seen[1]!.headers['user-agent'], 'lading');
+  const relative = await fetchRevalidated(transport(), `${a}/permanent`, 'permanent');
+  assert.equal(relative?.data.toString(), 'a/target', 'a relative Location resolves against the current URL (308 too)');
+});
+
+test('a redirect loop ends in an error naming the file, after 20 hops', async () => {
+  seen.length = 0;
+  await assert.rejects(fetchRevalidated(transport(), `${a}/loop`, 'dists/x/InRelease'), (e: unknown) => e instanceof DebianError && e.code === 'FETCH_FAILED' && /^dists\/x\/InRelease: cannot reach .*more than 20 redirects/.test(e.message));
+  assert.equal(seen.length, 21);
+});
