@@ -52,8 +52,8 @@ export function formatBuildSummary(s: BuildSummary, cwd: string): string {
   return [head, table(rows), names.length ? `named: ${names.join(', ')}` : '', s.failed.length ? `logs: ${relative(cwd, s.logDir) || s.logDir}` : ''].filter(Boolean).join('\n');
 }
 
-/** A one-line progress display on stderr for terminals. */
-function progress(c: CliContext): (e: BuildEvent) => void {
+/** A one-line progress display on stderr for terminals; `stop` clears it. */
+function progress(c: CliContext): { onEvent: (e: BuildEvent) => void; stop: () => void } {
   const running = new Map<string, { stage: string; since: number }>();
   let total = 0;
   let done = 0;
@@ -62,7 +62,14 @@ function progress(c: CliContext): (e: BuildEvent) => void {
     const parts = [...running].map(([k, v]) => `${k.replace('\u0000', ' (')}): ${v.stage} ${Math.round((Date.now() - v.since) / 1000)}s`);
     c.stderr.write(`\r\x1b[K[${done}/${total}] ${parts.join(' | ')}`.slice(0, 400));
   };
-  return (e) => {
+  const stop = () => {
+    if (timer) {
+      clearInterval(timer);
+      timer = undefined;
+      c.stderr.write('\r\x1b[K');
+    }
+  };
+  const onEvent = (e: BuildEvent) => {
     if (e.type === 'planned') {
       total = e.plan.batches.flat().length;
       if (c.interactive) timer = setInterval(draw, 1000);
@@ -83,13 +90,11 @@ function progress(c: CliContext): (e: BuildEvent) => void {
       running.delete(k);
       done++;
       if (!c.interactive && !c.json && e.outcome !== 'reused') c.stderr.write(`${e.outcome} ${e.image} (${e.arch})${e.outcome === 'built' ? ` ${short(e.detail ?? '')}` : ''}\n`);
-      if (done === total && timer) {
-        clearInterval(timer);
-        c.stderr.write('\r\x1b[K');
-      }
+      if (done === total) stop();
     }
-    if (c.interactive) draw();
+    if (timer) draw();
   };
+  return { onEvent, stop };
 }
 
 /** Registers `build`. */
@@ -113,33 +118,38 @@ export function register(program: Command, ctx: () => CliContext): void {
     const jobs = count(flags.jobs, '--jobs', 1, 2);
     const retries = count(flags.retries, '--retries', 0, 1);
     const { BuildError, buildFamily } = await import('../../build/index.js');
-    const onEvent = progress(c);
-    const summary = await buildFamily({
-      ...familyFiles(c, flags),
-      storePath: c.storePath,
-      cacheDir: c.cachePath,
-      selection: { images, profiles: flags.profile ?? [] },
-      ...(flags.arch ? { architectures: flags.arch } : {}),
-      // --force with image names rebuilds those images (their ancestors are reused when unchanged).
-      ...(flags.force ? { force: images.length > 0 && !images.some((i) => i.includes('*')) ? images : true } : {}),
-      jobs,
-      retries,
-      ...(flags.offline ? { offline: true } : {}),
-      ...(flags.updateLock ? { updateLock: true } : {}),
-      ...(flags.overlay === false ? { overlay: false as const } : {}),
-      ...(flags.keepRootfs === false ? { keepRootfs: false } : {}),
-      ...(flags.deferPy3compile === false ? { deferPy3compile: false } : {}),
-      ...(c.env.LADING_RUNTIME ? { runtime: c.env.LADING_RUNTIME } : {}),
-      fetchBase: async (reference, digest, store, signal) => {
-        const [{ RegistryRepository, copyImage, parseCopyReference }, { registryClient }] = await Promise.all([import('../../registry/index.js'), import('./registry-client.js')]);
-        const ref = parseCopyReference(reference, { cwd: c.cwd, defaultTag: null });
-        if (ref.kind !== 'registry') throw new BuildError('BASE_MISSING', `base ${reference} is not a registry reference`);
-        const source = new RegistryRepository(registryClient(c, {}), ref.ref.registry, ref.ref.repository);
-        await copyImage({ source, reference: digest, destination: store, tags: [], sourceName: reference }, { ...(signal ? { signal } : {}), logger: c.logger });
-      },
-      logger: c.logger,
-      onEvent,
-    });
+    const display = progress(c);
+    let summary: BuildSummary;
+    try {
+      summary = await buildFamily({
+        ...familyFiles(c, flags),
+        storePath: c.storePath,
+        cacheDir: c.cachePath,
+        selection: { images, profiles: flags.profile ?? [] },
+        ...(flags.arch ? { architectures: flags.arch } : {}),
+        // --force with image names rebuilds those images (their ancestors are reused when unchanged).
+        ...(flags.force ? { force: images.length > 0 && !images.some((i) => i.includes('*')) ? images : true } : {}),
+        jobs,
+        retries,
+        ...(flags.offline ? { offline: true } : {}),
+        ...(flags.updateLock ? { updateLock: true } : {}),
+        ...(flags.overlay === false ? { overlay: false as const } : {}),
+        ...(flags.keepRootfs === false ? { keepRootfs: false } : {}),
+        ...(flags.deferPy3compile === false ? { deferPy3compile: false } : {}),
+        ...(c.env.LADING_RUNTIME ? { runtime: c.env.LADING_RUNTIME } : {}),
+        fetchBase: async (reference, digest, store, signal) => {
+          const [{ RegistryRepository, copyImage, parseCopyReference }, { registryClient }] = await Promise.all([import('../../registry/index.js'), import('./registry-client.js')]);
+          const ref = parseCopyReference(reference, { cwd: c.cwd, defaultTag: null });
+          if (ref.kind !== 'registry') throw new BuildError('BASE_MISSING', `base ${reference} is not a registry reference`);
+          const source = new RegistryRepository(registryClient(c, {}), ref.ref.registry, ref.ref.repository);
+          await copyImage({ source, reference: digest, destination: store, tags: [], sourceName: reference }, { ...(signal ? { signal } : {}), logger: c.logger });
+        },
+        logger: c.logger,
+        onEvent: display.onEvent,
+      });
+    } finally {
+      display.stop();
+    }
     output(c, summary, () => formatBuildSummary(summary, c.cwd));
     if (summary.failed.length > 0) c.exitCode = 1;
   });
