@@ -142,6 +142,13 @@ test('copy mode: changed and new paths with their parents, replaced directories 
     symlinkSync('change', join(root, 'etc/link'));
     const d = await diffSnapshots(root, before, { });
     const listed = d.entries.map((e) => `${e.type} ${e.path}`);
+    // The file system may give the recreated directory its old inode back; then it is not seen
+    // as replaced, and the removed child gets its own whiteout instead. Both layers apply alike.
+    const reused = !listed.includes('opaque var/lib/replaced');
+    if (reused) {
+      assert.ok(listed.includes('whiteout var/lib/replaced/old'), listed.join('\n'));
+      listed.splice(listed.indexOf('whiteout var/lib/replaced/old'), 1, 'opaque var/lib/replaced');
+    }
     assert.deepEqual(listed.sort(), [
       'dir etc',
       'dir opt',
@@ -159,7 +166,7 @@ test('copy mode: changed and new paths with their parents, replaced directories 
       'symlink etc/link',
       'whiteout usr/share/doc/a',
     ]);
-    assert.equal(d.whiteouts, 1);
+    assert.equal(d.whiteouts, reused ? 2 : 1);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
