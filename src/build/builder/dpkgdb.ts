@@ -124,10 +124,3 @@ export function fileTriggersFor(admin: string, installed: readonly string[]): st
   }
   return [...hit].sort();
 }
-
-/** The paths listed in the .list files of some packages (dpkg names, e.g. `/usr/bin/ls`). */
-export function listedPaths(admin: string, infoNames: readonly string[]): string[] {
-  const out: string[] = [];
-  for (const n of infoNames) for (const l of lines(read(join(admin, 'info', `${n}.list`)))) out.push(l);
-  return out;
-}

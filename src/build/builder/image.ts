@@ -47,7 +47,7 @@ import type { BuildStep } from '../plan/schema.js';
 import { DEFAULT_PATH } from '../from-dir.js';
 import { applyAccounts, clampShadowDates } from './accounts.js';
 import { clampMtimes, diffSnapshots, snapshotTree, walkTree, type Snapshot, type TreeListing } from './diff.js';
-import { fileTriggersFor, listedPaths, mergeDatabase, setAsideDatabase } from './dpkgdb.js';
+import { fileTriggersFor, mergeDatabase, setAsideDatabase } from './dpkgdb.js';
 import { execProgram } from './exec.js';
 import { placeFiles } from './files.js';
 import { mountOverlay, removeTree, unmount } from './mounts.js';
@@ -247,7 +247,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
     if (runScripts && unpacked) {
       await runPreinsts(target, scriptPkgs.filter((p) => p.name !== 'base-passwd' || mode !== 'scratch'));
       const admin = resolveInRoot(rootfs, '/var/lib/dpkg', { followLast: true });
-      const installed = listedPaths(admin, scriptPkgs.map((p) => (p.multiArch === 'same' ? `${p.name}:${p.architecture}` : p.name)));
+      const installed = unpacked.packages.flatMap((p) => p.list);
       await runConfigure(target, fileTriggersFor(admin, installed), { deferPy3compile: run.deferPy3compile });
       const left = notInstalled(admin);
       if (left.length > 0) {
