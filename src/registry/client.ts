@@ -1,7 +1,9 @@
 // The HTTP side of the registry client: one RegistryClient per run holds auth state, per-host
 // request limits, retry policy and rate-limit observations; repositories share it.
-// Requests go through the injected fetch (undici in Node 20) with redirects followed by hand
-// so credentials never leave the registry's origin (registry.md §1, pitfall 2).
+// Requests go through a Transport (transport.ts: node:http by default, or an injected fetch) with
+// redirects followed by hand so credentials never leave the registry's origin (registry.md §1,
+// pitfall 2).
+import type { Readable } from 'node:stream';
 import {
   BaseError,
   backoffDelay,
@@ -21,6 +23,7 @@ import type { CredentialProvider } from './credentials.js';
 import { RegistryError, SPEC_ERROR_CODES, isTemporary, isTemporaryStatus, type RegistryErrorCode, type SpecErrorCode } from './errors.js';
 import { parseRateLimit, parseRetryAfter, type RateLimit } from './ratelimit.js';
 import { registryBaseUrl, type EndpointOptions } from './reference.js';
+import { fetchTransport, nodeTransport, type ResponseHeaders, type Transport, type WireResponse } from './transport.js';
 
 /** Retry policy knobs (core `retry`), plus the cap on a server-requested Retry-After. */
 export interface RegistryRetryOptions {
@@ -40,7 +43,10 @@ export interface RegistryRetryOptions {
 
 /** Options for a RegistryClient. */
 export interface RegistryClientOptions extends EndpointOptions {
-  /** HTTP implementation. Default the global fetch. */
+  /**
+   * HTTP implementation for registry requests. Default node:http(s) (transport.ts); token
+   * requests use this fetch, or the global one.
+   */
   fetch?: typeof fetch;
   /** Where credentials come from; none means anonymous. */
   credentials?: CredentialProvider;
@@ -100,12 +106,12 @@ export interface RequestSpec {
 /** A response with its body read (or left as a stream). */
 export interface HttpResult {
   readonly status: number;
-  readonly headers: Headers;
+  readonly headers: ResponseHeaders;
   /** The URL that answered, after redirects. */
   readonly url: URL;
   readonly body: Uint8Array;
   /** The unread body when `stream` was set. */
-  readonly stream?: ReadableStream<Uint8Array>;
+  readonly stream?: Readable;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -115,21 +121,16 @@ function isSpecCode(code: string): code is SpecErrorCode {
   return (SPEC_ERROR_CODES as readonly string[]).includes(code);
 }
 
-/** Reads a fetch body with a size cap (registry.md §5: bodies are read with a cap). */
-export async function readBodyCapped(body: ReadableStream<Uint8Array> | null, max: number, what: string): Promise<Uint8Array> {
+/** Reads a response body with a size cap (registry.md §5: bodies are read with a cap). */
+export async function readBodyCapped(body: AsyncIterable<Uint8Array> | null, max: number, what: string): Promise<Uint8Array> {
   if (!body) return new Uint8Array(0);
-  const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
+    for await (const value of body) {
       total += value.length;
-      if (total > max) {
-        await reader.cancel().catch(() => undefined);
-        throw new RegistryError('PROTOCOL', `${what}: response body larger than ${max} bytes`);
-      }
+      // Leaving the loop (throw) destroys the stream: the rest is not read.
+      if (total > max) throw new RegistryError('PROTOCOL', `${what}: response body larger than ${max} bytes`);
       chunks.push(value);
     }
   } catch (err) {
@@ -143,6 +144,11 @@ export async function readBodyCapped(body: ReadableStream<Uint8Array> | null, ma
     off += c.length;
   }
   return out;
+}
+
+/** Drops a response body unread (small bodies are drained so the connection can be reused). */
+function discard(body: Readable | null): void {
+  if (body && !body.destroyed) body.resume();
 }
 
 /** Wraps an error thrown by fetch or a body stream; lading's own errors in the cause chain win. */
@@ -172,7 +178,7 @@ export function networkError(err: unknown, what: string, signal?: AbortSignal): 
 }
 
 /** Turns an error response into a RegistryError with the spec code (registry.md §5). */
-export function errorFromResponse(status: number, headers: Headers, body: Uint8Array, what: string, now?: Date): RegistryError {
+export function errorFromResponse(status: number, headers: ResponseHeaders, body: Uint8Array, what: string, now?: Date): RegistryError {
   let code: RegistryErrorCode | undefined;
   let registryCode: string | undefined;
   let detail = '';
@@ -206,24 +212,6 @@ export function errorFromResponse(status: number, headers: Headers, body: Uint8A
   });
 }
 
-/**
- * A plain (not byte-typed) web ReadableStream over an async iterable. undici copies every chunk
- * of an async-iterable or byte-stream body; a plain stream's chunks go out as they are.
- */
-export function webStreamOf(iterable: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
-  const it = iterable[Symbol.asyncIterator]();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const { value, done } = await it.next();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    async cancel() {
-      await it.return?.();
-    },
-  });
-}
-
 /** Transport state shared by every repository of a run. */
 export class RegistryClient {
   readonly auth: Authenticator;
@@ -235,18 +223,18 @@ export class RegistryClient {
   /** Referrers-API capability per registry, once probed. */
   readonly referrersApi = new Map<string, Promise<boolean>>();
   private readonly options: RegistryClientOptions;
-  private readonly fetchImpl: typeof fetch;
+  private readonly transport: Transport;
   private readonly clock: Clock;
   private readonly limiters = new Map<string, Limiter>();
   private readonly warned = new Set<string>();
 
   constructor(options: RegistryClientOptions = {}) {
     this.options = options;
-    this.fetchImpl = options.fetch ?? globalThis.fetch;
+    this.transport = options.fetch ? fetchTransport(options.fetch) : nodeTransport();
     this.logger = options.logger ?? nullLogger;
     this.clock = options.clock ?? systemClock;
     this.auth = new Authenticator({
-      fetch: this.fetchImpl,
+      fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
       ...(options.credentials ? { credentials: options.credentials } : {}),
       clock: this.clock,
       logger: this.logger,
@@ -342,7 +330,7 @@ export class RegistryClient {
       });
       this.observe(spec.registry, res.headers);
       if (res.status === 401) {
-        await res.body?.cancel().catch(() => undefined);
+        discard(res.body);
         if (!challenged) {
           challenged = true;
           if (await this.auth.challenge(authTarget, res.headers.get('www-authenticate'), sentAuth)) continue;
@@ -354,6 +342,7 @@ export class RegistryClient {
       }
       if (spec.ok.includes(res.status) || spec.allow?.includes(res.status)) {
         if (spec.stream && res.body && spec.ok.includes(res.status)) return { status: res.status, headers: res.headers, url, body: new Uint8Array(0), stream: res.body };
+        if (spec.method === 'HEAD') discard(res.body);
         const body = spec.method === 'HEAD' ? new Uint8Array(0) : await readBodyCapped(res.body, spec.maxBytes ?? 8 << 20, spec.what);
         return { status: res.status, headers: res.headers, url, body };
       }
@@ -362,46 +351,32 @@ export class RegistryClient {
     }
   }
 
-  private async send(spec: RequestSpec, base: URL, authTarget: Parameters<Authenticator['header']>[0]): Promise<{ res: Response; url: URL; sentAuth: string | undefined }> {
+  private async send(spec: RequestSpec, base: URL, authTarget: Parameters<Authenticator['header']>[0]): Promise<{ res: WireResponse; url: URL; sentAuth: string | undefined }> {
     let url = spec.url;
     let method: string = spec.method;
     let withBody = spec.body !== undefined;
     let sentAuth: string | undefined;
     for (let hop = 0; hop <= 5; hop++) {
-      const headers = new Headers(spec.headers);
-      if (this.options.userAgent) headers.set('user-agent', this.options.userAgent);
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(spec.headers ?? {})) headers[k.toLowerCase()] = v;
+      if (this.options.userAgent) headers['user-agent'] = this.options.userAgent;
       // Credentials go only to the registry's own origin, never to a redirect target elsewhere.
       if (url.origin === base.origin) {
         const a = await this.auth.header(authTarget);
-        if (a) headers.set('authorization', a);
+        if (a) headers.authorization = a;
         if (hop === 0) sentAuth = a;
       }
-      let body: RequestInit['body'] | undefined;
-      if (withBody && spec.body !== undefined) {
-        if (typeof spec.body === 'function') {
-          // A plain pull-based web stream over the source's own chunks: Readable.toWeb's adapter
-          // and undici's handling of async-iterable bodies (a copy per chunk) cost far more CPU
-          // (measured on bench/copy: about a third of a 10-image push).
-          body = webStreamOf(await spec.body()) as unknown as RequestInit['body'];
-        } else {
-          body = spec.body as RequestInit['body'];
-        }
-      }
-      let res: Response;
+      let res: WireResponse;
       try {
-        res = await this.fetchImpl(url, {
-          method,
-          headers,
-          redirect: 'manual',
-          ...(body !== undefined ? { body, duplex: 'half' } : {}),
-          ...(spec.signal ? { signal: spec.signal } : {}),
-        } as RequestInit);
+        // A body factory gives a fresh stream per attempt, hop and auth round trip.
+        const body = withBody && spec.body !== undefined ? (typeof spec.body === 'function' ? await spec.body() : spec.body) : undefined;
+        res = await this.transport({ method, url, headers, ...(body !== undefined ? { body } : {}), ...(spec.signal ? { signal: spec.signal } : {}) });
       } catch (err) {
         throw networkError(err, spec.what, spec.signal);
       }
       const location = res.headers.get('location');
       if (REDIRECTS.has(res.status) && location) {
-        await res.body?.cancel().catch(() => undefined);
+        discard(res.body);
         const next = new URL(location, url);
         if (next.protocol !== 'https:' && next.protocol !== 'http:') {
           throw new RegistryError('PROTOCOL', `${spec.what}: redirect to unsupported scheme ${next.protocol}`);
@@ -422,7 +397,7 @@ export class RegistryClient {
     throw new RegistryError('PROTOCOL', `${spec.what}: too many redirects`);
   }
 
-  private observe(registry: string, headers: Headers): void {
+  private observe(registry: string, headers: ResponseHeaders): void {
     const rl = parseRateLimit(headers);
     if (rl) {
       this.rateLimits.set(registry, rl);

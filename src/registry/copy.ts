@@ -4,6 +4,7 @@
 // child manifests, then the root by digest, then referrers, and only then tags.
 // Several images in one run share work: a blob needed by many is transferred once per
 // destination, and blobs already in a sibling repository of the same registry are mounted.
+import { Readable } from 'node:stream';
 import { createLimiter, nullLogger, retry, throwIfAborted, type Digest, type Limiter, type Logger } from '../core/index.js';
 import type { ContentTarget, Descriptor, ManifestDocument } from '../oci/index.js';
 import { RegistryError, isTemporary } from './errors.js';
@@ -60,7 +61,12 @@ export interface CopyOptions {
   referrers?: boolean;
   /** Blobs transferred at once across the run. Default 6. */
   concurrency?: number;
-  /** Images worked on at once. Default 3. */
+  /**
+   * Images worked on at once. Default 16: an image mostly waits (on a shared blob another image is
+   * sending, or on round trips), and the blob limit bounds the transfers anyway; a low limit made
+   * the later images of a family wait for the first ones' whole base upload before even
+   * uploading their own small layers.
+   */
   imageConcurrency?: number;
   /** Retries for targets that do not retry themselves (layouts). Default 3 with 500 ms backoff. */
   retry?: { retries?: number; baseDelayMs?: number; maxDelayMs?: number };
@@ -107,6 +113,13 @@ interface ImageState {
   progress: ImageProgress;
   item: CopyItem;
 }
+
+/**
+ * Blobs up to this size are read whole (the source verifies them) and every upload attempt sends
+ * those bytes. A stream per blob costs more than the blob: a layout reads in 1 MiB buffers that
+ * are shrunk by a copy for smaller files, and most of a family's blobs are small.
+ */
+const WHOLE_BLOB_MAX = 4 << 20;
 
 function platformString(p: { os: string; architecture: string; variant?: string | undefined }): string {
   return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
@@ -245,7 +258,12 @@ class CopyRun {
     if (source instanceof RegistryRepository) for (const d of docs) for (const b of this.blobsOf(d)) this.remember(source, b.digest);
     const seen = new Set<string>();
     const blobs = docs.flatMap((d) => this.blobsOf(d)).filter((b) => (seen.has(b.digest) ? false : (seen.add(b.digest), true)));
-    const settled = await Promise.allSettled(blobs.map((b) => this.blob(st, b)));
+    // Largest first: the big shared layers are the critical path of a family (every sibling waits
+    // to mount them), so they take the first transfer slots; the small ones fill the rest.
+    const order = blobs.map((b, i) => i).sort((a, b) => (blobs[b] as Descriptor).size - (blobs[a] as Descriptor).size);
+    const tasks: Array<Promise<boolean>> = new Array<Promise<boolean>>(blobs.length);
+    for (const i of order) tasks[i] = this.blob(st, blobs[i] as Descriptor);
+    const settled = await Promise.allSettled(tasks);
     const failed = settled.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) throw failed.reason;
     const present = new Set(blobs.filter((_, i) => (settled[i] as PromiseFulfilledResult<boolean>).value).map((b) => b.digest));
@@ -347,8 +365,24 @@ class CopyRun {
         return 'skipped';
       }
       let lastReported = 0;
+      let whole: Promise<Uint8Array> | undefined;
+      const open =
+        desc.size <= WHOLE_BLOB_MAX
+          ? async (o: { signal?: AbortSignal }): Promise<Readable> => {
+              if (!whole) {
+                const p = source.readBlob(desc, { ...io, ...o, maxBytes: WHOLE_BLOB_MAX });
+                whole = p;
+                // A failed read is tried afresh by the next attempt.
+                p.catch(() => {
+                  if (whole === p) whole = undefined;
+                });
+              }
+              const b = await whole;
+              return Readable.from([Buffer.from(b.buffer, b.byteOffset, b.byteLength)]);
+            }
+          : (o: { signal?: AbortSignal }) => source.openBlob(desc, { ...io, ...o });
       const put = () =>
-        dest.putBlob(desc, (o) => source.openBlob(desc, { ...io, ...o }), {
+        dest.putBlob(desc, open, {
           ...io,
           onProgress: (n: number) => {
             st.progress.bytesDone += n - lastReported;
@@ -427,7 +461,7 @@ export async function copyImages(items: readonly CopyItem[], options: CopyOption
     };
   });
   const run = new CopyRun(options, states);
-  const imageLimit = createLimiter(options.imageConcurrency ?? 3);
+  const imageLimit = createLimiter(options.imageConcurrency ?? 16);
   await Promise.all(states.map((st) => imageLimit(() => run.copy(st))));
   throwIfAborted(options.signal, 'copy');
   return { ok: states.every((s) => s.result.error === undefined), images: states.map((s) => s.result), durationMs: Date.now() - started };

@@ -28,7 +28,7 @@ function parseOne(value: string | null): { n: number; w?: number } | undefined {
 }
 
 /** Reads the rate-limit headers of a response, or undefined when there are none. */
-export function parseRateLimit(headers: Headers): RateLimit | undefined {
+export function parseRateLimit(headers: { get(name: string): string | null }): RateLimit | undefined {
   const limit = parseOne(headers.get('ratelimit-limit'));
   if (!limit) return undefined;
   const remaining = parseOne(headers.get('ratelimit-remaining'));

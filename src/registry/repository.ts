@@ -1,8 +1,7 @@
 // One repository of a registry, as a ContentTarget (src/oci/image.ts) plus the registry-only
 // powers: cross-repository mount, chunked and resumable uploads, deletes, the referrers API.
 // Endpoint IDs (end-N) refer to registry.md §1.
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { Readable } from 'node:stream';
 import { VerifyingStream, digestOf, isDigest, sleep, throwIfAborted, verifyBytes, type Digest } from '../core/index.js';
 import { ALL_MANIFEST_TYPES, IndexSchema, MediaType, formatIssues, parseManifestDocument, type ContentTarget, type Descriptor, type Index, type IoOptions, type ManifestDocument, type PutBlobOptions } from '../oci/index.js';
 import { repositoryScope } from './challenge.js';
@@ -109,11 +108,11 @@ export class RegistryRepository implements ContentTarget {
     const r = await this.req({ method: 'GET', url: this.url(`blobs/${desc.digest}`), what, ok: [200], stream: true, ...io(options) });
     if (!r.stream) throw new RegistryError('PROTOCOL', `${what}: empty response`);
     const len = r.headers.get('content-length');
+    const src = r.stream;
     if (len !== null && /^\d+$/.test(len) && Number(len) !== desc.size) {
-      await r.stream.cancel().catch(() => undefined);
+      src.destroy();
       throw new RegistryError('PROTOCOL', `${what}: registry says ${len} bytes, descriptor says ${desc.size}`);
     }
-    const src = Readable.fromWeb(r.stream as WebReadableStream<Uint8Array>);
     const verify = new VerifyingStream({ digest: desc.digest, size: desc.size, what: `blob ${desc.digest} from ${this.label}` });
     src.on('error', (err) => verify.destroy(networkError(err, what, options.signal)));
     verify.on('close', () => {
