@@ -33,6 +33,7 @@ import { buildImage, debTransport, storeName, type BuildRun, type BuiltImage, ty
 import { probeOverlay, removeTree } from './mounts.js';
 import { ociPlatform } from './platform.js';
 import { RootfsCache, rootfsCacheDir } from './rootfs.js';
+import { scheduleOrder } from './schedule.js';
 
 /** Progress of a build, for displays. */
 export type BuildEvent =
@@ -226,7 +227,8 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
   emit({ type: 'planned', plan });
   const store = await openLayout({ path: options.storePath, create: true, ...(signal ? { signal } : {}), logger });
   const tag = family.project.version ?? 'latest';
-  const steps = plan.batches.flat();
+  // Start order: parents first, and among siblings the costliest subtree first (schedule.ts).
+  const steps = scheduleOrder(plan.batches);
   const toBuild = steps.filter((s): s is BuildStep => s.kind === 'build');
   // A reused image whose reused parent has another digest than the one it was built on (the
   // parent was rebuilt by a forced build that gave other bytes) is rebuilt too (runOne below);
