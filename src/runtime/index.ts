@@ -4,6 +4,8 @@ export { RuntimeError } from './errors.js';
 export type { RuntimeErrorCode } from './errors.js';
 export { runInRootfs } from './run.js';
 export { runWithRuntime, newContainerId } from './container.js';
+export { removeStaleContainers } from './stale.js';
+export type { RemoveStaleContainersOptions, StaleContainer } from './stale.js';
 export type { RunOptions, RunResult, RuntimeInfo, BindMount, TmpfsMount } from './container.js';
 export type { OutputSink } from './output.js';
 export { detectRuntime, findExecutable, RUNTIME_CANDIDATES } from './detect.js';

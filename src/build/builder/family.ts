@@ -20,7 +20,7 @@ import {
   type ManifestDocument,
   type RawDocument,
 } from '../../oci/index.js';
-import { detectRuntime, type RuntimeInfo } from '../../runtime/index.js';
+import { detectRuntime, removeStaleContainers, type RuntimeInfo } from '../../runtime/index.js';
 import { BuildError } from '../errors.js';
 import { imageMetadata } from '../config/metadata.js';
 import type { Selection } from '../config/select.js';
@@ -272,6 +272,8 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
     await mkdir(cacheDir, { recursive: true });
     let overlay = false;
     if (building) {
+      // Containers of a killed build may still run in its work directory: stop them first.
+      await removeStaleContainers({ logger, ...(signal ? { signal } : {}) });
       await cleanStaleWork(workRoot, logger);
       if (options.overlay !== false && (stale > 0 || toBuild.some((s) => s.parent.kind !== 'scratch'))) {
         const why = await probeOverlay(workRoot);

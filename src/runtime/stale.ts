@@ -1,0 +1,93 @@
+// Containers left behind by a lading process that died without cleaning up (SIGKILL, the OOM
+// killer, a lost machine session). `runc run` outlives its parent, so the container keeps running
+// (a dpkg or a build step still writing into a root filesystem the next build wants to remove).
+// lading names its containers `lading-<pid>-<n>-<hex>`, so one whose pid is gone is stale.
+import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { describeError, nullLogger, type Logger } from '../core/index.js';
+import { findExecutable, RUNTIME_CANDIDATES } from './detect.js';
+
+const ID = /^lading-(\d+)-\d+-[0-9a-f]+$/;
+
+/** Options of removeStaleContainers. */
+export interface RemoveStaleContainersOptions {
+  /** Runtime binaries to ask (default: runc and crun, those found on PATH). */
+  readonly runtimes?: readonly string[];
+  readonly logger?: Logger;
+  readonly signal?: AbortSignal;
+}
+
+/** A stale container that was (or could not be) removed. */
+export interface StaleContainer {
+  readonly runtime: string;
+  readonly id: string;
+  /** The pid of the lading process that started it (no longer running). */
+  readonly owner: number;
+  readonly removed: boolean;
+  /** Why it could not be removed. */
+  readonly error?: string;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function command(path: string, args: readonly string[], signal?: AbortSignal): Promise<{ ok: boolean; stdout: string; output: string }> {
+  return new Promise((resolve) => {
+    execFile(path, args, { timeout: 15_000, encoding: 'utf8', ...(signal ? { signal } : {}) }, (err, stdout, stderr) => {
+      resolve({ ok: !err, stdout, output: `${stdout}${stderr}`.trim() || (err ? err.message : '') });
+    });
+  });
+}
+
+/**
+ * Kills and deletes the containers of lading processes that no longer exist, and removes their
+ * bundle directories. Containers of running lading processes (this one included) are left alone.
+ * A runtime that cannot list its containers is skipped with a debug message.
+ */
+export async function removeStaleContainers(options: RemoveStaleContainersOptions = {}): Promise<StaleContainer[]> {
+  const logger = (options.logger ?? nullLogger).child({ component: 'runtime' });
+  const out: StaleContainer[] = [];
+  for (const name of options.runtimes ?? RUNTIME_CANDIDATES) {
+    options.signal?.throwIfAborted();
+    const path = await findExecutable(name);
+    if (!path) continue;
+    const list = await command(path, ['list', '-q'], options.signal);
+    if (!list.ok) {
+      logger.debug('cannot list containers', { runtime: path, output: list.output });
+      continue;
+    }
+    for (const id of list.stdout.split('\n').map((l) => l.trim())) {
+      const owner = Number(ID.exec(id)?.[1] ?? NaN);
+      if (!Number.isInteger(owner) || owner === process.pid || alive(owner)) continue;
+      options.signal?.throwIfAborted();
+      // The bundle path comes from the runtime's state; only lading's own bundle folders are removed.
+      const state = await command(path, ['state', id], options.signal);
+      let bundle: string | undefined;
+      try {
+        bundle = (JSON.parse(state.stdout) as { bundle?: unknown }).bundle as string | undefined;
+      } catch {
+        bundle = undefined;
+      }
+      const del = await command(path, ['delete', '--force', id], options.signal);
+      if (!del.ok) {
+        logger.warn(`could not remove container ${id} left by lading process ${owner}: ${del.output}`);
+        out.push({ runtime: path, id, owner, removed: false, error: del.output });
+        continue;
+      }
+      if (typeof bundle === 'string' && basename(bundle).startsWith('lading-bundle-')) {
+        await rm(bundle, { recursive: true, force: true }).catch((err: unknown) => logger.warn(`removing ${bundle}: ${describeError(err)}`));
+      }
+      logger.info(`removed container ${id} left running by lading process ${owner} (no longer alive)`);
+      out.push({ runtime: path, id, owner, removed: true });
+    }
+  }
+  return out;
+}
