@@ -3,7 +3,7 @@
 // by several processes: every write is temp + fsync + rename of content that was verified first,
 // so two writers of the same name write the same bytes (spec debian.md §2.4: content-addressed).
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicWriteFile, errnoCode, parseJson } from '../core/index.js';
 
@@ -59,11 +59,17 @@ export class AptCache {
     return join(this.root, 'tmp');
   }
 
-  /** True when content with this hash and size is cached. Size is checked (cheap); the hash was checked on write. */
+  /**
+   * True when content with this hash and size is cached. Size is checked (cheap); the hash was
+   * checked on write. A hit counts as a use (see markUsed).
+   */
   async has(sha256: string, size?: number): Promise<boolean> {
+    const path = this.blobPath(sha256);
     try {
-      const st = await stat(this.blobPath(sha256));
-      return st.isFile() && (size === undefined || st.size === size);
+      const st = await stat(path);
+      const hit = st.isFile() && (size === undefined || st.size === size);
+      if (hit) await markUsed(path, st.mtime);
+      return hit;
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return false;
       throw err;
@@ -106,5 +112,24 @@ export class AptCache {
   /** Stores a revalidation record (atomic; last writer wins, all writers are right). */
   async writeRecord(rec: HttpRecord, signal?: AbortSignal): Promise<void> {
     await atomicWriteFile(this.recordPath(rec.url), `${JSON.stringify(rec)}\n`, { signal, fsync: false });
+  }
+}
+
+/**
+ * Records that a cache file was used, for `lading apt clean` (clean.ts): its access time is set to
+ * now, its modification time kept (a .deb hard-linked out by `apt fetch --dest` keeps its
+ * mtime). Explicit, because noatime mounts never update atime and a .deb whose decoded members
+ * are cached is not read at all. Best effort: a read-only cache still works.
+ */
+export async function markUsed(path: string, mtime: Date): Promise<void> {
+  await utimes(path, new Date(), mtime).catch(() => undefined);
+}
+
+/** markUsed for a path whose mtime is not at hand. */
+export async function markPathUsed(path: string): Promise<void> {
+  try {
+    await markUsed(path, (await stat(path)).mtime);
+  } catch {
+    // gone or unreadable: nothing to record
   }
 }

@@ -27,7 +27,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { atomicWriteFile, describeError, errnoCode, nullLogger, type Logger } from '../core/index.js';
-import type { AptCache } from './cache.js';
+import { markPathUsed, type AptCache } from './cache.js';
 import { DebianError } from './errors.js';
 import { PackagesIndex, parseOneStanza, ScannedTable, type PackageStanza, type ProvidesRef, type StanzaTable } from './packages.js';
 
@@ -311,7 +311,10 @@ export async function loadPackagesIndex(options: LoadPackagesIndexOptions): Prom
   }
   if (file) {
     const payload = checkScan(file, options.sha256, options.size);
-    if (typeof payload !== 'string') return { index: PackagesIndex.fromTable(new CachedTable(payload, options.indexPath, options.size, options.what), options.what), from: 'cache' };
+    if (typeof payload !== 'string') {
+      await markPathUsed(path);
+      return { index: PackagesIndex.fromTable(new CachedTable(payload, options.indexPath, options.size, options.what), options.what), from: 'cache' };
+    }
     logger.debug(`${options.what}: ignoring the cached scan ${path} (${payload}); scanning the index again`);
   }
   const data = await readFile(options.indexPath, { signal: options.signal });

@@ -19,6 +19,8 @@ export type { Keyring, LoadKeyringOptions } from './keyring.js';
 export { parseRelease, parseReleaseDate, verifyInRelease, verifyDetachedRelease, checkRelease } from './release.js';
 export type { Release, ReleaseFileEntry, VerifiedRelease, VerifyReleaseOptions, ReleaseExpectations } from './release.js';
 export { AptCache } from './cache.js';
+export { cleanAptCache } from './clean.js';
+export type { CleanAptCacheOptions, CleanAptCacheResult, CacheEntry, CacheFileKind } from './clean.js';
 export type { HttpRecord } from './cache.js';
 export { createTransport, fetchRevalidated, fetchToCache, fetchIndexToCache, FetchFailure } from './http.js';
 export type { Transport, TransportOptions, ExpectedFile, RevalidatedFile } from './http.js';

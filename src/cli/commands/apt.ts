@@ -1,5 +1,5 @@
-// The `lading apt` command group. Not a command of its own: apt-resolve, apt-fetch and
-// apt-unpack each add their subcommand under the group this returns (created once).
+// The `lading apt` command group. Not a command of its own: apt-resolve, apt-fetch, apt-unpack
+// and apt-clean each add their subcommand under the group this returns (created once).
 import type { Command } from 'commander';
 
 /** The `apt` group of `program`, created on first use so the command files stay independent. */
@@ -8,6 +8,6 @@ export function aptGroup(program: Command): Command {
   if (existing) return existing;
   return program
     .command('apt')
-    .description('Debian packages: resolve against signed apt sources, fetch verified .debs, unpack them')
+    .description('Debian packages: resolve against signed apt sources, fetch verified .debs, unpack them, clean the cache')
     .showHelpAfterError('(run with --help for usage)');
 }

@@ -16,6 +16,7 @@ import { register as lock } from './lock.js';
 import { register as aptResolve } from './apt-resolve.js';
 import { register as aptFetch } from './apt-fetch.js';
 import { register as aptUnpack } from './apt-unpack.js';
+import { register as aptClean } from './apt-clean.js';
 import { register as build } from './build.js';
 
 /** Adds one command (or a group) to the program. */
@@ -37,5 +38,6 @@ export const commands: RegisterCommand[] = [
   aptResolve,
   aptFetch,
   aptUnpack,
+  aptClean,
   build,
 ];

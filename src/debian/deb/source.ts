@@ -3,7 +3,7 @@
 // here, against ~0.1 s to read the same tars back), so the decoded tars of a .deb are kept under
 // the .deb's SHA256 when the caller knows it; the .deb was verified against that hash on fetch.
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { errnoCode } from '../../core/index.js';
 import { DebianError } from '../errors.js';
@@ -61,6 +61,12 @@ function cacheHit(cache: DecodedCache): { control: string; data: string } | unde
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;
     throw err;
+  }
+  // A hit is a use, for `lading apt clean` (cache.ts markUsed): atime now, mtime kept.
+  try {
+    utimesSync(`${base}.ok`, new Date(), statSync(`${base}.ok`).mtime);
+  } catch {
+    // a read-only cache still works
   }
   return { control: `${base}.control.tar`, data: `${base}.data.tar` };
 }
