@@ -14,7 +14,7 @@ const VERSION = '0.1.0';
 /** Builds the commander program; `getContext` is valid inside actions. */
 export function buildProgram(getContext: () => CliContext): Command {
   const program = new Command('lading')
-    .description('Build container images from Debian packages, gate them, and publish them with the papers to prove what is inside.')
+    .description('Build container images from Debian packages without a daemon, reproducibly, and copy them between stores and registries by digest.')
     .version(VERSION)
     .option('--store <dir>', 'OCI image-layout store (env LADING_STORE)', undefined)
     .option('--cache <dir>', 'download cache for apt indexes and .debs (env LADING_CACHE, default $XDG_CACHE_HOME/lading or ~/.cache/lading)', undefined)
