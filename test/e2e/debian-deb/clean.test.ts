@@ -71,7 +71,7 @@ test('apt clean keeps what was used, removes what was not, --dry-run removes not
   const second = await lading(['--cache', cache, 'apt', 'unpack', '--lock', lock, '--root', join(work, 'r2'), '--offline']);
   assert.equal(second.code, 0, second.stderr);
   const debMtime = statSync(join(cache, 'blobs', 'sha256', debs[0] as string)).mtimeMs;
-  assert.equal(Math.round(debMtime), old.getTime(), 'a use sets the access time, not the modification time');
+  assert.ok(Math.abs(debMtime - old.getTime()) < 1000, 'a use sets the access time, not the modification time');
 
   const before = files(cache);
   const dry = await lading(['--cache', cache, '--json', 'apt', 'clean', '--dry-run']);
