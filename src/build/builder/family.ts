@@ -54,7 +54,7 @@ export interface BuildFamilyOptions extends FamilyFiles {
   readonly architectures?: readonly DebianArch[];
   /** Rebuild these images (true: every selected one) even when the store has them. */
   readonly force?: boolean | readonly string[];
-  /** Images built at once (default 2). */
+  /** Images built at once (default 2; the CLI passes one per core, 2 to 8). */
   readonly jobs?: number;
   /** Extra attempts for transient failures (network, runtime start, I/O). Default 1. */
   readonly retries?: number;

@@ -1,6 +1,7 @@
 // `lading build [IMAGE...]`: build a family into the store (buildFamily), with a progress line
 // on a terminal, a summary table (or --json), and exit status 1 when any image failed.
 import { InvalidArgumentError, type Command } from 'commander';
+import { availableParallelism } from 'node:os';
 import { relative } from 'node:path';
 import type { BuildEvent, BuildSummary } from '../../build/index.js';
 import { collect, output, table, type CliContext } from '../context.js';
@@ -24,6 +25,11 @@ function count(value: string | undefined, flag: string, min: number, dflt: numbe
   if (value === undefined) return dflt;
   if (!/^\d+$/.test(value) || Number(value) < min) throw new InvalidArgumentError(`${flag}: want an integer >= ${min}, got ${JSON.stringify(value)}`);
   return Number(value);
+}
+
+/** kolla-build builds 8 images at once by default; one per core, at least 2 and at most 8, here. */
+function defaultJobs(): number {
+  return Math.min(8, Math.max(2, availableParallelism()));
 }
 
 function short(d: string): string {
@@ -106,7 +112,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .option('-p, --profile <name>', 'build the images of a profile (repeatable)', collect)
     .option('--arch <arch>', 'only this architecture (repeatable)', collect)
     .option('--force', 'rebuild the named images (default: every selected image), even when the store has them')
-    .option('-j, --jobs <n>', 'images built at once', '2')
+    .option('-j, --jobs <n>', `images built at once (default: the number of cores, 2 to 8; here ${defaultJobs()})`)
     .option('--retries <n>', 'extra attempts for transient failures (network, runtime start, I/O)', '1')
     .option('--offline', 'use only the apt cache (indexes and .debs fetched before)')
     .option('--update-lock', 'resolve lading.lock again before building (also needed when it is stale)')
@@ -115,7 +121,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .option('--no-defer-py3compile', 'let every Python package\'s postinst run py3compile itself (slower; see docs/build.md)');
   familyOptions(cmd).action(async (images: string[], flags: Flags) => {
     const c = ctx();
-    const jobs = count(flags.jobs, '--jobs', 1, 2);
+    const jobs = count(flags.jobs, '--jobs', 1, defaultJobs());
     const retries = count(flags.retries, '--retries', 0, 1);
     const { BuildError, buildFamily } = await import('../../build/index.js');
     const display = progress(c);
