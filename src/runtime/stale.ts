@@ -59,7 +59,13 @@ export async function removeStaleContainers(options: RemoveStaleContainersOption
     options.signal?.throwIfAborted();
     const path = await findExecutable(name);
     if (!path) continue;
-    const list = await command(path, ['list', '-q'], options.signal);
+    // `runc list` fails when a container it is listing is deleted meanwhile (its state dir goes
+    // between readdir and stat): try again a few times.
+    let list = await command(path, ['list', '-q'], options.signal);
+    for (let n = 0; n < 5 && !list.ok && /no such file or directory/i.test(list.output); n++) {
+      await new Promise((r) => setTimeout(r, 50));
+      list = await command(path, ['list', '-q'], options.signal);
+    }
     if (!list.ok) {
       logger.debug('cannot list containers', { runtime: path, output: list.output });
       continue;

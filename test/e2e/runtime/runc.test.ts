@@ -55,8 +55,16 @@ function run(options: Omit<RunOptions, 'rootfs'> & { rootfs?: string }) {
 }
 
 async function containerIds(): Promise<string[]> {
-  const { stdout } = await execFileP((runtime as RuntimeInfo).path, ['list', '-q']);
-  return stdout.split('\n').filter(Boolean);
+  // runc list fails when a container of a concurrent test is deleted while it lists: try again.
+  for (let n = 0; ; n++) {
+    try {
+      const { stdout } = await execFileP((runtime as RuntimeInfo).path, ['list', '-q']);
+      return stdout.split('\n').filter(Boolean);
+    } catch (err) {
+      if (n >= 5 || !/no such file or directory/i.test(String((err as { stderr?: string }).stderr ?? err))) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 /** Every entry under dir with type, mode, owner, size, mtime (ns) and link target. */
