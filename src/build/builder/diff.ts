@@ -8,42 +8,10 @@
 // A scratch image's layer is its whole tree (walkTree without whiteout handling).
 import { lstatSync, lutimesSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
-import { readXattrTree, type LayerEntry } from '../../oci/index.js';
+import { devMajor, devMinor, fileKindOf, readXattrTree, type FileKind, type LayerEntry } from '../../oci/index.js';
 import { BuildError } from '../errors.js';
 
-const S_IFMT = 0o170000;
 const OPAQUE_XATTR = 'trusted.overlay.opaque';
-
-type Kind = 'file' | 'dir' | 'symlink' | 'chardev' | 'blockdev' | 'fifo' | 'socket';
-
-function kindOf(mode: number): Kind | undefined {
-  switch (mode & S_IFMT) {
-    case 0o100000:
-      return 'file';
-    case 0o040000:
-      return 'dir';
-    case 0o120000:
-      return 'symlink';
-    case 0o020000:
-      return 'chardev';
-    case 0o060000:
-      return 'blockdev';
-    case 0o010000:
-      return 'fifo';
-    case 0o140000:
-      return 'socket';
-    default:
-      return undefined;
-  }
-}
-
-// Linux dev_t encoding (glibc gnu_dev_major/gnu_dev_minor).
-function devMajor(rdev: bigint): number {
-  return Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
-}
-function devMinor(rdev: bigint): number {
-  return Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
-}
 
 function names(dir: string): string[] {
   const raw = readdirSync(dir, { encoding: 'buffer' });
@@ -74,7 +42,7 @@ export interface WalkTreeOptions {
   readonly signal?: AbortSignal;
 }
 
-function entryFor(abs: string, path: string, st: BigIntStats, kind: Kind, xattrs: ReadonlyMap<string, Uint8Array> | undefined): LayerEntry | undefined {
+function entryFor(abs: string, path: string, st: BigIntStats, kind: FileKind, xattrs: ReadonlyMap<string, Uint8Array> | undefined): LayerEntry | undefined {
   const mode = Number(st.mode) & 0o7777;
   const uid = Number(st.uid);
   const gid = Number(st.gid);
@@ -124,7 +92,7 @@ export async function walkTree(root: string, options: WalkTreeOptions): Promise<
       if (options.exclude?.has(path)) continue;
       const abs = join(root, path);
       const st = lstatSync(abs, { bigint: true });
-      const kind = kindOf(Number(st.mode));
+      const kind = fileKindOf(Number(st.mode));
       if (!kind) continue;
       if (options.overlay && kind === 'chardev' && st.rdev === 0n) {
         entries.push({ path, type: 'whiteout' });
@@ -178,9 +146,9 @@ export function snapshotTree(root: string, exclude?: ReadonlySet<string>): Snaps
       if (exclude?.has(path)) continue;
       const abs = join(root, path);
       const st = lstatSync(abs, { bigint: true });
-      const isLink = (Number(st.mode) & S_IFMT) === 0o120000;
+      const isLink = fileKindOf(Number(st.mode)) === 'symlink';
       out.set(path, { ino: st.ino, ctimeNs: st.ctimeNs, size: st.size, mode: st.mode, uid: st.uid, gid: st.gid, ...(isLink ? { target: readlinkSync(abs) } : {}) });
-      if ((Number(st.mode) & S_IFMT) === 0o040000) visit(path);
+      if (fileKindOf(Number(st.mode)) === 'dir') visit(path);
     }
   };
   visit('');
@@ -206,7 +174,7 @@ export async function diffSnapshots(root: string, before: Snapshot, options: { e
     const b = before.get(path);
     if (b && b.ino === a.ino && b.ctimeNs === a.ctimeNs && b.size === a.size && b.mode === a.mode && b.uid === a.uid && b.gid === a.gid && b.target === a.target) continue;
     changed.add(path);
-    if (b && (Number(a.mode) & S_IFMT) === 0o040000 && b.ino !== a.ino) opaque.add(path);
+    if (b && fileKindOf(Number(a.mode)) === 'dir' && b.ino !== a.ino) opaque.add(path);
   }
   // Everything below a replaced directory is new as well (it has new inodes), so it is listed.
   const include = new Set<string>();

@@ -33,8 +33,12 @@ export interface WalkOptions {
 
 const S_IFMT = 0o170000;
 
-function typeOf(st: BigIntStats): TarType | 'socket' | undefined {
-  switch (Number(st.mode) & S_IFMT) {
+/** What an lstat mode is, in layer terms (sockets are not carried by layers, as with GNU tar). */
+export type FileKind = 'file' | 'dir' | 'symlink' | 'chardev' | 'blockdev' | 'fifo' | 'socket';
+
+/** The file type of an lstat mode; undefined for unknown types. */
+export function fileKindOf(mode: number): FileKind | undefined {
+  switch (mode & S_IFMT) {
     case 0o100000:
       return 'file';
     case 0o040000:
@@ -54,11 +58,17 @@ function typeOf(st: BigIntStats): TarType | 'socket' | undefined {
   }
 }
 
+function typeOf(st: BigIntStats): TarType | 'socket' | undefined {
+  return fileKindOf(Number(st.mode));
+}
+
 // Linux dev_t encoding (glibc gnu_dev_major/gnu_dev_minor).
-function devMajor(rdev: bigint): number {
+/** Major number of a device (`st.rdev` as a bigint). */
+export function devMajor(rdev: bigint): number {
   return Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
 }
-function devMinor(rdev: bigint): number {
+/** Minor number of a device (`st.rdev` as a bigint). */
+export function devMinor(rdev: bigint): number {
   return Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
 }
 
