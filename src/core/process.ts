@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { Duplex, PassThrough } from 'node:stream';
-import { BaseError } from './errors.js';
+import { BaseError, errnoCode } from './errors.js';
 
 export type ProcessErrorCode = 'PROCESS_FAILED';
 export class ProcessError extends BaseError<ProcessErrorCode> {}
@@ -53,4 +53,20 @@ export function programStream(cmd: string, args: readonly string[], options: Pro
     if (!exited) child.kill('SIGKILL');
   });
   return duplex;
+}
+
+/**
+ * True when a process with that pid runs on this host (one that exists but belongs to another
+ * user counts). NOTE: pids are only meaningful on one host and in one pid namespace; liveness
+ * checks on a store or runtime shared across hosts or namespaces are not supported.
+ */
+export function isProcessAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) !== 'ESRCH';
+  }
 }

@@ -20,11 +20,11 @@
 // NOTE: liveness is judged by pid on this host; a store shared between hosts is not supported.
 import { link, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describeError, errnoCode, parseJson, type Digest } from '../core/index.js';
+import { describeError, errnoCode, isProcessAlive, parseJson, type Digest } from '../core/index.js';
 import { DescriptorSchema, type Descriptor, type IoOptions } from '../oci/index.js';
 import { describeEntry, MAX_MANIFEST_BYTES, type LayoutBase } from './base.js';
 import { LayoutError } from './errors.js';
-import { isProcessAlive, tempOwnerPid } from './paths.js';
+import { tempOwnerPid } from './paths.js';
 import { edgesOf, isWalkable } from './walk.js';
 
 const SLACK_MS = 2_000;

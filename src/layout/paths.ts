@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { errnoCode, splitDigest, type Digest } from '../core/index.js';
+import { splitDigest, type Digest } from '../core/index.js';
 
 /** The `oci-layout` file content lading writes (image-layout.md). */
 export const LAYOUT_HEADER = '{"imageLayoutVersion":"1.0.0"}';
@@ -59,21 +59,6 @@ export class StorePaths {
 export function tempOwnerPid(name: string): number | undefined {
   const m = /^(\d+)-[0-9a-f]+\.tmp$/.exec(name) ?? /\.tmp-(\d+)-[0-9a-f]+$/.exec(name);
   return m?.[1] === undefined ? undefined : Number(m[1]);
-}
-
-/**
- * True when a process with that pid runs on this host. NOTE: pids are only meaningful on one
- * host; a store shared between hosts (NFS) is not supported by the liveness checks.
- */
-export function isProcessAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) !== 'ESRCH';
-  }
 }
 
 /** Who holds a lease, as written in `.lading/leases/<pid>-<token>.json`. */

@@ -1,11 +1,11 @@
 // `verify`: re-hash every blob and check every reference reachable from index.json.
 // It only reads: a corrupt blob is reported, never deleted or repaired.
 import { readdir, readFile } from 'node:fs/promises';
-import { describeError, digestFile, errnoCode, Hasher, mapLimit, splitDigest, type Digest } from '../core/index.js';
+import { describeError, digestFile, errnoCode, Hasher, isProcessAlive, mapLimit, splitDigest, type Digest } from '../core/index.js';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { CONFIG_TYPES, createDecompressor, isValidRefName, LayoutHeaderSchema, layerCompression, loadImage, readLayerEntries, validateImage, type Descriptor, type IoOptions, type LayerCompression, type ManifestDocument } from '../oci/index.js';
 import { describeEntry, refNameOf, type LayoutBase } from './base.js';
-import { LAYOUT_VERSION, isProcessAlive, tempOwnerPid } from './paths.js';
+import { LAYOUT_VERSION, tempOwnerPid } from './paths.js';
 import { edgesOf, isImageManifest, isWalkable, mayBeAbsent } from './walk.js';
 
 /** One thing wrong (or worth knowing) about a store; `object` names what it is about. */

@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { describeError, nullLogger, type Logger } from '../core/index.js';
+import { describeError, isProcessAlive, nullLogger, type Logger } from '../core/index.js';
 import { findExecutable, RUNTIME_CANDIDATES } from './detect.js';
 
 const ID = /^lading-(\d+)-\d+-[0-9a-f]+$/;
@@ -27,16 +27,6 @@ export interface StaleContainer {
   readonly removed: boolean;
   /** Why it could not be removed. */
   readonly error?: string;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function command(path: string, args: readonly string[], signal?: AbortSignal): Promise<{ ok: boolean; stdout: string; output: string }> {
@@ -71,8 +61,8 @@ export async function removeStaleContainers(options: RemoveStaleContainersOption
       continue;
     }
     for (const id of list.stdout.split('\n').map((l) => l.trim())) {
-      const owner = Number(ID.exec(id)?.[1] ?? NaN);
-      if (!Number.isInteger(owner) || owner === process.pid || alive(owner)) continue;
+      const owner = Number(ID.exec(id)?.[1] ?? 0);
+      if (owner === 0 || isProcessAlive(owner)) continue;
       options.signal?.throwIfAborted();
       // The bundle path comes from the runtime's state; only lading's own bundle folders are removed.
       const state = await command(path, ['state', id], options.signal);

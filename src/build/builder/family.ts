@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createLimiter, describeError, epochToRfc3339, isBaseError, nullLogger, systemClock, withFileLock, type Clock, type Logger } from '../../core/index.js';
+import { createLimiter, describeError, epochToRfc3339, isBaseError, isProcessAlive, nullLogger, systemClock, withFileLock, type Clock, type Logger } from '../../core/index.js';
 import { openLayout, STATE_DIR, type LayoutStore } from '../../layout/index.js';
 import {
   assembleIndex,
@@ -164,15 +164,7 @@ async function cleanStaleWork(workRoot: string, logger: Logger): Promise<void> {
     return;
   }
   for (const n of names) {
-    const pid = Number(n.split('-')[0]);
-    let alive = false;
-    try {
-      process.kill(pid, 0);
-      alive = true;
-    } catch {
-      alive = false;
-    }
-    if (!alive && pid !== process.pid) {
+    if (!isProcessAlive(Number(n.split('-')[0]))) {
       logger.debug('removing the work directory of an interrupted build', { dir: n });
       await removeTree(join(workRoot, n), logger);
     }

@@ -10,7 +10,7 @@ import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDecompressor, applyLayer, layerCompression, type Descriptor, type Manifest } from '../../oci/index.js';
 import { STATE_DIR, type LayoutStore } from '../../layout/index.js';
-import { describeError, splitDigest, type Digest, type Logger } from '../../core/index.js';
+import { describeError, isProcessAlive, splitDigest, type Digest, type Logger } from '../../core/index.js';
 import { BuildError } from '../errors.js';
 import { removeTree } from './mounts.js';
 
@@ -136,7 +136,7 @@ export class RootfsCache {
     for (const n of names) {
       if (n.startsWith('.tmp-')) {
         const pid = Number(n.split('-')[2]);
-        if (pid !== process.pid && !alive(pid)) {
+        if (!isProcessAlive(pid)) {
           await removeTree(join(this.dir, n), this.logger);
           removed++;
         }
@@ -169,16 +169,6 @@ export class RootfsCache {
       removed++;
     }
     return removed;
-  }
-}
-
-function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
