@@ -210,15 +210,19 @@ function sinkWrite(sink: OutputSink | undefined, chunk: Buffer, pause: () => voi
   }
 }
 
-interface CommandResult {
+/** What a runtime subcommand (`kill`, `delete`, `list`, `state`) said. */
+export interface CommandResult {
   ok: boolean;
+  stdout: string;
+  /** stdout and stderr, for messages (the error's message when both are empty). */
   output: string;
 }
 
-function runtimeCommand(runtime: RuntimeInfo, args: readonly string[], timeoutMs = 15_000): Promise<CommandResult> {
+/** Runs one runtime subcommand; never rejects (a failure is `ok: false`). */
+export function runtimeCommand(runtimePath: string, args: readonly string[], options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<CommandResult> {
   return new Promise((resolve) => {
-    execFile(runtime.path, args, { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
-      resolve({ ok: !err, output: `${stdout}${stderr}`.trim() || (err ? err.message : '') });
+    execFile(runtimePath, args, { timeout: options.timeoutMs ?? 15_000, encoding: 'utf8', ...(options.signal ? { signal: options.signal } : {}) }, (err, stdout, stderr) => {
+      resolve({ ok: !err, stdout, output: `${stdout}${stderr}`.trim() || (err ? err.message : '') });
     });
   });
 }
@@ -371,7 +375,7 @@ export async function runWithRuntime(runtime: RuntimeInfo, options: RunOptions):
     // `<runtime> run` deletes its container when it exits normally; after anything else
     // (kill, runtime error, the runtime itself killed) make sure it is gone.
     if (!cleanExit) {
-      const del = await runtimeCommand(runtime, ['delete', '--force', id]);
+      const del = await runtimeCommand(runtime.path, ['delete', '--force', id]);
       if (!del.ok && !/not exist|not found|no such/i.test(del.output)) cleanupErrors.push(`deleting container ${id}: ${del.output}`);
     }
     if (lease) {
@@ -448,7 +452,7 @@ async function execute(runtime: RuntimeInfo, ctx: ExecuteContext): Promise<{ res
     const deadline = Date.now() + 10_000;
     while (!closed && Date.now() < deadline) {
       // Fails while the container is still being created; then try again shortly.
-      const r = await runtimeCommand(runtime, ['kill', id, 'KILL'], 5_000);
+      const r = await runtimeCommand(runtime.path, ['kill', id, 'KILL'], { timeoutMs: 5_000 });
       await Promise.race([closedPromise.catch(() => undefined), delay(r.ok ? 1_000 : 25)]);
     }
     if (!closed) {

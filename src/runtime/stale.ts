@@ -2,10 +2,10 @@
 // killer, a lost machine session). `runc run` outlives its parent, so the container keeps running
 // (a dpkg or a build step still writing into a root filesystem the next build wants to remove).
 // lading names its containers `lading-<pid>-<n>-<hex>`, so one whose pid is gone is stale.
-import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { describeError, isProcessAlive, nullLogger, type Logger } from '../core/index.js';
+import { runtimeCommand } from './container.js';
 import { findExecutable, RUNTIME_CANDIDATES } from './detect.js';
 
 const ID = /^lading-(\d+)-\d+-[0-9a-f]+$/;
@@ -29,14 +29,6 @@ export interface StaleContainer {
   readonly error?: string;
 }
 
-function command(path: string, args: readonly string[], signal?: AbortSignal): Promise<{ ok: boolean; stdout: string; output: string }> {
-  return new Promise((resolve) => {
-    execFile(path, args, { timeout: 15_000, encoding: 'utf8', ...(signal ? { signal } : {}) }, (err, stdout, stderr) => {
-      resolve({ ok: !err, stdout, output: `${stdout}${stderr}`.trim() || (err ? err.message : '') });
-    });
-  });
-}
-
 /**
  * Kills and deletes the containers of lading processes that no longer exist, and removes their
  * bundle directories. Containers of running lading processes (this one included) are left alone.
@@ -51,10 +43,10 @@ export async function removeStaleContainers(options: RemoveStaleContainersOption
     if (!path) continue;
     // `runc list` fails when a container it is listing is deleted meanwhile (its state dir goes
     // between readdir and stat): try again a few times.
-    let list = await command(path, ['list', '-q'], options.signal);
+    let list = await runtimeCommand(path, ['list', '-q'], { signal: options.signal });
     for (let n = 0; n < 5 && !list.ok && /no such file or directory/i.test(list.output); n++) {
       await new Promise((r) => setTimeout(r, 50));
-      list = await command(path, ['list', '-q'], options.signal);
+      list = await runtimeCommand(path, ['list', '-q'], { signal: options.signal });
     }
     if (!list.ok) {
       logger.debug('cannot list containers', { runtime: path, output: list.output });
@@ -65,14 +57,14 @@ export async function removeStaleContainers(options: RemoveStaleContainersOption
       if (owner === 0 || isProcessAlive(owner)) continue;
       options.signal?.throwIfAborted();
       // The bundle path comes from the runtime's state; only lading's own bundle folders are removed.
-      const state = await command(path, ['state', id], options.signal);
+      const state = await runtimeCommand(path, ['state', id], { signal: options.signal });
       let bundle: string | undefined;
       try {
         bundle = (JSON.parse(state.stdout) as { bundle?: unknown }).bundle as string | undefined;
       } catch {
         bundle = undefined;
       }
-      const del = await command(path, ['delete', '--force', id], options.signal);
+      const del = await runtimeCommand(path, ['delete', '--force', id], { signal: options.signal });
       if (!del.ok) {
         logger.warn(`could not remove container ${id} left by lading process ${owner}: ${del.output}`);
         out.push({ runtime: path, id, owner, removed: false, error: del.output });
