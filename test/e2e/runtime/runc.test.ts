@@ -2,13 +2,11 @@
 // works). They skip only when no runtime can run a container at all, and say why.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { promisify } from 'node:util';
 import {
   detectRuntime,
   runInRootfs,
@@ -20,19 +18,9 @@ import {
   type RuntimeInfo,
 } from '../../../src/runtime/index.js';
 import { makeBusyboxRootfs } from '../../helpers/busybox-rootfs.js';
+import { containerIds, testRuntime } from '../../helpers/runtime.js';
 
-const execFileP = promisify(execFile);
-
-let runtime: RuntimeInfo | undefined;
-let skip: string | false = false;
-try {
-  runtime = await detectRuntime();
-} catch (err) {
-  if (err instanceof RuntimeError && (err.code === 'NO_RUNTIME' || err.code === 'ROOTLESS_UNSUPPORTED')) {
-    skip = `no OCI runtime can run containers here: ${err.message}`;
-    console.log(`# skipping runtime tests: ${skip}`);
-  } else throw err;
-}
+const { runtime, skip } = await testRuntime();
 
 const scratch = await mkdtemp(join(tmpdir(), 'lading-runtime-e2e-'));
 after(() => rm(scratch, { recursive: true, force: true }));
@@ -52,19 +40,6 @@ async function bundleDir(): Promise<string> {
 
 function run(options: Omit<RunOptions, 'rootfs'> & { rootfs?: string }) {
   return runInRootfs({ rootfs: sharedRootfs, runtime, ...options });
-}
-
-async function containerIds(): Promise<string[]> {
-  // runc list fails when a container of a concurrent test is deleted while it lists: try again.
-  for (let n = 0; ; n++) {
-    try {
-      const { stdout } = await execFileP((runtime as RuntimeInfo).path, ['list', '-q']);
-      return stdout.split('\n').filter(Boolean);
-    } catch (err) {
-      if (n >= 5 || !/no such file or directory/i.test(String((err as { stderr?: string }).stderr ?? err))) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 }
 
 /** Every entry under dir with type, mode, owner, size, mtime (ns) and link target. */
@@ -149,7 +124,7 @@ test('a missing command is an EXEC_FAILED RuntimeError and leaves no container',
   const tmp = await bundleDir();
   await assert.rejects(run({ args: ['/no/such/binary'], tmpDir: tmp }), (e: unknown) => isCode('EXEC_FAILED')(e) && /\/no\/such\/binary/.test((e as Error).message));
   assert.deepEqual(await readdir(tmp), []);
-  assert.ok(!(await containerIds()).some((id) => id.startsWith(`lading-${process.pid}-`)));
+  assert.ok(!(await containerIds(runtime as RuntimeInfo)).some((id) => id.startsWith(`lading-${process.pid}-`)));
 });
 
 test('env, cwd and user: PATH/HOME defaults, uid switch visible with id, unknown user rejected', { skip }, async () => {
@@ -237,7 +212,7 @@ test('timeout kills the container and cleans up (no runtime entry, no bundle dir
   assert.equal(r.signal, 'SIGKILL');
   assert.equal(r.exitCode, 137);
   assert.equal(r.stdoutTail, 'started\n');
-  assert.ok(!(await containerIds()).includes(r.containerId));
+  assert.ok(!(await containerIds(runtime as RuntimeInfo)).includes(r.containerId));
   assert.deepEqual(await readdir(tmp), []);
 });
 
@@ -256,7 +231,7 @@ test('abort via AbortSignal kills, deletes and rejects with ABORTED', { skip }, 
     return isCode('ABORTED')(e);
   });
   assert.match(id, /^lading-/);
-  assert.ok(!(await containerIds()).includes(id));
+  assert.ok(!(await containerIds(runtime as RuntimeInfo)).includes(id));
   assert.deepEqual(await readdir(tmp), []);
   // Already aborted: nothing starts.
   await assert.rejects(run({ args: ['true'], signal: AbortSignal.abort() }), isCode('ABORTED'));
@@ -354,5 +329,5 @@ test('read-only rootfs and read-only binds refuse writes; read-write binds accep
 });
 
 test('no container of this process is left in the runtime', { skip }, async () => {
-  assert.deepEqual((await containerIds()).filter((id) => id.startsWith(`lading-${process.pid}-`)), []);
+  assert.deepEqual((await containerIds(runtime as RuntimeInfo)).filter((id) => id.startsWith(`lading-${process.pid}-`)), []);
 });
