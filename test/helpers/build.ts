@@ -4,35 +4,20 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import type { BuildSummary } from '../../src/build/index.js';
-import { main } from '../../src/cli/index.js';
+import { runCli, type CliRun } from './store.js';
 import { openLayout } from '../../src/layout/index.js';
 import { validateImage, type ValidationReport } from '../../src/oci/index.js';
 import { runInRootfs, type RunResult } from '../../src/runtime/index.js';
 
 const execFileP = promisify(execFile);
 
-/** What one CLI run printed. */
-export interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `lading ARGS` in `cwd` with the given store and cache (never the caller's LADING_* settings). */
 export async function lading(args: readonly string[], options: { cwd: string; store: string; cache: string; env?: NodeJS.ProcessEnv }): Promise<CliRun> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.on('data', (c: Buffer) => (stdout += c.toString()));
-  err.on('data', (c: Buffer) => (stderr += c.toString()));
   const env: NodeJS.ProcessEnv = { ...process.env, LADING_STORE: options.store, LADING_CACHE: options.cache, ...(options.env ?? {}) };
   delete env.CI;
-  const code = await main([...args], { stdout: out, stderr: err, cwd: options.cwd, env, signal: new AbortController().signal });
-  return { code, stdout, stderr };
+  return runCli(args, { cwd: options.cwd, env, cleanEnv: true });
 }
 
 /** `lading --json build ARGS`: the summary, or a thrown error with the output when it is not JSON. */

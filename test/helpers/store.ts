@@ -20,15 +20,19 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs `lading ARGS` in this process with captured output (fast; the exit code is main()'s). */
-export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliRun> {
+/**
+ * Runs `lading ARGS` in this process with captured output (fast; the exit code is main()'s).
+ * `env` is added to this process's environment, or with `cleanEnv` is the whole environment.
+ */
+export async function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; cleanEnv?: boolean } = {}): Promise<CliRun> {
   const out = new PassThrough();
   const err = new PassThrough();
   let stdout = '';
   let stderr = '';
   out.on('data', (c: Buffer) => (stdout += c.toString()));
   err.on('data', (c: Buffer) => (stderr += c.toString()));
-  const code = await main(args, { stdout: out, stderr: err, env: { ...process.env, ...options.env }, cwd: options.cwd ?? process.cwd(), signal: new AbortController().signal });
+  const env = options.cleanEnv ? { ...options.env } : { ...process.env, ...options.env };
+  const code = await main([...args], { stdout: out, stderr: err, env, cwd: options.cwd ?? process.cwd(), signal: new AbortController().signal });
   return { code, stdout, stderr };
 }
 

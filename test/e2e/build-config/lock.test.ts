@@ -6,9 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { parseFamilyLock, type BuildPlan } from '../../../src/build/index.js';
-import { main } from '../../../src/cli/index.js';
+import { runCli } from '../../helpers/store.js';
 import { startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
 
 let repo: AptRepo;
@@ -39,15 +38,7 @@ after(async () => {
 });
 
 async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.on('data', (c: Buffer) => (stdout += c.toString()));
-  err.on('data', (c: Buffer) => (stderr += c.toString()));
-  const env = { ...process.env, LADING_STORE: join(dir, 'store'), LADING_CACHE: join(dir, 'cache') };
-  const code = await main(args, { stdout: out, stderr: err, cwd: dir, env, signal: new AbortController().signal });
-  return { code, stdout, stderr };
+  return runCli(args, { cwd: dir, env: { LADING_STORE: join(dir, 'store'), LADING_CACHE: join(dir, 'cache') } });
 }
 
 test('lading lock resolves every image; a child contains its parent; a second run changes nothing', async () => {

@@ -8,9 +8,8 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
-import { main } from '../../../src/cli/index.js';
+import { runCli } from '../../helpers/store.js';
 import { aptFetch, aptResolve, parseLock, serializeLock } from '../../../src/debian/index.js';
 import { aptGetFor, aptSelectionFromCache, startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
 
@@ -110,11 +109,7 @@ test('aptFetch downloads exactly the locked files, verified, and a second run us
 
 /** The CLI in this process (fast): exit code and captured output. */
 async function ladingHere(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (add: (s: string) => void) => new Writable({ write: (c: Buffer, _e, cb) => (add(c.toString()), cb()) });
-  const code = await main(args, { stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)), cwd: work, env: { ...process.env } });
-  return { code, stdout, stderr };
+  return runCli(args, { cwd: work });
 }
 
 /** The CLI as a separate process, for what must be shown across processes (a shared cache). */

@@ -6,8 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { Writable } from 'node:stream';
-import { main } from '../../../src/cli/index.js';
+import { runCli } from '../../helpers/store.js';
 import { cachedDebs, startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
 
 const work = mkdtempSync(join(tmpdir(), 'lading-apt-clean-'));
@@ -18,11 +17,7 @@ after(async () => {
 });
 
 async function lading(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (add: (s: string) => void) => new Writable({ write: (c: Buffer, _e, cb) => (add(c.toString()), cb()) });
-  const code = await main(args, { stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)), cwd: work, env: { ...process.env } });
-  return { code, stdout, stderr };
+  return runCli(args, { cwd: work });
 }
 
 function files(dir: string): string[] {

@@ -6,9 +6,8 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { main } from '../../../src/cli/index.js';
+import { runCli } from '../../helpers/store.js';
 import { openLayout, type LayoutStore } from '../../../src/layout/index.js';
 import type { ManifestDocument } from '../../../src/oci/index.js';
 import { RegistryClient, RegistryError, RegistryRepository, copyImages, createCredentialProvider, type CredentialSourceOptions } from '../../../src/registry/index.js';
@@ -46,14 +45,7 @@ async function copyTo(c: RegistryClient, host: string, repoName: string, tag = '
 }
 
 async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.on('data', (d: Buffer) => (stdout += d.toString()));
-  err.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await main(args, { stdout: out, stderr: err, env: { PATH: process.env.PATH, HOME: join(dir, 'nohome'), ...env }, cwd: dir, signal: new AbortController().signal });
-  return { code, stdout, stderr };
+  return runCli(args, { cwd: dir, env: { PATH: process.env.PATH, HOME: join(dir, 'nohome'), ...env }, cleanEnv: true });
 }
 
 /** Every file under `root`, as text. */

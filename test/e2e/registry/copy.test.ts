@@ -4,9 +4,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { main } from '../../../src/cli/index.js';
+import { runCli } from '../../helpers/store.js';
 import { openLayout, type LayoutStore } from '../../../src/layout/index.js';
 import { RegistryClient, RegistryRepository, copyImages, fallbackTag, listReferrers, parsePlatform } from '../../../src/registry/index.js';
 import { skopeo, startRegistry, writeSkopeoPolicy, type RegistryHandle } from '../../helpers/registry.js';
@@ -42,14 +41,7 @@ async function skopeoDigest(ref: string): Promise<string> {
 
 /** Runs the CLI in-process and captures its output. */
 async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.on('data', (d: Buffer) => (stdout += d.toString()));
-  err.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await main(args, { stdout: out, stderr: err, env: { PATH: process.env.PATH, HOME: dir, ...env }, cwd: dir, signal: new AbortController().signal });
-  return { code, stdout, stderr };
+  return runCli(args, { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, ...env }, cleanEnv: true });
 }
 
 describe('copy against the distribution registry', () => {
