@@ -20,10 +20,10 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import type { BuildSummary } from '../../src/build/index.js';
-import { loadSources } from '../../src/debian/index.js';
 import { openLayout } from '../../src/layout/index.js';
 import { parseImageConfig, type Manifest } from '../../src/oci/index.js';
 import { buildJson, digests, shIn, umociUnpack, validateStored } from '../helpers/build.js';
+import { mirrorSkipReason } from '../helpers/mirror.js';
 
 const execFileP = promisify(execFile);
 const root = new URL('../..', import.meta.url).pathname;
@@ -46,25 +46,12 @@ before(async () => {
   storeA = join(work, 'store-a');
   storeB = join(work, 'store-b');
   cache = process.env.LADING_CACHE ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'lading');
-  if (process.env.LADING_OFFLINE === '1') {
-    skip = 'LADING_OFFLINE=1';
-    return;
-  }
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+  if (process.env.LADING_OFFLINE !== '1' && typeof process.getuid === 'function' && process.getuid() !== 0) {
     skip = 'building needs root';
     return;
   }
-  const first = (await loadSources().catch(() => ({ sources: [] }))).sources.find((s) => s.uri.startsWith('http'));
-  if (!first) {
-    skip = 'no http apt sources configured on this machine';
-    return;
-  }
-  try {
-    const res = await fetch(`${first.uri}dists/${first.suite}/InRelease`, { method: 'HEAD', signal: AbortSignal.timeout(5000) });
-    if (!res.ok) skip = `${first.uri} answered HTTP ${res.status}`;
-  } catch (err) {
-    skip = `mirror unreachable: ${(err as Error).message}`;
-  }
+  skip = await mirrorSkipReason();
+  if (skip) return;
   // The family as published, with its lock written by the first build.
   await copyFile(join(root, 'examples/openstack/lading.yaml'), join(work, 'lading.yaml'));
 });

@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { aptResolve, hostArchitecture, loadSources, type AptSource } from '../../../src/debian/index.js';
+import { aptResolve, hostArchitecture } from '../../../src/debian/index.js';
 import { aptGetFor } from '../../helpers/apt-repo.js';
+import { mirrorSkipReason } from '../../helpers/mirror.js';
 
 const REQUEST = ['python3', 'ca-certificates', 'curl'];
 let work: string;
 let skip: string | false = false;
-let sources: AptSource[] = [];
 
 async function machineSourceFiles(): Promise<string[]> {
   const files: string[] = [];
@@ -27,27 +27,7 @@ async function machineSourceFiles(): Promise<string[]> {
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'lading-apt-online-'));
-  if (process.env.LADING_OFFLINE === '1') {
-    skip = 'LADING_OFFLINE=1';
-    return;
-  }
-  try {
-    sources = (await loadSources()).sources.filter((s) => s.uri.startsWith('http'));
-  } catch (err) {
-    skip = `no usable apt sources on this machine: ${(err as Error).message}`;
-    return;
-  }
-  const first = sources[0];
-  if (!first) {
-    skip = 'no http apt sources configured';
-    return;
-  }
-  try {
-    const res = await fetch(`${first.uri}dists/${first.suite}/InRelease`, { method: 'HEAD', signal: AbortSignal.timeout(5000) });
-    if (!res.ok) skip = `${first.uri} answered HTTP ${res.status}`;
-  } catch (err) {
-    skip = `mirror unreachable: ${(err as Error).message}`;
-  }
+  skip = await mirrorSkipReason();
 });
 after(async () => {
   if (work) await rm(work, { recursive: true, force: true });
