@@ -142,10 +142,11 @@ export async function cleanAptCache(options: CleanAptCacheOptions): Promise<Clea
     const key = m[1] as string;
     const files = [`${key}.ok`, `${key}.control.tar`, `${key}.data.tar`].filter((f) => names.includes(f));
     files.forEach((f) => grouped.add(f));
-    const marker = await fileInfo(join(root, decoded, n));
+    // files[0] is the marker: its times are the entry's last use.
+    const infos = await Promise.all(files.map((f) => fileInfo(join(root, decoded, f))));
+    const marker = infos[0];
     if (!marker) continue;
-    let bytes = 0;
-    for (const f of files) bytes += (await fileInfo(join(root, decoded, f)))?.bytes ?? 0;
+    const bytes = infos.reduce((sum, i) => sum + (i?.bytes ?? 0), 0);
     await consider({ path: join(decoded, n), kind: 'decoded', bytes, usedAt: marker.usedAt }, files.map((f) => join(decoded, f)));
   }
   // Members without a marker (a crash between the renames, or a removal cut short): temp-like.
