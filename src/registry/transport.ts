@@ -47,30 +47,31 @@ function nodeHeaders(h: IncomingHttpHeaders): ResponseHeaders {
   };
 }
 
-/**
- * Requests in flight per signal, and ONE abort listener per signal that ends them all. Passing the
- * signal to each request instead adds a listener per request, and a copy's requests share the
- * run's signal: Node warns (MaxListenersExceededWarning) past ten.
- */
-const inflight = new WeakMap<AbortSignal, Set<ClientRequest>>();
-
 function abortError(signal: AbortSignal): Error {
   return Object.assign(new Error('the operation was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
 }
 
-function track(signal: AbortSignal, req: ClientRequest): void {
-  let set = inflight.get(signal);
-  if (!set) {
-    const mine = new Set<ClientRequest>();
-    set = mine;
-    inflight.set(signal, mine);
-    signal.addEventListener('abort', () => {
-      for (const r of mine) r.destroy(abortError(signal));
-      mine.clear();
-    }, { once: true });
-  }
-  set.add(req);
-  req.once('close', () => set.delete(req));
+/**
+ * Requests in flight per signal, and ONE abort listener per signal that ends them all. Passing the
+ * signal to each request instead adds a listener per request, and a copy's requests share the
+ * run's signal: Node warns (MaxListenersExceededWarning) past ten. One tracker per transport.
+ */
+function requestTracker(): (signal: AbortSignal, req: ClientRequest) => void {
+  const inflight = new WeakMap<AbortSignal, Set<ClientRequest>>();
+  return (signal, req) => {
+    let set = inflight.get(signal);
+    if (!set) {
+      const mine = new Set<ClientRequest>();
+      set = mine;
+      inflight.set(signal, mine);
+      signal.addEventListener('abort', () => {
+        for (const r of mine) r.destroy(abortError(signal));
+        mine.clear();
+      }, { once: true });
+    }
+    set.add(req);
+    req.once('close', () => set.delete(req));
+  };
 }
 
 /** Writes an async iterable into a request, honouring backpressure. */
@@ -99,6 +100,7 @@ async function writeAll(req: NodeJS.WritableStream & { destroyed: boolean }, bod
  * sockets unref'd so a finished CLI exits). No Accept-Encoding is sent: bodies come as stored.
  */
 export function nodeTransport(): Transport {
+  const track = requestTracker();
   return async (r) => {
     const { request } = r.url.protocol === 'https:' ? await import('node:https') : await import('node:http');
     if (r.signal?.aborted) throw abortError(r.signal);
