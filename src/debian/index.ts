@@ -49,6 +49,8 @@ export {
 export type { AptLock, LockedAptPackage, LockedAptSource, LockedIndex, AptRequest, LockInput } from './lock.js';
 export { fetchPackages, packageUrl } from './download.js';
 export type { FetchPackagesOptions, FetchedPackage, FetchProgress } from './download.js';
+export { createPackageFetcher } from './fetcher.js';
+export type { PackageFetcher, PackageFetcherOptions } from './fetcher.js';
 export { resolve, aptResolve, aptFetch, lockedPackages, hostArchitecture } from './apt.js';
 export type { Resolution, ResolveOptions, AptIoOptions, AptResolveOptions, AptResolveResult, AptFetchOptions } from './apt.js';
 

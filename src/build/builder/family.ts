@@ -20,6 +20,7 @@ import {
   type ManifestDocument,
   type RawDocument,
 } from '../../oci/index.js';
+import { createPackageFetcher } from '../../debian/index.js';
 import { detectRuntime, removeStaleContainers, type RuntimeInfo } from '../../runtime/index.js';
 import { BuildError } from '../errors.js';
 import { imageMetadata } from '../config/metadata.js';
@@ -29,7 +30,7 @@ import { defaultLockPath, lockFamilyFiles, planFamily, type FamilyFiles, type Pl
 import { imageInputs } from '../plan/plan.js';
 import { writeBuildRecord } from '../plan/records.js';
 import { RECORD_VERSION, type BuildPlan, type BuildStep, type PlanStep } from '../plan/schema.js';
-import { buildImage, debTransport, storeName, type BuildRun, type BuiltImage, type ParentImage, type StageName } from './image.js';
+import { addedPackages, buildImage, debTransport, storeName, type BuildRun, type BuiltImage, type ParentImage, type StageName } from './image.js';
 import { probeOverlay, removeTree } from './mounts.js';
 import { ociPlatform } from './platform.js';
 import { RootfsCache, rootfsCacheDir } from './rootfs.js';
@@ -276,6 +277,8 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
     summary.overlay = overlay;
     const workDir = join(workRoot, `${process.pid}-${randomBytes(4).toString('hex')}`);
     let runtimePromise: Promise<RuntimeInfo> | undefined;
+    const transport = debTransport({ cacheDir: options.cacheDir, ...(options.offline ? { offline: true } : {}), logger, ...(signal ? { signal } : {}) });
+    const packages = createPackageFetcher({ transport });
     const buildRun: BuildRun = {
       family,
       lock: planned.lock,
@@ -284,7 +287,8 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
       files: planned.files,
       store,
       tag,
-      transport: debTransport({ cacheDir: options.cacheDir, ...(options.offline ? { offline: true } : {}), logger, ...(signal ? { signal } : {}) }),
+      transport,
+      packages,
       debDataDir: join(options.cacheDir, 'deb-data'),
       workDir,
       rootfs: new RootfsCache(cacheDir, store, logger),
@@ -463,6 +467,15 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
     };
 
     try {
+      // Every image's .debs download in build order while earlier images build; an image that
+      // starts waits only for its own (fetcher.ts). A lock error shows when that image builds.
+      for (const s of toBuild) {
+        try {
+          packages.prefetch(addedPackages(planned.lock, family, s.image, s.arch, lockPath));
+        } catch {
+          // reported by the image's own build
+        }
+      }
       for (const step of steps) outcomes.set(key(step.image, step.arch), runOne(step));
       // Wait for every image, also after a failure or an abort, so no build still uses the
       // work directory (and its mounts) when it is removed below.
@@ -480,6 +493,7 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
       if (options.keepRootfs === false) for (const k of current.keys()) current.set(k, 'sha256:none');
       if (building || options.keepRootfs === false) await buildRun.rootfs.evict(family.project.name, current);
     } finally {
+      await packages.close();
       await removeTree(workDir, logger).catch(() => undefined);
     }
   };

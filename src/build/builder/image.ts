@@ -17,9 +17,9 @@ import { describeError, epochToRfc3339, type Digest, type Logger } from '../../c
 import {
   createTransport,
   dependencyOrder,
-  fetchPackages,
   unpackPackages,
   type LockedAptPackage,
+  type PackageFetcher,
   type Transport,
   type UnpackResult,
 } from '../../debian/index.js';
@@ -72,6 +72,8 @@ export interface BuildRun {
   readonly store: LayoutStore;
   readonly tag: string;
   readonly transport: Transport;
+  /** Downloads of the run's .debs, shared by its images (prefetched in build order). */
+  readonly packages: PackageFetcher;
   /** Decoded .deb members (the debian module's cache). */
   readonly debDataDir: string;
   /** This run's scratch directory (same file system as the rootfs cache). */
@@ -354,7 +356,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
 async function unpackStage(run: BuildRun, image: string, arch: string, rootfs: string, pkgs: readonly LockedAptPackage[], child: boolean, note: (l: string) => void): Promise<UnpackResult> {
   let fetched;
   try {
-    fetched = await fetchPackages({ packages: pkgs, transport: run.transport });
+    fetched = await run.packages.fetch(pkgs, run.signal ? { signal: run.signal } : {});
   } catch (err) {
     throw new BuildError('UNPACK_FAILED', `image ${image} (${arch}): fetching ${pkgs.length} package(s): ${describeError(err)}`, { cause: err, ...(isBase(err) && err.hint ? { hint: err.hint } : {}) });
   }

@@ -1,7 +1,7 @@
 // `lading build` of a small Debian family from the local signed test repository (real .debs):
 // base (Essential set + busybox-static + media-types, a user, a file, a directory) -> mid (+curl)
 // -> leaf (+python3-minimal, a run step), with maintainer scripts run by dpkg in runc.
-// Shown here: every image validates; umoci unpacks the leaf and runc runs a command in it;
+// Shown here: every .deb downloads once; every image validates; umoci unpacks the leaf and runc runs a command in it;
 // `dpkg -l` lists its packages as installed and `dpkg -V` is clean; /lib stays the usr/lib
 // symlink; a second build into a fresh store gives identical digests; a no-op rebuild reuses
 // everything; changing a file of the middle image rebuilds exactly mid and leaf; a child rebuilt
@@ -71,6 +71,11 @@ test('builds base -> mid -> leaf with maintainer scripts; every image validates'
   assert.deepEqual(summary.built.map((b) => b.image), ['base', 'mid', 'leaf']);
   assert.equal(summary.lock.written, true, 'lading.lock was written by the first build');
   assert.equal(summary.overlay, true, 'overlayfs is used for children (root, ext4)');
+  // The cache was empty: every .deb came from the repository once (prefetched while base built).
+  const debGets = repo.requests.filter((r) => /\.deb$/.test(r));
+  assert.ok(debGets.length > 0);
+  assert.ok(debGets.every((r) => r.startsWith('200 ')), debGets.join('\n'));
+  assert.equal(new Set(debGets).size, debGets.length, `a .deb was downloaded twice:\n${debGets.join('\n')}`);
   first = digests(summary);
   for (const n of ['base:latest', 'mid:latest', 'leaf:latest']) {
     const report = await validateStored(store, n);
