@@ -280,6 +280,18 @@ export async function fillMmdebstrapCache(request: MmdebstrapRequest, options: {
   await writeFile(cache.stamp, `${new Date().toISOString()}\n`);
 }
 
+/**
+ * One measured mmdebstrap run with nothing cached: apt-get update and every download from the
+ * machine's sources, as on a fresh machine (bench/family --empty-caches).
+ */
+export async function mmdebstrapCold(options: MmdebstrapOptions): Promise<Timed> {
+  const src = await machineSources();
+  return timed('mmdebstrap', [...common(options), ...(options.customize ?? []).map((c) => `--customize-hook=${c}`), options.suite, options.out, ...src.files], {
+    what: 'mmdebstrap (no cache)',
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}
+
 /** The result of one measured mmdebstrap run. */
 export interface MmdebstrapRun extends Timed {
   /** The sources.list.d file(s) mmdebstrap wrote into the chroot, checked against the machine's URIs. */

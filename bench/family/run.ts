@@ -3,7 +3,7 @@
 // Dockerfiles (bench/family/dockerfiles/, generated from lading.yaml by gen.ts before every run)
 // built with `buildah bud --isolation=chroot --layers`, parents first, the same number of images
 // at once on both sides. Then a no-op rebuild on both sides (nothing changed).
-//   npm run build && npm run bench:family [-- --jobs 2 --noop-runs 3 --keep --skip-buildah --skip-lading --no-apt-cache --only IMAGE,...]
+//   npm run build && npm run bench:family [-- --jobs 2 --noop-runs 3 --keep --skip-buildah --skip-lading --no-apt-cache --empty-caches --only IMAGE,...]
 // Cold means: an empty lading store / empty buildah storage, warm package caches on both sides.
 // - lading: `lading build --offline` of every image into an empty store; its cache
 //   (.cache/bench/lading) holds every .deb of lading.lock (fetched before timing).
@@ -15,6 +15,9 @@
 //   locked .debs (hard links to lading's cache, named as apt names them). One archive directory
 //   per concurrent build, because apt locks it. --no-apt-cache drops the mount (apt downloads
 //   every .deb from the mirror).
+// --empty-caches: nothing cached on either side, as on a fresh machine. lading builds online
+//   with an empty cache of its own (it downloads every locked .deb once); mmdebstrap runs
+//   without its cache (apt-get update, every download); buildah's apt runs as with --no-apt-cache.
 // Logs of both sides go to bench/out/family/<time>/ (gitignored).
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -31,6 +34,7 @@ import {
   loadAverage,
   median,
   mmdebstrapCache,
+  mmdebstrapCold,
   mmdebstrapWarm,
   requireBuiltCli,
   requireTools,
@@ -58,6 +62,7 @@ const { values } = parseArgs({
     'skip-lading': { type: 'boolean', default: false },
     'skip-buildah': { type: 'boolean', default: false },
     'no-apt-cache': { type: 'boolean', default: false },
+    'empty-caches': { type: 'boolean', default: false },
     refresh: { type: 'boolean', default: false },
     // A part of the family (with its ancestors), for trying the harness; the recorded figures are for all.
     only: { type: 'string' },
@@ -69,6 +74,8 @@ const stop = new AbortController();
 const signal = stop.signal;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort(new Error(`interrupted (${sig})`)));
 const NOOP_RUNS = Number(values['noop-runs']);
+const EMPTY_CACHES = values['empty-caches'];
+const NO_APT_CACHE = values['no-apt-cache'] || EMPTY_CACHES;
 
 interface FamilyImage {
   readonly name: string;
@@ -179,7 +186,7 @@ async function main(): Promise<void> {
     if (!existsSync(dest)) await run('ln', ['-f', f.path, dest]);
   }
   const rootfsRequest = { suite: values.suite, variant: 'apt', include: [] as string[] };
-  if (!values['skip-buildah']) {
+  if (!values['skip-buildah'] && !EMPTY_CACHES) {
     const cache = await mmdebstrapCache(rootfsRequest);
     if (!cache.filled || values.refresh) {
       console.log(`filling mmdebstrap's cache ${cache.dir} (one full mmdebstrap run, not timed) ...`);
@@ -197,6 +204,7 @@ async function main(): Promise<void> {
     results.push(line);
   };
   note(`bench/family ${new Date().toISOString()}: ${images.length} images of ${FAMILY_CONFIG} (${arch}), ${JOBS} at a time on both sides; ${cpus().length} cores, ${cpus()[0]?.model ?? ''}`);
+  note(`caches: ${EMPTY_CACHES ? 'none on either side (--empty-caches: lading downloads every .deb, mmdebstrap and apt download theirs)' : `warm (lading --offline from its cache; buildah's apt ${NO_APT_CACHE ? 'downloads every .deb (--no-apt-cache)' : 'finds the locked .debs in its archive cache'})`}`);
   note(`versions: lading ${gitCommit()}, ${versionOf('buildah')}, ${versionOf('podman')}, ${versionOf('mmdebstrap')}, node ${process.version}`);
   let ladingCold: LadingSummary | undefined;
   const ladingPackages = new Map<string, number>();
@@ -207,7 +215,8 @@ async function main(): Promise<void> {
   try {
     if (!values['skip-lading']) {
       const store = join(scratch, 'store');
-      const ladingArgs = [cli, '--store', store, '--cache', LADING_CACHE, '--json', 'build', '--offline', '-j', String(JOBS), '-f', FAMILY_CONFIG, ...(values.only !== undefined ? images.map((i) => i.name) : [])];
+      const cacheArgs = EMPTY_CACHES ? ['--cache', join(scratch, 'lading-cache')] : ['--cache', LADING_CACHE];
+      const ladingArgs = [cli, '--store', store, ...cacheArgs, '--json', 'build', ...(EMPTY_CACHES ? [] : ['--offline']), '-j', String(JOBS), '-f', FAMILY_CONFIG, ...(values.only !== undefined ? images.map((i) => i.name) : [])];
       const env = { ...process.env, NODE_OPTIONS: '' };
       note(`lading cold: load average ${await loadAverage()}`);
       const t = await timed(process.execPath, ladingArgs, { what: 'lading build (cold)', env, signal });
@@ -243,7 +252,7 @@ async function main(): Promise<void> {
     if (!values['skip-buildah']) {
       const slots = Array.from({ length: JOBS }, (_, i) => join(scratch, `archives-${i}`));
       for (const s of slots) {
-        if (values['no-apt-cache']) continue;
+        if (NO_APT_CACHE) continue;
         // Hard links: each concurrent build gets its own directory (apt locks it) with the same files.
         await run('cp', ['-al', ARCHIVES, s]);
       }
@@ -268,7 +277,7 @@ async function main(): Promise<void> {
             img.dockerfile,
             '-t',
             BENCH_NAMING.tag(img.name),
-            ...(values['no-apt-cache'] ? [] : ['-v', `${slots[slot] as string}:/var/cache/apt/archives`]),
+            ...(NO_APT_CACHE ? [] : ['-v', `${slots[slot] as string}:/var/cache/apt/archives`]),
             contextDir,
           ],
           { what: `buildah bud ${img.name} (${what})`, signal },
@@ -277,7 +286,7 @@ async function main(): Promise<void> {
       note(`buildah cold: load average ${await loadAverage()}`);
       const t0 = performance.now();
       const rootfs = join(scratch, 'rootfs.tar');
-      const mm = await mmdebstrapWarm({ ...rootfsRequest, out: rootfs, signal });
+      const mm = EMPTY_CACHES ? await mmdebstrapCold({ ...rootfsRequest, out: rootfs, signal }) : await mmdebstrapWarm({ ...rootfsRequest, out: rootfs, signal });
       const imp = await timed('podman', [...buildah, 'import', rootfs, BENCH_NAMING.rootfs], { what: 'podman import', signal });
       await rm(rootfs, { force: true });
       const perImage = new Map<string, number>();
@@ -303,7 +312,7 @@ async function main(): Promise<void> {
         buildahNoop.push((performance.now() - n0) / 1000);
       }
       note(`buildah no-op: ${buildahNoop.map((s) => s.toFixed(2)).join(', ')} s`);
-      if (!values['no-apt-cache']) {
+      if (!NO_APT_CACHE) {
         const extra = new Set<string>();
         for (const s of slots) for (const f of await readdir(s)) if (f.endsWith('.deb') && !existsSync(join(ARCHIVES, f))) extra.add(f);
         note(`  buildah's apt downloaded ${extra.size} .debs that were not in the lock's set${extra.size ? `: ${[...extra].sort().join(' ')}` : ''}`);
