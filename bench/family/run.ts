@@ -303,14 +303,19 @@ async function main(): Promise<void> {
 
       for (let i = 0; i < NOOP_RUNS; i++) {
         const n0 = performance.now();
-        let ran = 0;
+        const ran: string[] = [];
         await parentsFirst(images, JOBS, async (img, slot) => {
           const r = await bud(img, slot, 'no-op');
-          if (!allCached(r.stdout)) ran++;
+          if (!allCached(r.stdout)) ran.push(img.name);
         });
-        if (ran > 0) throw new Error(`buildah's no-op rebuild ran steps again in ${ran} images`);
-        buildahNoop.push((performance.now() - n0) / 1000);
+        const seconds = (performance.now() - n0) / 1000;
+        // Two concurrent buds can each commit the same first step of sibling images (buildah
+        // 1.28 keeps both), and a later bud may pick the other one and miss its cache: that run is
+        // not a no-op, so it is reported and left out of the median.
+        if (ran.length > 0) note(`  buildah no-op run ${i + 1} ran steps again in ${ran.join(', ')} (${secs(seconds)}; not counted)`);
+        else buildahNoop.push(seconds);
       }
+      if (NOOP_RUNS > 0 && buildahNoop.length === 0) throw new Error('no buildah no-op rebuild was a no-op (see the notes above)');
       note(`buildah no-op: ${buildahNoop.map((s) => s.toFixed(2)).join(', ')} s`);
       if (!NO_APT_CACHE) {
         const extra = new Set<string>();
