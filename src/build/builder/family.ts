@@ -277,8 +277,7 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
     summary.overlay = overlay;
     const workDir = join(workRoot, `${process.pid}-${randomBytes(4).toString('hex')}`);
     let runtimePromise: Promise<RuntimeInfo> | undefined;
-    const transport = debTransport({ cacheDir: options.cacheDir, ...(options.offline ? { offline: true } : {}), logger, ...(signal ? { signal } : {}) });
-    const packages = createPackageFetcher({ transport });
+    const packages = createPackageFetcher({ transport: debTransport({ cacheDir: options.cacheDir, ...(options.offline ? { offline: true } : {}), logger, ...(signal ? { signal } : {}) }) });
     const buildRun: BuildRun = {
       family,
       lock: planned.lock,
@@ -287,7 +286,6 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
       files: planned.files,
       store,
       tag,
-      transport,
       packages,
       debDataDir: join(options.cacheDir, 'deb-data'),
       workDir,

@@ -71,7 +71,6 @@ export interface BuildRun {
   readonly files: ContextDigests;
   readonly store: LayoutStore;
   readonly tag: string;
-  readonly transport: Transport;
   /** Downloads of the run's .debs, shared by its images (prefetched in build order). */
   readonly packages: PackageFetcher;
   /** Decoded .deb members (the debian module's cache). */
