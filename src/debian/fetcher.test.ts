@@ -140,7 +140,9 @@ test('a failed download reaches the image that needs it, and the next fetch trie
   missing.clear();
   const got = await f.fetch([pkg('hotel')]);
   assert.equal(got[0]?.cached, false);
-  assert.deepEqual(requests, ['hotel', 'india', 'hotel']);
+  // hotel and india started together (either may reach the server first); hotel then once more.
+  assert.deepEqual([...requests].sort(), ['hotel', 'hotel', 'india']);
+  assert.equal(requests.at(-1), 'hotel');
   await f.close();
 });
 
