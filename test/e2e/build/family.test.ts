@@ -1,9 +1,9 @@
 // `lading build` of a small Debian family from the local signed test repository (real .debs):
 // base (Essential set + busybox-static + media-types, a user, a file, a directory) -> mid (+curl)
 // -> leaf (+python3-minimal, a run step), with maintainer scripts run by dpkg in runc.
-// Shown here: every .deb downloads once; every image validates; umoci unpacks the leaf and runc runs a command in it;
-// `dpkg -l` lists its packages as installed and `dpkg -V` is clean; /lib stays the usr/lib
-// symlink; a second build into a fresh store gives identical digests; a no-op rebuild reuses
+// Shown here: every .deb downloads once; every image validates; umoci unpacks the leaf and runc
+// runs a command in it; `dpkg -l` lists its packages as installed and `dpkg -V` is clean; /lib
+// stays the usr/lib symlink; a second build into a fresh store gives identical digests; a no-op rebuild reuses
 // everything; changing a file of the middle image rebuilds exactly mid and leaf; a child rebuilt
 // on copies, or on its parent materialised from the store's layers, comes out identical.
 import { after, before, test } from 'node:test';
