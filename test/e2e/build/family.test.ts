@@ -3,9 +3,10 @@
 // -> leaf (+python3-minimal, a run step), with maintainer scripts run by dpkg in runc.
 // Shown here: every .deb downloads once; every image validates; umoci unpacks the leaf and runc
 // runs a command in it; `dpkg -l` lists its packages as installed and `dpkg -V` is clean; /lib
-// stays the usr/lib symlink; a second build into a fresh store gives identical digests; a no-op rebuild reuses
-// everything; changing a file of the middle image rebuilds exactly mid and leaf; a child rebuilt
-// on copies, or on its parent materialised from the store's layers, comes out identical.
+// stays the usr/lib symlink; a second build into a fresh store gives identical digests; a no-op
+// rebuild reuses everything; changing a file of the middle image rebuilds exactly mid and leaf; a
+// child rebuilt on copies, or on its parent materialised from the store's layers, comes out
+// identical.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readlink, mkdir, mkdtemp, rm, stat, writeFile, readFile } from 'node:fs/promises';
