@@ -1,24 +1,13 @@
 // `lading apt clean`: what a cache hit marks as used survives an age-based clean, what nobody
 // used goes, `--dry-run` removes nothing, `--all` empties the cache (and --offline then says
 // what is missing).
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { runCli } from '../../helpers/store.js';
-import { cachedDebs, startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
+import { aptCliScratch } from '../../helpers/apt-cli.js';
 
-const work = mkdtempSync(join(tmpdir(), 'lading-apt-clean-'));
-let repo: AptRepo | undefined;
-after(async () => {
-  await repo?.close();
-  rmSync(work, { recursive: true, force: true });
-});
-
-async function lading(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return runCli(args, { cwd: work });
-}
+const { work, lading, curlLock, closeRepo } = aptCliScratch('lading-apt-clean-');
 
 function files(dir: string): string[] {
   const out: string[] = [];
@@ -39,11 +28,8 @@ interface CleanJson {
 }
 
 test('apt clean keeps what was used, removes what was not, --dry-run removes nothing, --all empties the cache', async () => {
-  repo = await startAptRepo({ debs: await cachedDebs() });
   const cache = join(work, 'cache');
-  const lock = join(work, 'lock.json');
-  const resolved = await lading(['--cache', cache, 'apt', 'resolve', 'curl', '--no-essential', '--sources', repo.sourcesFile, '--lock-out', lock]);
-  assert.equal(resolved.code, 0, resolved.stderr);
+  const { lock } = await curlLock(cache);
   const first = await lading(['--cache', cache, 'apt', 'unpack', '--lock', lock, '--root', join(work, 'r1')]);
   assert.equal(first.code, 0, first.stderr);
   const locked = (JSON.parse(readFileSync(lock, 'utf8')) as { architectures: Record<string, { packages: Array<{ sha256: string }> }> }).architectures;
@@ -61,8 +47,7 @@ test('apt clean keeps what was used, removes what was not, --dry-run removes not
   writeFileSync(join(cache, 'tmp', 'fresh-download'), 'y');
 
   // A second unpack uses the .debs and their decoded members (not the indexes: it never resolves).
-  await repo.close();
-  repo = undefined;
+  await closeRepo();
   const second = await lading(['--cache', cache, 'apt', 'unpack', '--lock', lock, '--root', join(work, 'r2'), '--offline']);
   assert.equal(second.code, 0, second.stderr);
   const debMtime = statSync(join(cache, 'blobs', 'sha256', debs[0] as string)).mtimeMs;

@@ -1,34 +1,19 @@
 // `lading apt unpack` end to end: a lock resolved against a local signed repository of real
 // .debs, unpacked into a tree dpkg accepts; then offline from the cache (decoded members
 // included), and the errors a person sees.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli } from '../../helpers/store.js';
-import { cachedDebs, startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
+import { aptCliScratch } from '../../helpers/apt-cli.js';
 
-const work = mkdtempSync(join(tmpdir(), 'lading-unpack-cli-'));
-let repo: AptRepo | undefined;
-after(async () => {
-  await repo?.close();
-  rmSync(work, { recursive: true, force: true });
-});
-
-async function lading(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return runCli(args, { cwd: work });
-}
+const { work, lading, curlLock, closeRepo } = aptCliScratch('lading-unpack-cli-');
 
 test('apt unpack: a locked set unpacked with a dpkg database, again offline from the cache', async () => {
   // A small closure: curl and its libraries, without the Essential set.
-  const all = await cachedDebs();
-  repo = await startAptRepo({ debs: all });
   const cache = join(work, 'cache');
-  const lock = join(work, 'lock.json');
-  const resolved = await lading(['--cache', cache, 'apt', 'resolve', 'curl', '--no-essential', '--sources', repo.sourcesFile, '--lock-out', lock]);
-  assert.equal(resolved.code, 0, resolved.stderr);
+  const { lock } = await curlLock(cache);
   const locked = (JSON.parse(readFileSync(lock, 'utf8')) as { architectures: Record<string, { packages: Array<{ name: string; version: string }> }> }).architectures;
   const packages = Object.values(locked)[0]?.packages ?? [];
   assert.ok(packages.length > 10, `curl pulls in its libraries (${packages.length})`);
@@ -50,8 +35,7 @@ test('apt unpack: a locked set unpacked with a dpkg database, again offline from
   assert.ok(readdirSync(join(cache, 'deb-data')).some((f) => f.endsWith('.data.tar')), 'decoded members were cached');
 
   // Offline, from the cache: nothing is requested, and the tree is the same.
-  await repo.close();
-  repo = undefined;
+  await closeRepo();
   const root2 = join(work, 'root2');
   const second = await lading(['--cache', cache, 'apt', 'unpack', '--lock', lock, '--root', root2, '--state', 'auto', '--offline']);
   assert.equal(second.code, 0, second.stderr);
