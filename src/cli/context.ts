@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from 'commander';
 import type { Writable } from 'node:stream';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -78,6 +79,12 @@ export function table(rows: string[][]): string {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+}
+
+/** An integer flag value of at least `min`, else a usage error naming the flag. */
+export function integerFlag(value: string, flag: string, min: number): number {
+  if (!/^\d+$/.test(value) || Number(value) < min) throw new InvalidArgumentError(`${flag}: want an integer >= ${min}, got ${JSON.stringify(value)}`);
+  return Number(value);
 }
 
 /** Collects repeated options (`--env A=1 --env B=2`). */

@@ -61,6 +61,8 @@ export interface AptRepoOptions {
    */
   extraArchitectures?: readonly string[];
   tamper?: AptRepoTamper;
+  /** Hold each .deb response this long, so parallel downloads overlap and show in maxDebsInFlight. */
+  debDelayMs?: number;
 }
 
 /** A running test repository. */
@@ -81,6 +83,8 @@ export interface AptRepo {
   readonly sourcesText: string;
   /** Every request served: "<status> <path>" (with If-None-Match requests marked "(conditional)"). */
   readonly requests: string[];
+  /** The most .deb requests the server was answering at once. */
+  readonly maxDebsInFlight: number;
   /** The published .deb files (paths in the test cache). */
   readonly debs: readonly string[];
   setTamper(t: AptRepoTamper | undefined): void;
@@ -244,6 +248,8 @@ export async function startAptRepo(options: AptRepoOptions = {}): Promise<AptRep
 
   let tamper = options.tamper;
   const requests: string[] = [];
+  let debsInFlight = 0;
+  let maxDebsInFlight = 0;
   const tamperedPackages = new Map<string, Buffer>();
   const alteredPackages = async (path: string, original: Buffer): Promise<Buffer> => {
     // A valid index of the same form whose content differs: one version string changed.
@@ -307,6 +313,11 @@ export async function startAptRepo(options: AptRepoOptions = {}): Promise<AptRep
         requests.push(`304 ${rel} (conditional)`);
         return;
       }
+      if (rel.endsWith('.deb')) {
+        maxDebsInFlight = Math.max(maxDebsInFlight, ++debsInFlight);
+        res.once('close', () => debsInFlight--);
+        if (options.debDelayMs) await new Promise((r) => setTimeout(r, options.debDelayMs));
+      }
       res.writeHead(200, { 'content-length': body.length, etag, 'last-modified': lastModified, 'content-type': 'application/octet-stream' });
       res.end(req.method === 'HEAD' ? undefined : body);
       requests.push(`200 ${rel}${conditional ? ' (conditional)' : ''}`);
@@ -331,6 +342,9 @@ export async function startAptRepo(options: AptRepoOptions = {}): Promise<AptRep
     sourcesFile,
     sourcesText,
     requests,
+    get maxDebsInFlight() {
+      return maxDebsInFlight;
+    },
     debs,
     setTamper: (t) => {
       tamper = t;

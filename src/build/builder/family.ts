@@ -61,6 +61,8 @@ export interface BuildFamilyOptions extends FamilyFiles {
   readonly retries?: number;
   /** Use only the apt cache. */
   readonly offline?: boolean;
+  /** .debs downloaded at once (default 4, polite to public mirrors; raise it for your own). */
+  readonly downloads?: number;
   /** Resolve lading.lock again before building (also when it is stale). */
   readonly updateLock?: boolean;
   /** overlayfs for child images: 'auto' (default: when it mounts here) or false (copy mode). */
@@ -277,7 +279,10 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
     summary.overlay = overlay;
     const workDir = join(workRoot, `${process.pid}-${randomBytes(4).toString('hex')}`);
     let runtimePromise: Promise<RuntimeInfo> | undefined;
-    const packages = createPackageFetcher({ transport: debTransport({ cacheDir: options.cacheDir, ...(options.offline ? { offline: true } : {}), logger, ...(signal ? { signal } : {}) }) });
+    const packages = createPackageFetcher({
+      transport: debTransport({ cacheDir: options.cacheDir, ...(options.offline ? { offline: true } : {}), logger, ...(signal ? { signal } : {}) }),
+      ...(options.downloads !== undefined ? { concurrency: options.downloads } : {}),
+    });
     const buildRun: BuildRun = {
       family,
       lock: planned.lock,

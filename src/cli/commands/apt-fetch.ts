@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import type { FetchProgress } from '../../debian/index.js';
-import { collect, output, type CliContext } from '../context.js';
+import { collect, integerFlag, output, type CliContext } from '../context.js';
 import { aptGroup } from './apt.js';
 import { formatBytes } from './store.js';
 
@@ -18,7 +18,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .option('--arch <arch>', 'only these architectures of the lock (comma-separated or repeated)', collect)
     .option('--dest <dir>', 'also place the .debs in this directory')
     .option('--offline', 'use only the cache; list what is missing')
-    .option('--concurrency <n>', 'parallel downloads', (v) => Number.parseInt(v, 10), 4)
+    .option('--concurrency <n>', 'parallel downloads', (v) => integerFlag(v, '--concurrency', 1), 4)
     .action(async (opts: { lock: string; arch?: string[]; dest?: string; offline?: boolean; concurrency: number }) => {
       const c = ctx();
       const { aptFetch, DebianError, parseLock } = await import('../../debian/index.js');

@@ -1,10 +1,10 @@
 // `lading build [IMAGE...]`: build a family into the store (buildFamily), with a progress line
 // on a terminal, a summary table (or --json), and exit status 1 when any image failed.
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { relative } from 'node:path';
 import type { BuildEvent, BuildSummary } from '../../build/index.js';
-import { collect, output, table, type CliContext } from '../context.js';
+import { collect, integerFlag, output, table, type CliContext } from '../context.js';
 import { familyFiles, familyOptions, type FamilyFlags } from './family.js';
 
 interface Flags extends FamilyFlags {
@@ -14,6 +14,7 @@ interface Flags extends FamilyFlags {
   jobs?: string;
   retries?: string;
   offline?: boolean;
+  downloads?: string;
   updateLock?: boolean;
   noOverlay?: boolean;
   overlay?: boolean;
@@ -22,9 +23,7 @@ interface Flags extends FamilyFlags {
 }
 
 function count(value: string | undefined, flag: string, min: number, dflt: number): number {
-  if (value === undefined) return dflt;
-  if (!/^\d+$/.test(value) || Number(value) < min) throw new InvalidArgumentError(`${flag}: want an integer >= ${min}, got ${JSON.stringify(value)}`);
-  return Number(value);
+  return value === undefined ? dflt : integerFlag(value, flag, min);
 }
 
 /** kolla-build builds 8 images at once by default; one per core, at least 2 and at most 8, here. */
@@ -115,6 +114,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .option('-j, --jobs <n>', `images built at once (default: the number of cores, 2 to 8; here ${defaultJobs()})`)
     .option('--retries <n>', 'extra attempts for transient failures (network, runtime start, I/O)', '1')
     .option('--offline', 'use only the apt cache (indexes and .debs fetched before)')
+    .option('--downloads <n>', '.debs downloaded at once (default 4, polite to public mirrors; raise it for your own mirror)')
     .option('--update-lock', 'resolve lading.lock again before building (also needed when it is stale)')
     .option('--no-overlay', 'build child images on copies of their parents instead of overlayfs')
     .option('--no-keep-rootfs', 'do not keep the images\' root filesystems in the store for later child builds')
@@ -123,6 +123,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     const c = ctx();
     const jobs = count(flags.jobs, '--jobs', 1, defaultJobs());
     const retries = count(flags.retries, '--retries', 0, 1);
+    const downloads = flags.downloads === undefined ? undefined : count(flags.downloads, '--downloads', 1, 4);
     const { BuildError, buildFamily } = await import('../../build/index.js');
     const display = progress(c);
     let summary: BuildSummary;
@@ -138,6 +139,7 @@ export function register(program: Command, ctx: () => CliContext): void {
         jobs,
         retries,
         ...(flags.offline ? { offline: true } : {}),
+        ...(downloads !== undefined ? { downloads } : {}),
         ...(flags.updateLock ? { updateLock: true } : {}),
         ...(flags.overlay === false ? { overlay: false as const } : {}),
         ...(flags.keepRootfs === false ? { keepRootfs: false } : {}),

@@ -1,4 +1,4 @@
-// `lading images` and `lading plan` end to end: real files, real store directory, the CLI's
+// `lading images` and `lading plan` end to end, and the count flags of `build` and `apt fetch`:
 // own output and exit codes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -118,4 +118,17 @@ test('an invalid config exits 1 listing every problem with file:line:col', async
   const missing = await run(dir, ['images', '-f', 'nope.yaml']);
   assert.equal(missing.code, 1);
   assert.equal(missing.stderr, 'lading: reading nope.yaml: no such file\n');
+});
+
+test('count flags are whole numbers: a bad --downloads or --jobs is a usage error naming the flag', async (t) => {
+  const dir = await workspace(t);
+  const downloads = await run(dir, ['build', '--downloads', '0']);
+  assert.equal(downloads.code, 2);
+  assert.match(downloads.stderr, /--downloads: want an integer >= 1, got "0"/);
+  const jobs = await run(dir, ['build', '--jobs', '2x']);
+  assert.equal(jobs.code, 2);
+  assert.match(jobs.stderr, /--jobs: want an integer >= 1, got "2x"/);
+  const fetch = await run(dir, ['apt', 'fetch', '--lock', 'lading.lock', '--concurrency', 'abc']);
+  assert.equal(fetch.code, 2);
+  assert.match(fetch.stderr, /--concurrency: want an integer >= 1, got "abc"/);
 });

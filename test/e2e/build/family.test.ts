@@ -1,12 +1,12 @@
 // `lading build` of a small Debian family from the local signed test repository (real .debs):
 // base (Essential set + busybox-static + media-types, a user, a file, a directory) -> mid (+curl)
 // -> leaf (+python3-minimal, a run step), with maintainer scripts run by dpkg in runc.
-// Shown here: every .deb downloads once; every image validates; umoci unpacks the leaf and runc
-// runs a command in it; `dpkg -l` lists its packages as installed and `dpkg -V` is clean; /lib
-// stays the usr/lib symlink; a second build into a fresh store gives identical digests; a no-op
-// rebuild reuses everything; changing a file of the middle image rebuilds exactly mid and leaf; a
-// child rebuilt on copies, or on its parent materialised from the store's layers, comes out
-// identical.
+// Shown here: every .deb downloads once (one at a time under --downloads 1); every image
+// validates; umoci unpacks the leaf and runc runs a command in it; `dpkg -l` lists its packages as
+// installed and `dpkg -V` is clean; /lib stays the usr/lib symlink; a second build into a fresh
+// store gives identical digests; a no-op rebuild reuses everything; changing a file of the middle
+// image rebuilds exactly mid and leaf; a child rebuilt on copies, or on its parent materialised
+// from the store's layers, comes out identical.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readlink, mkdir, mkdtemp, rm, stat, writeFile, readFile } from 'node:fs/promises';
@@ -25,7 +25,8 @@ let cache: string;
 let first: Record<string, string>;
 
 before(async () => {
-  repo = await startAptRepo();
+  // Slow .deb answers make parallel downloads overlap, so --downloads shows in the server's count.
+  repo = await startAptRepo({ debDelayMs: 25 });
   dir = await mkdtemp(join(tmpdir(), 'lading-build-family-'));
   store = join(dir, 'store');
   cache = join(dir, 'cache');
@@ -67,7 +68,7 @@ after(async () => {
 });
 
 test('builds base -> mid -> leaf with maintainer scripts; every image validates', async () => {
-  const { code, summary, stderr } = await buildJson([], { cwd: dir, store, cache });
+  const { code, summary, stderr } = await buildJson(['--downloads', '1'], { cwd: dir, store, cache });
   assert.equal(code, 0, `${stderr}\n${JSON.stringify(summary.failed)}`);
   assert.deepEqual(summary.built.map((b) => b.image), ['base', 'mid', 'leaf']);
   assert.equal(summary.lock.written, true, 'lading.lock was written by the first build');
@@ -77,6 +78,7 @@ test('builds base -> mid -> leaf with maintainer scripts; every image validates'
   assert.ok(debGets.length > 0);
   assert.ok(debGets.every((r) => r.startsWith('200 ')), debGets.join('\n'));
   assert.equal(new Set(debGets).size, debGets.length, `a .deb was downloaded twice:\n${debGets.join('\n')}`);
+  assert.equal(repo.maxDebsInFlight, 1, '--downloads 1: one .deb at a time');
   first = digests(summary);
   for (const n of ['base:latest', 'mid:latest', 'leaf:latest']) {
     const report = await validateStored(store, n);
