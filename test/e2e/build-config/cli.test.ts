@@ -1,5 +1,5 @@
-// `lading images` and `lading plan` end to end, and the count flags of `build` and `apt fetch`:
-// own output and exit codes.
+// `lading images`, `lading plan` and the count flags of `build` and `apt fetch` end to end:
+// real files, real store directory, the CLI's own output and exit codes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
