@@ -479,6 +479,13 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
           // reported by the image's own build
         }
       }
+      // Probing runc/crun (a container run) overlaps the first image's unpack instead of
+      // following it; a failure is reported by the image that needs the runtime.
+      const needsRuntime = toBuild.some((s) => {
+        const img = family.images[s.image] as ImageConfig;
+        return img.maintainerScripts === 'run' || img.run.length > 0;
+      });
+      if (needsRuntime) buildRun.runtime().catch(() => undefined);
       for (const step of steps) outcomes.set(key(step.image, step.arch), runOne(step));
       // Wait for every image, also after a failure or an abort, so no build still uses the
       // work directory (and its mounts) when it is removed below.
