@@ -246,10 +246,12 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
     if (acc.users.length || acc.groups.length) note(`accounts: users ${acc.users.join(' ') || '-'}; groups ${acc.groups.join(' ') || '-'}`);
     stage('scripts');
     if (runScripts && unpacked) {
-      await runPreinsts(target, scriptPkgs.filter((p) => p.name !== 'base-passwd' || mode !== 'scratch'));
       const admin = resolveInRoot(rootfs, '/var/lib/dpkg', { followLast: true });
       const installed = unpacked.packages.flatMap((p) => p.list);
-      await runConfigure(target, fileTriggersFor(admin, installed), { deferPy3compile: run.deferPy3compile });
+      await runConfigure(target, fileTriggersFor(admin, installed), {
+        deferPy3compile: run.deferPy3compile,
+        preinsts: scriptPkgs.filter((p) => p.name !== 'base-passwd' || mode !== 'scratch'),
+      });
       const left = notInstalled(admin);
       if (left.length > 0) {
         throw new BuildError('SCRIPTS_FAILED', `image ${step.image} (${arch}): after dpkg --configure -a, ${left.length} package(s) are not installed: ${left.slice(0, 10).join(', ')}\n  log: ${options.logFile}`);

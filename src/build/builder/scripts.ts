@@ -170,22 +170,37 @@ const PREINST = `lading_preinst() {
   f=/var/lib/dpkg/info/$3.preinst
   [ -e "$f" ] || return 0
   echo "lading: preinst install $1"
-  DPKG_MAINTSCRIPT_PACKAGE=$1 DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1 DPKG_MAINTSCRIPT_ARCH=$2 DPKG_MAINTSCRIPT_NAME=preinst "$f" install
+  DPKG_MAINTSCRIPT_PACKAGE=$1 DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1 DPKG_MAINTSCRIPT_ARCH=$2 DPKG_MAINTSCRIPT_NAME=preinst "$f" install || {
+    rc=$?; echo "lading: preinst of $1 exited with $rc" >&2; return $rc
+  }
 }
 export DPKG_ADMINDIR=/var/lib/dpkg DPKG_ROOT= DPKG_MAINTSCRIPT_DEBUG=0
 export DPKG_RUNNING_VERSION="$(dpkg-query -W -f='\${Version}' dpkg 2>/dev/null || true)"
 `;
+
+function preinstCalls(packages: readonly ScriptPackage[]): string {
+  return packages.map((p) => `lading_preinst ${shellQuote(p.name)} ${shellQuote(p.architecture)} ${shellQuote(infoName(p))}`).join('\n');
+}
 
 /** Runs the preinst (`install`) of each package, in order, in one container. */
 export async function runPreinsts(t: ContainerTarget, packages: readonly ScriptPackage[]): Promise<void> {
   const withPre = packages.filter((p) => p.scripts.includes('preinst'));
   if (withPre.length === 0) return;
   await checkArchitecture(t, 'maintainer scripts');
-  const script = `set -e\n${PREINST}${withPre.map((p) => `lading_preinst ${shellQuote(p.name)} ${shellQuote(p.architecture)} ${shellQuote(infoName(p))}`).join('\n')}\n`;
+  const script = `set -e\n${PREINST}${preinstCalls(withPre)}\n`;
   t.note(`preinst install: ${withPre.map((p) => p.name).join(' ')}`);
   const r = await withPolicyRcd(t.rootfs, () => runInImage(t, { args: ['/bin/sh', '-c', script], env: scriptEnv(t), timeoutMs: 30 * 60_000 }));
-  if (r.exitCode !== 0) throw failure('SCRIPTS_FAILED', t, 'a preinst script', r, 1800);
+  if (r.exitCode !== 0) throw preinstFailure(t, r, 1800);
 }
+
+/** Names the package whose preinst failed, with its own exit status (lading_preinst prints both). */
+function preinstFailure(t: ContainerTarget, r: RunResult, timeoutS: number): BuildError {
+  const m = r.timedOut ? null : /lading: preinst of (\S+) exited with (\d+)/.exec(r.stderrTail);
+  return m ? failure('SCRIPTS_FAILED', t, `the preinst of ${m[1]}`, { ...r, exitCode: Number(m[2]) }, timeoutS) : failure('SCRIPTS_FAILED', t, 'a preinst script', r, timeoutS);
+}
+
+/** Exit status of the configure container when a preinst (run first in it) failed. */
+const PREINST_FAILED = 97;
 
 // py3compile, deferred: postinsts of Python packages call `py3compile -p PKG` once each, and
 // each call starts two interpreters (py3compile, then `python3.X -m py_compile -`). During
@@ -257,9 +272,17 @@ sys.exit(rc)
  * unpacked package and processes pending triggers (`dpkg --configure -a`). With
  * `deferPy3compile`, py3compile calls are batched (see above).
  */
-export async function runConfigure(t: ContainerTarget, fileTriggers: readonly string[], options: { deferPy3compile?: boolean } = {}): Promise<void> {
+export async function runConfigure(t: ContainerTarget, fileTriggers: readonly string[], options: { deferPy3compile?: boolean; preinsts?: readonly ScriptPackage[] } = {}): Promise<void> {
   await checkArchitecture(t, 'maintainer scripts (dpkg --configure -a)');
   const lines = ['set -e'];
+  // Preinsts first, in the same container (one runtime start less), in a subshell so their
+  // DPKG_* variables and PATH stay out of dpkg's run; PREINST_FAILED tells their failure apart.
+  const withPre = (options.preinsts ?? []).filter((p) => p.scripts.includes('preinst'));
+  if (withPre.length > 0) {
+    t.note(`preinst install: ${withPre.map((p) => p.name).join(' ')}`);
+    lines.push('set +e', `(\nset -e\nexport PATH=${BUILD_PATH}\nunset PYTHONDONTWRITEBYTECODE\n${PREINST}${preinstCalls(withPre)}\n)`, 'rc=$?', 'set -e');
+    lines.push(`if [ "$rc" -ne 0 ]; then exit ${PREINST_FAILED}; fi`);
+  }
   for (const trig of fileTriggers) lines.push(`dpkg-trigger --no-await ${shellQuote(trig)}`);
   lines.push('dpkg --configure -a --force-confdef --force-confold');
   let env: Record<string, string> = scriptEnv(t);
@@ -274,8 +297,10 @@ export async function runConfigure(t: ContainerTarget, fileTriggers: readonly st
   }
   t.note(`dpkg --configure -a${fileTriggers.length ? ` (file triggers: ${fileTriggers.join(' ')})` : ''}${options.deferPy3compile ? ' (py3compile deferred to one pass)' : ''}`);
   try {
-    const r = await withPolicyRcd(t.rootfs, () => runInImage(t, { args: ['/bin/sh', '-c', lines.join('\n')], env, timeoutMs: 60 * 60_000, ...(dir ? { helperDir: dir } : {}) }));
-    if (r.exitCode !== 0) throw failure('SCRIPTS_FAILED', t, 'dpkg --configure -a', r, 3600);
+    const timeoutS = withPre.length > 0 ? 5400 : 3600;
+    const r = await withPolicyRcd(t.rootfs, () => runInImage(t, { args: ['/bin/sh', '-c', lines.join('\n')], env, timeoutMs: timeoutS * 1000, ...(dir ? { helperDir: dir } : {}) }));
+    if (r.exitCode === PREINST_FAILED && !r.timedOut && withPre.length > 0) throw preinstFailure(t, r, timeoutS);
+    if (r.exitCode !== 0) throw failure('SCRIPTS_FAILED', t, 'dpkg --configure -a', r, timeoutS);
   } finally {
     if (dir) rmSync(dir, { recursive: true, force: true });
   }

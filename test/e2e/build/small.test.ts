@@ -1,7 +1,8 @@
 // `lading build` on a small family without maintainer scripts (busybox-static, media-types from
-// the local signed test repository, which also publishes arm64 with the `all` packages): a
-// failing run step fails its image and skips its children, a foreign-architecture run step fails
-// with a clear error, amd64 + arm64 go under one index, a site override adds a package and a
+// the local signed test repository, which also publishes arm64 with the `all` packages, and a
+// crafted package whose preinst fails): a failing run step fails its image and skips its
+// children, a failing preinst fails its image naming the package, a foreign-architecture run
+// step fails with a clear error, amd64 + arm64 go under one index, a site override adds a package and a
 // label without touching lading.yaml, and overlayfs and copy mode give the same digests.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,8 @@ import { readdir } from 'node:fs/promises';
 import { buildFamily } from '../../../src/build/index.js';
 import { openLayout } from '../../../src/layout/index.js';
 import { parseImageConfig, type Index, type Manifest } from '../../../src/oci/index.js';
-import { startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
+import { cachedDebs, startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
+import { writeDeb } from '../../helpers/deb-writer.js';
 import { buildJson, digests, shIn, umociUnpack, validateStored } from '../../helpers/build.js';
 
 let repo: AptRepo;
@@ -59,6 +61,9 @@ images:
     noEssential: true
     packages: [media-types]
     maintainerScripts: skip
+  badpre:
+    from: tiny
+    packages: [lading-badpre]
   foreign:
     from: scratch
     noEssential: true
@@ -68,8 +73,13 @@ images:
 `;
 
 before(async () => {
-  repo = await startAptRepo({ extraArchitectures: ['arm64'] });
   dir = await mkdtemp(join(tmpdir(), 'lading-build-small-'));
+  const badpre = writeDeb(dir, 'lading-badpre_1.0_all.deb', {
+    control: { Package: 'lading-badpre', Architecture: 'all' },
+    controlFiles: { preinst: { content: '#!/bin/sh\necho "badpre: refusing to install" >&2\nexit 5\n', mode: 0o755 } },
+    data: [{ name: './usr/share/doc/lading-badpre/', type: 'dir' }, { name: './usr/share/doc/lading-badpre/README', content: 'never installed\n' }],
+  });
+  repo = await startAptRepo({ extraArchitectures: ['arm64'], debs: [...(await cachedDebs()), badpre] });
   store = join(dir, 'store');
   cache = join(dir, 'cache');
   await mkdir(join(dir, 'files'));
@@ -81,7 +91,7 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-test('a failing run step fails its image, skips its children and exits nonzero with the log path; a foreign-arch step fails clearly', async () => {
+test('a failing run step or preinst fails its image, skips its children and exits nonzero with the log path; a foreign-arch step fails clearly', async () => {
   const { code, summary } = await buildJson([], opts());
   assert.equal(code, 1);
   assert.deepEqual(
@@ -96,6 +106,11 @@ test('a failing run step fails its image, skips its children and exits nonzero w
   assert.ok(existsSync(broken.log), broken.log);
   assert.match(await readFile(broken.log, 'utf8'), /about to fail/);
   assert.deepEqual(summary.skipped, [{ image: 'below', arch: 'amd64', reason: 'parent broken failed' }]);
+  // The preinst runs in the configure container; its failure names the package and its status.
+  const badpre = summary.failed.find((f) => f.image === 'badpre');
+  assert.equal(badpre?.code, 'SCRIPTS_FAILED', JSON.stringify(summary.failed));
+  assert.match(badpre.reason, /^image badpre \(amd64\): the preinst of lading-badpre exited with 5:/);
+  assert.match(badpre.reason, /badpre: refusing to install/);
   const foreign = summary.failed.find((f) => f.image === 'foreign');
   assert.equal(foreign?.code, 'FOREIGN_ARCH');
   assert.match(foreign.reason, /image foreign \(arm64\): cannot run run step "uname": arm64 needs qemu-user emulation/);
