@@ -123,7 +123,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     const c = ctx();
     const jobs = count(flags.jobs, '--jobs', 1, defaultJobs());
     const retries = count(flags.retries, '--retries', 0, 1);
-    const downloads = flags.downloads === undefined ? undefined : count(flags.downloads, '--downloads', 1, 4);
+    const downloads = count(flags.downloads, '--downloads', 1, 4);
     const { BuildError, buildFamily } = await import('../../build/index.js');
     const display = progress(c);
     let summary: BuildSummary;
@@ -139,7 +139,7 @@ export function register(program: Command, ctx: () => CliContext): void {
         jobs,
         retries,
         ...(flags.offline ? { offline: true } : {}),
-        ...(downloads !== undefined ? { downloads } : {}),
+        downloads,
         ...(flags.updateLock ? { updateLock: true } : {}),
         ...(flags.overlay === false ? { overlay: false as const } : {}),
         ...(flags.keepRootfs === false ? { keepRootfs: false } : {}),

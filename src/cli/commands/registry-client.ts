@@ -7,14 +7,12 @@ import { resolve } from 'node:path';
 import { openLayout } from '../../layout/index.js';
 import type { ContentTarget } from '../../oci/index.js';
 import { RegistryClient, RegistryError, RegistryRepository, createCredentialProvider, parseCopyReference, parseCredentialPair, type CopyItem } from '../../registry/index.js';
-import type { CliContext } from '../context.js';
+import { integerFlag, type CliContext } from '../context.js';
 import type { RegistryFlags } from './registry-flags.js';
 
-/** An integer flag (undefined when not given); a bad value is a REFERENCE_INVALID usage error naming the flag. */
+/** An integer flag (undefined when not given); a bad value is a usage error naming the flag. */
 export function positiveInt(value: string | undefined, flag: string, min = 0): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < min) throw new RegistryError('REFERENCE_INVALID', `${flag}: want an integer >= ${min}, got ${JSON.stringify(value)}`);
-  return Number(value);
+  return value === undefined ? undefined : integerFlag(value, flag, min);
 }
 
 /** A RegistryClient for a command: credentials (never logged), endpoints, retries, the run's logger. */

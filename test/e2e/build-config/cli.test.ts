@@ -1,4 +1,4 @@
-// `lading images`, `lading plan` and the count flags of `build` and `apt fetch` end to end:
+// `lading images`, `lading plan` and the count flags of `build`, `apt fetch`, `copy` end to end:
 // real files, real store directory, the CLI's own output and exit codes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -120,7 +120,7 @@ test('an invalid config exits 1 listing every problem with file:line:col', async
   assert.equal(missing.stderr, 'lading: reading nope.yaml: no such file\n');
 });
 
-test('count flags are whole numbers: a bad --downloads or --jobs is a usage error naming the flag', async (t) => {
+test('count flags are whole numbers: a bad value is a usage error naming the flag (build, apt fetch, copy)', async (t) => {
   const dir = await workspace(t);
   const downloads = await run(dir, ['build', '--downloads', '0']);
   assert.equal(downloads.code, 2);
@@ -131,4 +131,7 @@ test('count flags are whole numbers: a bad --downloads or --jobs is a usage erro
   const fetch = await run(dir, ['apt', 'fetch', '--lock', 'lading.lock', '--concurrency', 'abc']);
   assert.equal(fetch.code, 2);
   assert.match(fetch.stderr, /--concurrency: want an integer >= 1, got "abc"/);
+  const copy = await run(dir, ['copy', '--max-per-host', '0', 'oci:a', 'oci:b']);
+  assert.equal(copy.code, 2);
+  assert.match(copy.stderr, /--max-per-host: want an integer >= 1, got "0"/);
 });
