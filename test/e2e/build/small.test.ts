@@ -1,9 +1,10 @@
-// `lading build` on a small family without maintainer scripts (busybox-static, media-types from
-// the local signed test repository, which also publishes arm64 with the `all` packages, and a
-// crafted package whose preinst fails): a failing run step fails its image and skips its
-// children, a failing preinst fails its image naming the package, a foreign-architecture run
-// step fails with a clear error, amd64 + arm64 go under one index, a site override adds a package and a
-// label without touching lading.yaml, and overlayfs and copy mode give the same digests.
+// `lading build` on a small family, mostly without maintainer scripts (busybox-static,
+// media-types from the local signed test repository, which also publishes arm64 with the `all`
+// packages, and a crafted package whose preinst fails): a failing run step fails its image and
+// skips its children, a failing preinst fails its image naming the package, a
+// foreign-architecture run step fails with a clear error, amd64 + arm64 go under one index, a
+// site override adds a package and a label without touching lading.yaml, and overlayfs and copy
+// mode give the same digests.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
