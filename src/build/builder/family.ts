@@ -472,19 +472,22 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
     try {
       // Every image's .debs download in build order while earlier images build; an image that
       // starts waits only for its own (fetcher.ts). A lock error shows when that image builds.
+      // An image runs something (as buildImage decides) when it has run steps, or maintainer
+      // scripts and packages of its own.
+      let needsRuntime = false;
       for (const s of toBuild) {
+        const img = family.images[s.image] as ImageConfig;
+        if (img.run.length > 0) needsRuntime = true;
         try {
-          packages.prefetch(addedPackages(planned.lock, family, s.image, s.arch, lockPath));
+          const added = addedPackages(planned.lock, family, s.image, s.arch, lockPath);
+          packages.prefetch(added);
+          if (img.maintainerScripts === 'run' && added.length > 0) needsRuntime = true;
         } catch {
           // reported by the image's own build
         }
       }
       // Probing runc/crun (a container run) overlaps the first image's unpack instead of
       // following it; a failure is reported by the image that needs the runtime.
-      const needsRuntime = toBuild.some((s) => {
-        const img = family.images[s.image] as ImageConfig;
-        return img.maintainerScripts === 'run' || img.run.length > 0;
-      });
       if (needsRuntime) buildRun.runtime().catch(() => undefined);
       for (const step of steps) outcomes.set(key(step.image, step.arch), runOne(step));
       // Wait for every image, also after a failure or an abort, so no build still uses the
