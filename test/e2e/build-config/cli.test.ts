@@ -5,22 +5,15 @@ import assert from 'node:assert/strict';
 import { cp, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { BuildPlanSchema, loadFamily, serializeFamilyLock, writeBuildRecord, type BuildPlan } from '../../../src/build/index.js';
-import { main } from '../../../src/cli/index.js';
 import { lockFromCatalog } from '../../helpers/family-lock.js';
+import { runCli, type CliRun } from '../../helpers/store.js';
 
 const fixture = fileURLToPath(new URL('../../../src/build/testdata/family/', import.meta.url));
 
-async function run(cwd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const chunks: [string[], string[]] = [[], []];
-  out.on('data', (c: Buffer) => chunks[0].push(c.toString()));
-  err.on('data', (c: Buffer) => chunks[1].push(c.toString()));
-  const code = await main(args, { stdout: out, stderr: err, cwd, env: { ...process.env, LADING_STORE: join(cwd, 'store') }, signal: new AbortController().signal });
-  return { code, stdout: chunks[0].join(''), stderr: chunks[1].join('') };
+function run(cwd: string, args: string[]): Promise<CliRun> {
+  return runCli(args, { cwd, env: { LADING_STORE: join(cwd, 'store') } });
 }
 
 async function workspace(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
