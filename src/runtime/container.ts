@@ -136,20 +136,17 @@ export interface RunResult {
 
 const DEFAULT_TAIL = 64 * 1024;
 const DEFAULT_TMPFS: readonly string[] = ['/tmp', '/run'];
-let sequence = 0;
-
-/** A fresh container id: `lading-<pid>-<n>-<random>`, unique across processes and runs. */
+/**
+ * A fresh container id: `lading-<pid>-<ms>-<random>` (the pid lets removeStaleContainers tell a
+ * dead owner; the start time and 6 random bytes keep ids of one process apart).
+ */
 export function newContainerId(): string {
-  sequence += 1;
-  return `lading-${process.pid}-${sequence}-${randomBytes(3).toString('hex')}`;
+  return `lading-${process.pid}-${Date.now()}-${randomBytes(6).toString('hex')}`;
 }
-
-let hostLimitsPromise: Promise<Map<string, number>> | undefined;
 
 /** Hard limits of this process (what a child may be granted), from /proc/self/limits. */
 export function hostHardLimits(): Promise<Map<string, number>> {
-  hostLimitsPromise ??= readFile('/proc/self/limits', 'utf8').then(parseProcLimits, () => new Map<string, number>());
-  return hostLimitsPromise;
+  return readFile('/proc/self/limits', 'utf8').then(parseProcLimits, () => new Map<string, number>());
 }
 
 const LIMIT_NAMES: Record<string, string> = {

@@ -11,7 +11,8 @@ import {
   type RuntimeConfigInput,
 } from './index.js';
 import { normaliseCapabilities } from './spec.js';
-import { parseProcLimits } from './container.js';
+import { newContainerId, parseProcLimits } from './container.js';
+import { containerOwner } from './stale.js';
 import { TailBuffer } from './output.js';
 
 const base: RuntimeConfigInput = {
@@ -120,4 +121,13 @@ test('TailBuffer keeps the last bytes and drops a cut UTF-8 character', () => {
   assert.ok(u.text().endsWith('line 49\n'));
   assert.ok(Buffer.byteLength(u.text()) <= 100);
   assert.equal(new TailBuffer(0).text(), '');
+});
+
+test('container ids name their owner process and differ between runs', () => {
+  const a = newContainerId();
+  const b = newContainerId();
+  assert.notEqual(a, b);
+  assert.equal(containerOwner(a), process.pid);
+  assert.equal(containerOwner(b), process.pid);
+  assert.equal(containerOwner('buildah-123'), undefined);
 });

@@ -10,6 +10,12 @@ import { findExecutable, RUNTIME_CANDIDATES } from './detect.js';
 
 const ID = /^lading-(\d+)-\d+-[0-9a-f]+$/;
 
+/** The pid of the lading process that named a container (newContainerId), if lading named it. */
+export function containerOwner(id: string): number | undefined {
+  const m = ID.exec(id);
+  return m ? Number(m[1]) : undefined;
+}
+
 /** Options of removeStaleContainers. */
 export interface RemoveStaleContainersOptions {
   /** Runtime binaries to ask (default: runc and crun, those found on PATH). */
@@ -53,7 +59,7 @@ export async function removeStaleContainers(options: RemoveStaleContainersOption
       continue;
     }
     for (const id of list.stdout.split('\n').map((l) => l.trim())) {
-      const owner = Number(ID.exec(id)?.[1] ?? 0);
+      const owner = containerOwner(id) ?? 0;
       if (owner === 0 || isProcessAlive(owner)) continue;
       options.signal?.throwIfAborted();
       // The bundle path comes from the runtime's state; only lading's own bundle folders are removed.

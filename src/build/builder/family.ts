@@ -159,6 +159,7 @@ async function loadStored(store: LayoutStore, digest: string, what: string, sign
   return { manifest: doc as ManifestDocument & { kind: 'manifest' }, config: parseImageConfig(raw, { mediaType: m.config.mediaType, expected: { digest: m.config.digest, size: m.config.size }, what: `${what}: config` }) };
 }
 
+/** Work entries are named `<pid>-...` (build directories, the overlay probe): those of dead processes go. */
 async function cleanStaleWork(workRoot: string, logger: Logger): Promise<void> {
   let names: string[] = [];
   try {

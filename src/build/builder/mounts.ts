@@ -3,6 +3,7 @@
 // devices, replaced directories with trusted.overlay.opaque), workdir beside it on the same file
 // system (https://docs.kernel.org/filesystems/overlayfs.html). Needs root (CAP_SYS_ADMIN).
 import { mkdir, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { describeError, sleep, type Logger } from '../../core/index.js';
 import { BuildError } from '../errors.js';
@@ -81,26 +82,21 @@ export async function removeTree(dir: string, logger?: Logger): Promise<void> {
   await rm(dir, { recursive: true, force: true, maxRetries: 3 });
 }
 
-let probe: Promise<string | undefined> | undefined;
-
 /**
  * Whether overlayfs works for directories under `workRoot` (root, the overlay module, an upper
  * file system with trusted xattrs and whiteouts). Resolves to undefined when it works, else the
- * reason. Probed once per process.
+ * reason. One mount and unmount: callers probe once per family build.
  */
-export function probeOverlay(workRoot: string): Promise<string | undefined> {
-  probe ??= (async () => {
-    const dir = join(workRoot, `overlay-probe-${process.pid}`);
-    try {
-      await mkdir(join(dir, 'lower'), { recursive: true });
-      await mountOverlay({ lower: [join(dir, 'lower')], upper: join(dir, 'upper'), work: join(dir, 'work'), merged: join(dir, 'merged') });
-      await unmount(join(dir, 'merged'));
-      return undefined;
-    } catch (err) {
-      return describeError(err);
-    } finally {
-      await removeTree(dir).catch(() => undefined);
-    }
-  })();
-  return probe;
+export async function probeOverlay(workRoot: string): Promise<string | undefined> {
+  const dir = join(workRoot, `${process.pid}-overlay-probe-${randomBytes(4).toString('hex')}`);
+  try {
+    await mkdir(join(dir, 'lower'), { recursive: true });
+    await mountOverlay({ lower: [join(dir, 'lower')], upper: join(dir, 'upper'), work: join(dir, 'work'), merged: join(dir, 'merged') });
+    await unmount(join(dir, 'merged'));
+    return undefined;
+  } catch (err) {
+    return describeError(err);
+  } finally {
+    await removeTree(dir).catch(() => undefined);
+  }
 }
