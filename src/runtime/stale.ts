@@ -1,7 +1,7 @@
 // Containers left behind by a lading process that died without cleaning up (SIGKILL, the OOM
 // killer, a lost machine session). `runc run` outlives its parent, so the container keeps running
 // (a dpkg or a build step still writing into a root filesystem the next build wants to remove).
-// lading names its containers `lading-<pid>-<n>-<hex>`, so one whose pid is gone is stale.
+// lading names its containers `lading-<pid>-<ms>-<hex>`, so one whose pid is gone is stale.
 import { rm } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { describeError, isProcessAlive, nullLogger, type Logger } from '../core/index.js';
