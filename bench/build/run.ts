@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../args.js';
 import { defaultLockPath, loadFamily, readFamilyLock } from '../../src/build/index.js';
 import { createTransport, fetchPackages } from '../../src/debian/index.js';
 import {
@@ -42,7 +42,7 @@ import {
 const CONFIG = 'examples/openstack/lading.yaml';
 const LADING_CACHE = join(ROOT, '.cache/bench/lading');
 
-const { values } = parseArgs({
+const { values } = benchArgs('bench/build', {
   options: {
     runs: { type: 'string', default: '3' },
     image: { type: 'string', default: 'base' },

@@ -8,12 +8,12 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../args.js';
 import { openLayout } from '../../src/layout/index.js';
 import { startRegistry } from '../../test/helpers/registry.js';
 import { randomLayer, writeImage } from '../../test/e2e/registry/fixtures.js';
 
-const { values } = parseArgs({
+const { values } = benchArgs('bench/copy/profile', {
   options: { images: { type: 'string', default: '10' }, 'base-mb': { type: 'string', default: '30' }, out: { type: 'string' }, repeat: { type: 'string', default: '1' }, noprof: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false }, bin: { type: 'string' } },
 });
 const IMAGES = Number(values.images);

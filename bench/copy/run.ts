@@ -11,13 +11,13 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../args.js';
 import { openLayout } from '../../src/layout/index.js';
 import { RegistryClient, RegistryRepository } from '../../src/registry/index.js';
 import { startRegistry, writeSkopeoPolicy, type RegistryHandle } from '../../test/helpers/registry.js';
 import { randomLayer, writeImage } from '../../test/e2e/registry/fixtures.js';
 
-const { values } = parseArgs({ options: { images: { type: 'string', default: '10' }, 'base-mb': { type: 'string', default: '30' }, runs: { type: 'string', default: '5' } } });
+const { values } = benchArgs('bench/copy', { options: { images: { type: 'string', default: '10' }, 'base-mb': { type: 'string', default: '30' }, runs: { type: 'string', default: '5' } } });
 const IMAGES = Number(values.images);
 const BASE = Number(values['base-mb']) * 1e6;
 const RUNS = Number(values.runs);

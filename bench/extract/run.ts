@@ -13,9 +13,9 @@ import { existsSync, readdirSync, readFileSync, lstatSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../args.js';
 
-const { values } = parseArgs({
+const { values } = benchArgs('bench/extract', {
   options: {
     runs: { type: 'string', default: '5' },
     packages: { type: 'string', default: 'python3,ca-certificates' },

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../args.js';
 import { pathToFileURL } from 'node:url';
 import { loadFamily, type FamilyConfig } from '../../src/build/index.js';
 import { ROOT } from '../build/peers.js';
@@ -63,7 +63,7 @@ export async function generateDockerfiles(options: GenerateOptions = {}): Promis
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { values } = parseArgs({ options: { check: { type: 'boolean', default: false } } });
+  const { values } = benchArgs('bench/family/gen', { options: { check: { type: 'boolean', default: false } } });
   const g = await generateDockerfiles({ check: values.check });
   if (values.check && g.changed.length > 0) {
     console.error(`bench/family: the Dockerfiles are stale (${g.changed.join(', ')}); run node --import tsx bench/family/gen.ts`);

@@ -23,7 +23,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../args.js';
 import { defaultLockPath, readFamilyLock } from '../../src/build/index.js';
 import { createTransport, fetchPackages } from '../../src/debian/index.js';
 import {
@@ -53,7 +53,7 @@ import { FAMILY_CONFIG, generateDockerfiles } from './gen.js';
 const LADING_CACHE = join(ROOT, '.cache/bench/lading');
 const ARCHIVES = join(ROOT, '.cache/bench/buildah-archives');
 
-const { values } = parseArgs({
+const { values } = benchArgs('bench/family', {
   options: {
     jobs: { type: 'string', default: '2' },
     'noop-runs': { type: 'string', default: '3' },
