@@ -30,7 +30,7 @@ import { defaultLockPath, lockFamilyFiles, planFamily, type FamilyFiles, type Pl
 import { imageInputs } from '../plan/plan.js';
 import { writeBuildRecord } from '../plan/records.js';
 import { RECORD_VERSION, type BuildPlan, type BuildStep, type PlanStep } from '../plan/schema.js';
-import { addedPackages, buildImage, debTransport, storeName, type BuildRun, type BuiltImage, type ParentImage, type StageName } from './image.js';
+import { addedPackages, buildImage, debTransport, runsMaintainerScripts, storeName, type BuildRun, type BuiltImage, type ParentImage, type StageName } from './image.js';
 import { probeOverlay, removeTree } from './mounts.js';
 import { ociPlatform } from './platform.js';
 import { RootfsCache, rootfsCacheDir } from './rootfs.js';
@@ -473,8 +473,7 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
     try {
       // Every image's .debs download in build order while earlier images build; an image that
       // starts waits only for its own (fetcher.ts). A lock error shows when that image builds.
-      // An image runs something (as buildImage decides) when it has run steps, or maintainer
-      // scripts and packages of its own.
+      // An image needs the runtime when it has run steps or runs maintainer scripts (buildImage's rule).
       let needsRuntime = false;
       for (const s of toBuild) {
         const img = family.images[s.image] as ImageConfig;
@@ -482,7 +481,7 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
         try {
           const added = addedPackages(planned.lock, family, s.image, s.arch, lockPath);
           packages.prefetch(added);
-          if (img.maintainerScripts === 'run' && added.length > 0) needsRuntime = true;
+          if (runsMaintainerScripts(img, added.length)) needsRuntime = true;
         } catch {
           // reported by the image's own build
         }

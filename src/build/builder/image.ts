@@ -144,6 +144,14 @@ export function addedPackages(lock: FamilyLock, family: FamilyConfig, image: str
   return dependencyOrder(mine.filter((p) => !parent.has(`${p.name}=${p.version}=${p.architecture}`)));
 }
 
+/**
+ * Whether an image runs its packages' maintainer scripts: turned on, and packages of its own
+ * (`own`) to configure. With its `run` steps, this decides whether the image needs the runtime.
+ */
+export function runsMaintainerScripts(img: ImageConfig, own: number): boolean {
+  return img.maintainerScripts === 'run' && own > 0;
+}
+
 /** Builds one image on one architecture into the store (unnamed). See the file comment for the stages. */
 export async function buildImage(options: BuildImageOptions): Promise<BuiltImage> {
   const { run, step } = options;
@@ -233,7 +241,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
     note(`SOURCE_DATE_EPOCH ${epoch} (${epochToRfc3339(epoch)})`);
 
     // --- accounts and maintainer scripts
-    const runScripts = img.maintainerScripts === 'run' && unpacked !== undefined && unpacked.packages.length > 0;
+    const runScripts = runsMaintainerScripts(img, unpacked?.packages.length ?? 0);
     const scriptPkgs: ScriptPackage[] = (unpacked?.packages ?? []).map((p) => ({ name: p.name, architecture: p.architecture, scripts: p.scripts, ...(p.multiArch ? { multiArch: p.multiArch } : {}) }));
     const basePasswd = scriptPkgs.filter((p) => p.name === 'base-passwd');
     if (runScripts && mode === 'scratch' && basePasswd.length > 0) {
