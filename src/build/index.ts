@@ -9,9 +9,9 @@ export type { ConfigText, ParseFamilyOptions, ParsedFamily, LoadFamilyOptions, L
 export { formatProblem, formatPath, sortProblems, didYouMean } from './config/problems.js';
 export type { Problem, ProblemCode, FieldPath, SourcePosition } from './config/problems.js';
 export type { PackageOrigin } from './config/override.js';
-export { LADING_KEY_PREFIX, USER_SETTABLE_OCI_KEYS, inherit, durationSeconds, toAptSources, deb822Text } from './config/normalise.js';
+export { LADING_KEY_PREFIX, USER_SETTABLE_OCI_KEYS, inherit, toAptSources, deb822Text } from './config/normalise.js';
 export type { ContextEntryKind } from './config/normalise.js';
-export { WrittenFamilySchema, WrittenOverrideSchema, DEBIAN_ARCHITECTURES } from './config/written.js';
+export { WrittenFamilySchema, WrittenOverrideSchema, DEBIAN_ARCHITECTURES, durationSeconds } from './config/written.js';
 export type { WrittenFamily, WrittenImage, WrittenOverride, ImagePatch } from './config/written.js';
 export type * from './config/types.js';
 export { imageMetadata, LADING_KEYS } from './config/metadata.js';

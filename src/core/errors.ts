@@ -58,6 +58,23 @@ export function describeError(err: unknown): string {
   return parts.join(': ');
 }
 
+const ERRNO_WORDS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EISDIR: 'is a directory, not a file',
+  ENOTDIR: 'a component of the path is not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+};
+
+/** A file-system error in words, without Node's "ECODE: ..., open 'path'" decoration. */
+export function fsReason(err: unknown): string {
+  const code = errnoCode(err);
+  return (code && ERRNO_WORDS[code]) ?? describeError(err);
+}
+
 /** Node's errno code of an error (ENOENT, EEXIST, ...) if it has one. */
 export function errnoCode(err: unknown): string | undefined {
   if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {

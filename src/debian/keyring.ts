@@ -3,7 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Key } from 'openpgp';
-import { errnoCode } from '../core/index.js';
+import { errnoCode, fsReason } from '../core/index.js';
 import { DebianError } from './errors.js';
 import type { SignedBy } from './sources.js';
 
@@ -87,7 +87,7 @@ export async function loadKeyring(signedBy: SignedBy | undefined, options: LoadK
       p = readFile(path, { signal: options.signal }).then(
         (data) => parseKeyring(data, `keyring ${path}`),
         (err: unknown) => {
-          throw new DebianError('KEYRING_INVALID', `keyring ${path}: ${(err as Error).message}`, { cause: err });
+          throw new DebianError('KEYRING_INVALID', `keyring ${path}: ${fsReason(err)}`);
         },
       );
       memo.set(path, p);

@@ -111,7 +111,7 @@ test('loadSources reads sources.list and sources.list.d/*.list|*.sources in apt 
       ['http://a.example/debian/', 'http://c.example/debian/', 'http://b.example/debian/'],
     );
     assert.deepEqual(selectSources(sources, { suites: ['bookworm', 'bookworm-security'] }).map((s) => s.suite), ['bookworm', 'bookworm-security']);
-    assert.throws(() => selectSources(sources, { suites: ['trixie'] }), /selecting suites: trixie not configured \(configured: bookworm, bookworm-security, bookworm-updates\)/);
+    assert.throws(() => selectSources(sources, { suites: ['trixie'] }), /trixie is not a configured suite \(configured: bookworm, bookworm-security, bookworm-updates\)/);
     await assert.rejects(loadSources({ root: join(root, 'nothing') }), (e: unknown) => e instanceof DebianError && e.code === 'SOURCES_INVALID' && /no apt sources/.test(e.message));
     await assert.rejects(loadSources({ files: [join(root, 'missing.sources')] }), /reading apt sources .*missing\.sources/);
   } finally {

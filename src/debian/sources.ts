@@ -299,7 +299,7 @@ export function selectSources(sources: readonly AptSource[], options: SelectSour
   const have = new Set(sources.map((s) => s.suite));
   const missing = [...want].filter((s) => !have.has(s));
   if (missing.length) {
-    throw new DebianError('SOURCES_INVALID', `selecting suites: ${missing.join(', ')} not configured (configured: ${[...have].join(', ')})`);
+    throw new DebianError('SOURCES_INVALID', `${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} not a configured suite (configured: ${[...have].join(', ') || 'none'})`);
   }
   return out;
 }

@@ -270,6 +270,8 @@ export async function runWithRuntime(runtime: RuntimeInfo, options: RunOptions):
   const network = options.network ?? 'none';
   if (network !== 'none' && network !== 'host') invalid(`${what}: network must be 'none' or 'host', got ${String(network)}`);
   if (options.timeoutMs !== undefined && !(options.timeoutMs > 0)) invalid(`${what}: timeoutMs must be positive`);
+  // Node's timers hold at most 2^31-1 ms (~24.8 days); a longer one fires at once.
+  if (options.timeoutMs !== undefined && options.timeoutMs > 2 ** 31 - 1) invalid(`${what}: timeoutMs must be at most ${2 ** 31 - 1} (about 24.8 days)`);
   for (const [n, v] of [['memoryLimitBytes', options.memoryLimitBytes], ['pidsLimit', options.pidsLimit]] as const) {
     if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) invalid(`${what}: ${n} must be a positive integer`);
   }

@@ -13,7 +13,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +39,12 @@ let first: Record<string, string> = {};
 function report(title: string, s: BuildSummary): void {
   const rows = [...s.built.map((b) => `  built   ${b.image.padEnd(15)} ${b.digest}  ${(b.durationMs / 1000).toFixed(1)} s (scripts ${((b.stages.scripts ?? 0) / 1000).toFixed(1)} s)`), ...s.reused.map((r) => `  reused  ${r.image.padEnd(15)} ${r.digest}`)];
   console.log(`# ${title}: ${s.built.length} built, ${s.reused.length} reused, ${s.failed.length} failed in ${(s.durationMs / 1000).toFixed(1)} s\n${rows.join('\n')}`);
+  // The work directory (and with it every log) is removed after the run: keep the failures' tails.
+  for (const f of s.failed) {
+    const tail = existsSync(f.log) ? readFileSync(f.log, 'utf8').split('\n').slice(-40).join('\n') : '(no log)';
+    console.log(`#   failed  ${f.image} (${f.arch}) ${f.code}: ${f.reason}\n${tail.replace(/^/gm, '#     ')}`);
+  }
+  for (const k of s.skipped) console.log(`#   skipped ${k.image} (${k.arch}): ${k.reason}`);
 }
 
 before(async () => {

@@ -141,9 +141,12 @@ export function checkSchema<T extends z.ZodType>(schema: T, value: unknown, prob
         else problems.error('INVALID_TYPE', path, `${issue.message.startsWith('Invalid input') ? 'invalid value' : issue.message}, got ${describeValue(found)}`);
         return;
       case 'invalid_value': {
-        const allowed = (issue.values ?? []).map((v) => String(v));
-        const hint = typeof found === 'string' ? suggestion(found, allowed) : '';
-        problems.error('INVALID_VALUE', path, `expected ${allowed.length === 1 ? JSON.stringify(allowed[0]) : `one of ${allowed.join(', ')}`}, got ${describeValue(found)}${hint}`);
+        const values = issue.values ?? [];
+        const allowed = values.map((v) => String(v));
+        // A number written as a string ("1" for 1) is not a spelling mistake: no "did you mean".
+        const hint = typeof found === 'string' && !allowed.includes(found) ? suggestion(found, allowed) : '';
+        const shown = values.map((v) => (typeof v === 'string' ? JSON.stringify(v) : String(v)));
+        problems.error('INVALID_VALUE', path, `expected ${shown.length === 1 ? shown[0] : `one of ${allowed.join(', ')}`}, got ${describeValue(found)}${hint}`);
         return;
       }
       case 'invalid_format':
@@ -156,6 +159,9 @@ export function checkSchema<T extends z.ZodType>(schema: T, value: unknown, prob
         return;
       case 'too_big':
         problems.error('INVALID_VALUE', path, `must be at most ${issue.maximum}, got ${describeValue(found)}`);
+        return;
+      case 'custom':
+        problems.error('INVALID_VALUE', path, `${issue.message}, got ${describeValue(found)}`);
         return;
       default:
         problems.error('INVALID_VALUE', path, issue.message);

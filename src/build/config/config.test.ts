@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { BuildError } from '../errors.js';
-import { loadFamily, parseFamily, type ConfigText } from './load.js';
+import { loadFamily, parseFamily, type ConfigText, type ParseFamilyOptions } from './load.js';
 import { formatProblem } from './problems.js';
 import { describeFamily, selectImages } from './select.js';
 import type { FamilyConfig } from './types.js';
@@ -14,8 +14,8 @@ function family(images: string, extra = ''): ConfigText {
   return { file: 'lading.yaml', text: `project:\n  name: t\narchitectures: [amd64, arm64]\n${extra}images:\n${images}` };
 }
 
-function problems(config: ConfigText, overrides: ConfigText[] = []): string[] {
-  return parseFamily({ config, overrides, hostArchitecture: 'amd64' }).problems.map(formatProblem);
+function problems(config: ConfigText, overrides: ConfigText[] = [], context?: ParseFamilyOptions['context']): string[] {
+  return parseFamily({ config, overrides, hostArchitecture: 'amd64', ...(context ? { context } : {}) }).problems.map(formatProblem);
 }
 
 function ok(config: ConfigText, overrides: ConfigText[] = []): FamilyConfig {
@@ -169,6 +169,55 @@ test('modes: "0755" and 0o755 are accepted, unquoted numbers are ambiguous, bad 
   assert.deepEqual(problems(family('  a:\n    from: scratch\n    directories:\n      - {path: /a, mode: 0755}\n      - {path: /b, mode: "0999"}\n')), [
     'lading.yaml:8:26 images.a.directories[0].mode: unquoted mode 755 is ambiguous (YAML 1.2 reads it as the decimal number 755, chmod as octal): write "0755" (quoted) or 0o755',
     'lading.yaml:9:26 images.a.directories[1].mode: expected a quoted octal mode such as "0755", or 0o755, got the string "0999"',
+  ]);
+});
+
+test('aliases that multiply and very deep nesting are refused, quickly, with a position', () => {
+  const bomb = ['a: &a [l, l, l, l, l, l, l, l, l]'];
+  for (const [n, prev] of [['b', 'a'], ['c', 'b'], ['d', 'c'], ['e', 'd'], ['f', 'e'], ['g', 'f'], ['h', 'g']] as const) bomb.push(`${n}: &${n} [${Array(9).fill(`*${prev}`).join(', ')}]`);
+  const started = Date.now();
+  const p = problems({ file: 'lading.yaml', text: `${bomb.join('\n')}\nproject: {name: t}\nimages: {a: {from: scratch, cmd: *h}}\n` });
+  assert.ok(Date.now() - started < 10_000);
+  assert.ok(p.some((l) => /^lading\.yaml:\d+:\d+ .*more than 100000 values once aliases are expanded/.test(l)), p.join('\n'));
+  const deep = problems({ file: 'lading.yaml', text: `a: ${'['.repeat(20_000)}${']'.repeat(20_000)}\n` });
+  assert.ok(deep.some((l) => l.includes('nested too deeply to parse')), deep.join('\n'));
+  assert.ok(!deep.some((l) => /call stack/i.test(l)), deep.join('\n'));
+});
+
+test('durations from 1s to 168h, user specs, signal names, the root directory as a destination', () => {
+  assert.deepEqual(
+    problems(
+      family(
+        [
+          '  a:',
+          '    from: scratch',
+          '    user: "a:b:c"',
+          '    stopSignal: SIGFOO',
+          '    files: [{src: x, dest: /}]',
+          '    symlinks: [{path: /, target: /x}]',
+          '    run:',
+          '      - {name: zero, script: "true", timeout: 0s}',
+          '      - {name: long, script: "true", timeout: 1000h, user: "u:g:h"}',
+          '      - {name: fine, script: "true", timeout: 168h, user: "1000:1000"}',
+          '',
+        ].join('\n'),
+      ),
+      [],
+      (src) => (src === 'x' ? 'file' : 'missing'),
+    ),
+    [
+      'lading.yaml:7:11 images.a.user: expected a user name or uid, optionally with ":group" or ":gid", got the string "a:b:c"',
+      'lading.yaml:8:17 images.a.stopSignal: expected a Linux signal name such as SIGTERM or SIGRTMIN+3, or a number from 1 to 64, got the string "SIGFOO"',
+      'lading.yaml:9:28 images.a.files[0].dest: a file cannot replace the root directory: name it, e.g. "/x"',
+      'lading.yaml:10:23 images.a.symlinks[0].path: a symlink cannot replace the root directory',
+      'lading.yaml:12:47 images.a.run[0].timeout: expected a duration from 1s to 168h (7 days), got the string "0s"',
+      'lading.yaml:13:47 images.a.run[1].timeout: expected a duration from 1s to 168h (7 days), got the string "1000h"',
+      'lading.yaml:13:60 images.a.run[1].user: expected a user name or uid, optionally with ":group" or ":gid", got the string "u:g:h"',
+    ],
+  );
+  assert.deepEqual(problems({ file: 'lading.yaml', text: 'format: "1"\nproject: {name: t}\nimages: {a: {from: scratch}}\n' }), ['lading.yaml:1:9 format: expected 1, got the string "1"']);
+  assert.deepEqual(problems(family('  a:\n    from: scratch\n    directories: [{path: /a, mode: 493}]\n')), [
+    'lading.yaml:7:36 images.a.directories[0].mode: unquoted mode 493 is ambiguous (YAML 1.2 reads it as the decimal number 493, chmod as octal): write the mode in octal, quoted ("0755") or as 0o755',
   ]);
 });
 

@@ -1,8 +1,8 @@
 // Digests of the build-context files an image copies, for the planner's input hashes (the
 // planner itself is pure: the caller hashes and passes these in).
 import { lstat, readdir, readlink, stat } from 'node:fs/promises';
-import { join, posix } from 'node:path';
-import { canonicalJson, digestFile, digestOf, errnoCode, throwIfAborted, type Digest } from '../../core/index.js';
+import { join, posix, resolve, sep } from 'node:path';
+import { canonicalJson, digestFile, digestOf, fsReason, throwIfAborted, type Digest } from '../../core/index.js';
 import { BuildError } from '../errors.js';
 import type { FamilyConfig } from './types.js';
 
@@ -19,7 +19,21 @@ export interface HashContextOptions {
   /** Absolute build context directory. */
   readonly contextDir: string;
   readonly family: FamilyConfig;
+  /** Directories no `files[].src` may hold or sit in (the store): copying them would copy the store into the image. */
+  readonly exclude?: ReadonlyArray<{ readonly path: string; readonly what: string }>;
   readonly signal?: AbortSignal;
+}
+
+function overlap(src: string, abs: string, exclude: HashContextOptions['exclude']): void {
+  for (const e of exclude ?? []) {
+    const x = resolve(e.path);
+    if (x === abs || x.startsWith(abs + sep)) {
+      throw new BuildError('CONTEXT_INVALID', `build context: files src ${JSON.stringify(src)} holds the ${e.what} (${x}), which would be copied into the image`, {
+        hint: `copy a narrower directory, or keep the ${e.what} outside the build context`,
+      });
+    }
+    if (abs.startsWith(x + sep)) throw new BuildError('CONTEXT_INVALID', `build context: files src ${JSON.stringify(src)} is inside the ${e.what} (${x})`);
+  }
 }
 
 interface TreeEntry {
@@ -66,7 +80,8 @@ export async function hashContext(options: HashContextOptions): Promise<Record<s
   const out: Record<string, ContextDigest> = {};
   for (const src of [...srcs].sort()) {
     throwIfAborted(options.signal, 'hashing the build context');
-    const abs = join(options.contextDir, src);
+    const abs = resolve(options.contextDir, src);
+    overlap(src, abs, options.exclude);
     try {
       const st = await stat(abs);
       if (st.isDirectory()) out[src] = await hashTree(abs, src, options.signal);
@@ -76,7 +91,7 @@ export async function hashContext(options: HashContextOptions): Promise<Record<s
       } else throw new BuildError('CONTEXT_INVALID', `build context: ${src} is not a file or directory`);
     } catch (err) {
       if (err instanceof BuildError) throw err;
-      throw new BuildError('CONTEXT_INVALID', `build context ${options.contextDir}: reading ${src}: ${errnoCode(err) === 'ENOENT' ? 'no such file' : (err as Error).message}`, { cause: err });
+      throw new BuildError('CONTEXT_INVALID', `build context ${options.contextDir}: reading ${src}: ${fsReason(err)}`);
     }
   }
   return out;

@@ -2,7 +2,7 @@
 // and loadFamily (reads lading.yaml, the overrides and the build context from disk).
 import { readFile, lstat, realpath, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { errnoCode, throwIfAborted } from '../../core/index.js';
+import { errnoCode, fsReason, throwIfAborted } from '../../core/index.js';
 import { hostArchitecture } from '../../debian/index.js';
 import { BuildError } from '../errors.js';
 import { parseTolerant } from './check.js';
@@ -132,7 +132,7 @@ async function readText(path: string, display: string, signal?: AbortSignal): Pr
     if (code === 'ENOENT') {
       throw new BuildError('CONFIG_READ', `reading ${display}: no such file`, display.endsWith('lading.yaml') ? { hint: 'run lading in the directory holding lading.yaml, or pass --file PATH' } : {});
     }
-    throw new BuildError('CONFIG_READ', `reading ${display}: ${(err as Error).message}`, { cause: err });
+    throw new BuildError('CONFIG_READ', `reading ${display}: ${fsReason(err)}`);
   }
 }
 

@@ -25,7 +25,7 @@ import type {
   SymlinkSpec,
   UserSpec,
 } from './types.js';
-import type { WrittenLabelValue, WrittenSource } from './written.js';
+import { durationSeconds, type WrittenLabelValue, type WrittenSource } from './written.js';
 
 /** What the build context holds at a path (relative to the context directory). */
 export type ContextEntryKind = 'file' | 'directory' | 'missing' | 'other';
@@ -60,12 +60,6 @@ export const USER_SETTABLE_OCI_KEYS: readonly string[] = ['title', 'description'
 const DEFAULT_TIMEOUT_SECONDS = 600;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** Seconds of a written duration (validated by the schema). */
-export function durationSeconds(v: number | string): number {
-  if (typeof v === 'number') return v;
-  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(v);
-  return m ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : 0;
-}
 
 function str(v: string | number | boolean): string {
   return String(v);
@@ -339,11 +333,10 @@ function parseMode(value: string | number | undefined, path: FieldPath, sources:
   if (typeof value === 'string') return parseInt(value, 8);
   if (sources.isOctal(path)) return value;
   const written = String(value);
-  problems.error(
-    'BAD_MODE',
-    path,
-    `unquoted mode ${written} is ambiguous (YAML 1.2 reads it as the decimal number ${written}, chmod as octal): write "0${written.replace(/^0+/, '')}" (quoted) or 0o${written.replace(/^0+/, '')}`,
-  );
+  const digits = written.replace(/^0+/, '') || '0';
+  // Only digits 0-7 read as the octal mode the writer probably meant.
+  const fix = /^[0-7]{1,4}$/.test(digits) ? `: write "0${digits}" (quoted) or 0o${digits}` : ': write the mode in octal, quoted ("0755") or as 0o755';
+  problems.error('BAD_MODE', path, `unquoted mode ${written} is ambiguous (YAML 1.2 reads it as the decimal number ${written}, chmod as octal)${fix}`);
   return undefined;
 }
 
@@ -498,6 +491,10 @@ function normaliseImage(
     if (src?.kind === 'directory' && f.mode !== undefined) {
       problems.error('BAD_MODE', [...p, 'mode'], `${JSON.stringify(f.src)} is a directory: its files keep 0644 (0755 when executable); set directory modes under directories:`);
     }
+    if (src?.kind === 'file' && dest === '/') {
+      problems.error('INVALID_VALUE', [...p, 'dest'], `a file cannot replace the root directory: name it, e.g. ${JSON.stringify(posix.join('/', posix.basename(f.src)))}`);
+      return;
+    }
     if (dest !== undefined) claim(dest, [...p, 'dest']);
     if (src && dest !== undefined) files.push({ src: src.src, dest, ...(mode !== undefined ? { mode } : {}), owner: parseOwner(f.owner) });
   });
@@ -515,7 +512,8 @@ function normaliseImage(
   (img.symlinks ?? []).forEach((l, i) => {
     const p: FieldPath = [...at, 'symlinks', i];
     const path = checkAbsolute(l.path, [...p, 'path'], problems);
-    if (path !== undefined) {
+    if (path === '/') problems.error('INVALID_VALUE', [...p, 'path'], 'a symlink cannot replace the root directory');
+    else if (path !== undefined) {
       claim(path, [...p, 'path']);
       symlinks.push({ path, target: l.target });
     }

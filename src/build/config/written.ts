@@ -14,6 +14,9 @@ export const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?$/;
 export const STEP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const DURATION = /^(?:\d+h)?(?:\d+m)?(?:\d+s)?$/;
 
+// The signal names runc and Docker accept (x/sys/unix), real-time ones as SIGRTMIN+n / SIGRTMAX-n.
+const STOP_SIGNAL =
+  /^(?:SIG(?:ABRT|ALRM|BUS|CHLD|CONT|FPE|HUP|ILL|INT|IO|IOT|KILL|PIPE|POLL|PROF|PWR|QUIT|SEGV|STKFLT|STOP|SYS|TERM|TRAP|TSTP|TTIN|TTOU|URG|USR1|USR2|VTALRM|WINCH|XCPU|XFSZ|RTMIN|RTMAX|RTMIN\+(?:[1-9]|1[0-5])|RTMAX-(?:[1-9]|1[0-5]))|[1-9]|[1-5]\d|6[0-4])$/;
 const DURATION_MSG = 'expected seconds (an integer) or a duration such as "90s", "10m", "1h30m"';
 const MODE_MSG = 'expected a quoted octal mode such as "0755", or 0o755';
 const PORT_MSG = 'expected a port number or "PORT/tcp", "PORT/udp", "PORT/sctp"';
@@ -24,17 +27,36 @@ const IMAGE_MSG = 'expected lower-case letters, digits and single . _ - separato
 const str = (description: string) => z.string().min(1).describe(description);
 const scalarValue = z.union([z.string(), z.number(), z.boolean()]);
 
+/** Longest duration accepted: far below what a Node timer can hold (~24.8 days). */
+export const MAX_DURATION_SECONDS = 7 * 24 * 3600;
+
+/** Seconds of a written duration (an integer, or "1h30m" and the like). */
+export function durationSeconds(v: number | string): number {
+  if (typeof v === 'number') return v;
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(v);
+  return m ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : 0;
+}
+
+function wellFormedDuration(v: unknown): v is number | string {
+  return (typeof v === 'number' && Number.isInteger(v)) || (typeof v === 'string' && v.length >= 2 && DURATION.test(v));
+}
+
 const Duration = z
   .union([z.number().int().min(1), z.string().regex(DURATION, { error: DURATION_MSG }).min(2, { error: DURATION_MSG })], { error: DURATION_MSG })
-  .describe('Seconds as an integer, or a duration such as "90s", "10m", "1h30m".');
+  // Runs after a failed union too: judge only what the union accepts, so bad text gets one message.
+  .refine((v) => !wellFormedDuration(v) || (durationSeconds(v) >= 1 && durationSeconds(v) <= MAX_DURATION_SECONDS), { error: 'expected a duration from 1s to 168h (7 days)' })
+  .describe('Seconds as an integer, or a duration such as "90s", "10m", "1h30m"; from 1s to 168h.');
 
 const Mode = z
   .union([z.string().regex(/^0?[0-7]{3,4}$/, { error: MODE_MSG }), z.number().int().min(0).max(0o7777)], { error: MODE_MSG })
   .describe('Permission bits: a quoted octal string ("0755", "644") or a YAML 1.2 octal number (0o755). An unquoted 755 or 0755 is refused as ambiguous.');
 
+const USER_SPEC = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(?::[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/;
+const USER_MSG = 'expected a user name or uid, optionally with ":group" or ":gid"';
+
 const Owner = z
   .string()
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*(?::[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/, { error: 'expected "uid:gid" or "user:group"' })
+  .regex(USER_SPEC, { error: 'expected "uid:gid" or "user:group"' })
   .describe('"uid:gid" (numbers), or "user:group" names resolved in the image at build time. Default "0:0".');
 
 const StringMap = z.record(z.string(), scalarValue);
@@ -100,7 +122,7 @@ const RunStep = z.strictObject({
   args: z.array(z.string()).min(1).optional().describe('Program and arguments, run without a shell.'),
   network: z.boolean().optional().describe('Give the step network access (default false).'),
   timeout: Duration.optional().describe('Time limit (default 10m).'),
-  user: z.string().optional().describe('User to run as: name, uid or uid:gid (default root).'),
+  user: z.string().regex(USER_SPEC, { error: USER_MSG }).optional().describe('User to run as: name, uid or uid:gid (default root).'),
   env: StringMap.optional().describe('Extra environment for this step only (not stored in the image).'),
   workdir: z.string().optional().describe('Working directory (absolute; default /).'),
 });
@@ -130,7 +152,7 @@ const imageFields = {
   groups: z.array(GroupEntry).optional().describe('Groups added to /etc/group.'),
   env: StringMap.optional().describe('Environment of the image config (inherited; a child overrides keys).'),
   workdir: z.string().optional().describe('Working directory (absolute).'),
-  user: z.string().optional().describe('User the container runs as: name, uid, name:group or uid:gid.'),
+  user: z.string().regex(USER_SPEC, { error: USER_MSG }).optional().describe('User the container runs as: name, uid, name:group or uid:gid.'),
   entrypoint: z.array(z.string()).nullable().optional().describe('Exec-form entrypoint. Setting it clears an inherited cmd; null clears an inherited entrypoint.'),
   cmd: z.array(z.string()).nullable().optional().describe('Exec-form default arguments; null clears an inherited cmd.'),
   ports: z.array(Port).optional().describe('Exposed ports: 8080, "8080/tcp", "53/udp".'),
@@ -138,7 +160,7 @@ const imageFields = {
   labels: LabelMap.optional().describe('Image config labels (inherited by children).'),
   annotations: LabelMap.optional().describe('Manifest annotations of this image (not inherited).'),
   healthcheck: Healthcheck.nullable().optional().describe('Stored as the dev.lading.healthcheck label (OCI configs have no health check field).'),
-  stopSignal: z.string().regex(/^(?:SIG[A-Z0-9+-]+|\d+)$/, { error: 'expected a signal name such as SIGTERM, or a number' }).optional().describe('Signal that stops the container, e.g. SIGTERM.'),
+  stopSignal: z.string().regex(STOP_SIGNAL, { error: 'expected a Linux signal name such as SIGTERM or SIGRTMIN+3, or a number from 1 to 64' }).optional().describe('Signal that stops the container, e.g. SIGTERM.'),
   run: z.array(RunStep).optional().describe('Ordered steps run in the image\'s root filesystem after its packages are configured.'),
   maintainerScripts: z.enum(['run', 'skip']).optional().describe('Run the packages\' maintainer scripts (dpkg --configure -a). Default run.'),
 };

@@ -13,6 +13,9 @@ export interface ParsedYaml {
 }
 
 const MAX_DEPTH = 64;
+// Aliases are expanded here, so a few lines of anchors can stand for billions of values (the
+// "billion laughs"). No real config comes near this many values.
+const MAX_VALUES = 100_000;
 
 /**
  * Parses YAML 1.2 text. Duplicate keys, unresolved aliases and unknown tags become problems, not
@@ -32,13 +35,27 @@ export function parseYaml(text: string, file: string): ParsedYaml {
     problems.push({ ...pos(offset), code: 'SYNTAX', severity: 'error', path, message });
 
   for (const e of [...doc.errors, ...doc.warnings]) {
-    const message = e.code === 'DUPLICATE_KEY' ? 'duplicate key (each key may appear once in a map)' : e.message.split('\n')[0] ?? e.message;
+    const first = e.message.split('\n')[0] ?? e.message;
+    const message =
+      e.code === 'DUPLICATE_KEY'
+        ? 'duplicate key (each key may appear once in a map)'
+        : /maximum call stack/i.test(first)
+          ? `nested too deeply to parse (more than ${MAX_DEPTH} levels are refused anyway)`
+          : first;
     syntax(e.pos[0], [], message);
   }
 
+  let values = 0;
+  let tooMany = false;
   const walk = (node: unknown, path: FieldPath, depth: number, keyPos?: SourcePosition): unknown => {
+    if (tooMany) return undefined;
+    if (++values > MAX_VALUES) {
+      tooMany = true;
+      syntax((node as Node | null)?.range?.[0], path, `more than ${MAX_VALUES} values once aliases are expanded (aliases that repeat aliases multiply)`);
+      return undefined;
+    }
     if (depth > MAX_DEPTH) {
-      syntax(undefined, path, `nested deeper than ${MAX_DEPTH} levels`);
+      syntax((node as Node | null)?.range?.[0], path, `nested deeper than ${MAX_DEPTH} levels`);
       return undefined;
     }
     if (node === null || node === undefined) return null;

@@ -68,7 +68,15 @@ export async function familySources(family: FamilyConfig, options: { root?: stri
   } else {
     sources = toAptSources(family.sources.entries, family.origin.config);
   }
-  return { sources: selectSources(sources, family.suites ? { suites: family.suites } : {}), warnings };
+  try {
+    return { sources: selectSources(sources, family.suites ? { suites: family.suites } : {}), warnings };
+  } catch (err) {
+    if (err instanceof DebianError && err.code === 'SOURCES_INVALID') {
+      const from = family.sources.kind === 'machine' ? "the machine's apt sources" : 'the sources of the config';
+      throw new BuildError('CONFIG_INVALID', `${family.origin.config}: suites: ${err.message} in ${from}`, { cause: err });
+    }
+    throw err;
+  }
 }
 
 function problemAt(origin: PackageOrigin | undefined, fallbackFile: string, fallbackPath: Problem['path'], message: string, code: Problem['code']): Problem {

@@ -2,7 +2,7 @@
 // context and the store's build records, then plan. One call per CLI command.
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { errnoCode } from '../../core/index.js';
+import { errnoCode, fsReason } from '../../core/index.js';
 import { BuildError } from '../errors.js';
 import { hashContext, type ContextDigests } from '../config/context.js';
 import { loadFamily, type LoadedFamily } from '../config/load.js';
@@ -63,7 +63,7 @@ export async function readFamilyLock(path: string, display = path, signal?: Abor
     text = await readFile(path, { encoding: 'utf8', ...(signal ? { signal } : {}) });
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') throw new BuildError('LOCK_MISSING', `${display}: no lock file`, { hint: 'run `lading lock` to resolve the packages and write it' });
-    throw new BuildError('LOCK_INVALID', `reading ${display}: ${(err as Error).message}`, { cause: err });
+    throw new BuildError('LOCK_INVALID', `reading ${display}: ${fsReason(err)}`);
   }
   return parseFamilyLock(text, display);
 }
@@ -86,7 +86,12 @@ export async function planFamily(options: PlanFamilyOptions): Promise<PlannedFam
   const lockPath = options.lockPath ? resolve(cwd, options.lockPath) : defaultLockPath(loaded.configPath);
   const lockDisplay = options.lockPath ?? (configPath.includes('/') ? `${dirname(configPath)}/lading.lock` : 'lading.lock');
   const lock = await readFamilyLock(lockPath, lockDisplay, options.signal);
-  const files = await hashContext({ contextDir: loaded.contextDir, family: loaded.family, ...(options.signal ? { signal: options.signal } : {}) });
+  const files = await hashContext({
+    contextDir: loaded.contextDir,
+    family: loaded.family,
+    exclude: [{ path: options.storePath, what: 'store' }],
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   const store = await readBuildRecords({ storePath: options.storePath, family: loaded.family.project.name, ...(options.signal ? { signal: options.signal } : {}) });
   const plan = planBuild({
     family: loaded.family,
@@ -158,11 +163,20 @@ export async function lockFamilyFiles(options: LockFamilyFilesOptions): Promise<
   const lockPath = options.lockPath ? resolve(cwd, options.lockPath) : defaultLockPath(loaded.configPath);
   let previousText: string | undefined;
   let previousReasons: readonly string[] = [];
+  const lockDisplay = options.lockPath ?? lockPath;
   try {
-    previousText = await readFile(lockPath, 'utf8');
-    previousReasons = checkLock(loaded.family, parseFamilyLock(previousText, lockPath)).reasons;
-  } catch {
-    // absent or unreadable: it is replaced
+    previousText = await readFile(lockPath, { encoding: 'utf8', ...(options.signal ? { signal: options.signal } : {}) });
+  } catch (err) {
+    // Absent: it is written. Anything else (a directory, no permission) would fail only after resolving.
+    if (options.signal?.aborted) throw err;
+    if (errnoCode(err) !== 'ENOENT') throw new BuildError('LOCK_INVALID', `reading ${lockDisplay}: ${fsReason(err)}`);
+  }
+  if (previousText !== undefined) {
+    try {
+      previousReasons = checkLock(loaded.family, parseFamilyLock(previousText, lockPath)).reasons;
+    } catch {
+      // not a lock lading can read: it is replaced
+    }
   }
   const { lock, warnings } = await lockFamily({
     family: loaded.family,
@@ -177,6 +191,13 @@ export async function lockFamilyFiles(options: LockFamilyFilesOptions): Promise<
   });
   const text = serializeFamilyLock(lock);
   const written = text !== previousText;
-  if (written) await atomicWriteFile(lockPath, text, options.signal ? { signal: options.signal } : {});
+  if (written) {
+    try {
+      await atomicWriteFile(lockPath, text, options.signal ? { signal: options.signal } : {});
+    } catch (err) {
+      if (options.signal?.aborted) throw err;
+      throw new BuildError('LOCK_INVALID', `writing ${lockDisplay}: ${fsReason(err)}`);
+    }
+  }
   return { lock, family: loaded.family, lockPath, written, previousReasons, warnings, configWarnings: loaded.warnings };
 }

@@ -201,3 +201,14 @@ test('a missing context digest is an error naming the image and file', () => {
   delete partial['files/etc/web.conf'];
   assert.throws(() => planBuild({ family, lock: lock as FamilyLock, files: partial as ContextDigests }), { code: 'PLAN_INPUT_MISSING', message: /planning web: no digest for build-context file files\/etc\/web.conf/ });
 });
+
+test('a files source that holds the store (or sits in it) is refused: the store would be copied into the image', async () => {
+  await assert.rejects(hashContext({ contextDir: dir, family, exclude: [{ path: `${dir}files/conf.d/.lading/store`, what: 'store' }] }), (err: unknown) => {
+    assert.ok(err instanceof BuildError && err.code === 'CONTEXT_INVALID');
+    assert.match(err.message, /files src "files\/conf\.d" holds the store \(.*files\/conf\.d\/\.lading\/store\)/);
+    return true;
+  });
+  await assert.rejects(hashContext({ contextDir: dir, family, exclude: [{ path: `${dir}files`, what: 'store' }] }), /files src "files\/bin\/entry\.sh" is inside the store/);
+  // A store beside the sources is fine.
+  assert.deepEqual(await hashContext({ contextDir: dir, family, exclude: [{ path: `${dir}.lading/store`, what: 'store' }] }), files);
+});
