@@ -1,13 +1,23 @@
 // The lading command line: a command table, one file per command, one error handler.
 import { Command, CommanderError } from 'commander';
-import { describeError, isBaseError } from '../core/index.js';
+import { describeError, errnoCode, fsReason, isBaseError } from '../core/index.js';
 import { createContext, type CliContext, type CliIo, type GlobalOptions } from './context.js';
 import { commands } from './commands/index.js';
 
 export type { CliContext } from './context.js';
 
-/** Exit codes: 0 success, 1 the operation failed, 2 usage error, 70 internal error (a bug). */
+/**
+ * Exit codes: 0 success, 1 the operation failed, 2 usage error, 70 internal error (a bug),
+ * 128 + the signal's number when a signal stopped the command (130 for Ctrl-C, 143 for SIGTERM).
+ */
 export const EXIT = { ok: 0, failed: 1, usage: 2, internal: 70 } as const;
+
+// SIGHUP too: a closed terminal or a dropped ssh session must clean up like Ctrl-C.
+const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+type HandledSignal = keyof typeof SIGNALS;
+
+// Errors of the machine, not of lading: a full disk, a read-only store, a path that is a file.
+const ENVIRONMENT_ERRNO = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'ENOTDIR', 'EISDIR', 'EMFILE', 'ENFILE', 'EIO', 'ENAMETOOLONG']);
 
 const VERSION = '0.1.0';
 
@@ -38,11 +48,28 @@ export async function main(argv: string[], io?: Partial<CliIo>): Promise<number>
     cwd: io?.cwd ?? process.cwd(),
     signal: io?.signal ?? ctl.signal,
   };
-  const onSignal = () => ctl.abort(new Error('interrupted'));
-  if (!io?.signal) {
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-  }
+  // The first signal aborts: containers are stopped, mounts and work directories removed. A second
+  // one says so; a third exits at once and leaves the rest to the next build (stale.ts).
+  let stoppedBy: HandledSignal | undefined;
+  let signals = 0;
+  const onSignal = (sig: HandledSignal) => {
+    signals++;
+    if (signals === 1) {
+      stoppedBy = sig;
+      ctl.abort(new Error('interrupted'));
+    } else if (signals === 2) {
+      writeQuietly(full.stderr, 'lading: stopping containers and removing mounts; signal once more to exit now and leave them to the next build\n');
+    } else {
+      process.exit(128 + SIGNALS[sig]);
+    }
+  };
+  // Output that nobody reads any more (`lading build | head`) must not stop a build half way.
+  const onStreamError = (err: unknown) => {
+    if (errnoCode(err) !== 'EPIPE') throw err;
+  };
+  if (!io?.signal) for (const sig of Object.keys(SIGNALS) as HandledSignal[]) process.on(sig, onSignal);
+  if (!io?.stdout) process.stdout.on('error', onStreamError);
+  if (!io?.stderr) process.stderr.on('error', onStreamError);
   let ctx: CliContext | undefined;
   const program = buildProgram(() => {
     ctx ??= createContext(full, program.opts<GlobalOptions>());
@@ -50,13 +77,32 @@ export async function main(argv: string[], io?: Partial<CliIo>): Promise<number>
   });
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return ctx?.exitCode ?? EXIT.ok;
+    const code = ctx?.exitCode ?? EXIT.ok;
+    return stoppedBy && code !== EXIT.ok ? 128 + SIGNALS[stoppedBy] : code;
   } catch (err) {
-    return reportError(err, full);
+    const code = reportError(err, full);
+    return stoppedBy ? 128 + SIGNALS[stoppedBy] : code;
   } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
+    for (const sig of Object.keys(SIGNALS) as HandledSignal[]) process.removeListener(sig, onSignal);
+    process.stdout.removeListener('error', onStreamError);
+    process.stderr.removeListener('error', onStreamError);
   }
+}
+
+function writeQuietly(stream: NodeJS.WritableStream, text: string): void {
+  try {
+    stream.write(text);
+  } catch {
+    // the terminal is gone
+  }
+}
+
+/** The first Node system error (errno code, syscall, path) in an error's cause chain. */
+function systemError(err: unknown): (Error & { code: string; syscall?: string; path?: string }) | undefined {
+  for (let cur = err, n = 0; cur instanceof Error && n < 8; cur = cur.cause, n++) {
+    if (typeof (cur as { syscall?: unknown }).syscall === 'string' && errnoCode(cur)) return cur as Error & { code: string; syscall?: string; path?: string };
+  }
+  return undefined;
 }
 
 function reportError(err: unknown, io: CliIo): number {
@@ -68,6 +114,12 @@ function reportError(err: unknown, io: CliIo): number {
   if (isBaseError(err)) {
     io.stderr.write(`lading: ${describeError(err)}\n`);
     if (err.hint) io.stderr.write(`hint: ${err.hint}\n`);
+    if (io.env.LADING_DEBUG) io.stderr.write(`${(err as Error).stack ?? ''}\n`);
+    return EXIT.failed;
+  }
+  const sys = systemError(err);
+  if (sys && ENVIRONMENT_ERRNO.has(sys.code)) {
+    io.stderr.write(`lading: ${sys.syscall ?? 'I/O'}${sys.path ? ` ${sys.path}` : ''}: ${fsReason(sys)}${sys.code === 'ENOSPC' || sys.code === 'EDQUOT' ? ' (free some space and run it again)' : ''}\n`);
     if (io.env.LADING_DEBUG) io.stderr.write(`${(err as Error).stack ?? ''}\n`);
     return EXIT.failed;
   }

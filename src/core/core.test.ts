@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -109,8 +109,9 @@ test('describeError joins causes without repeating', () => {
   assert.equal(describeError(e), 'pushing blob sha256:1: connection reset');
 });
 
-test('atomicWriteFile leaves no temp files and replaces content whole', async () => {
+test('atomicWriteFile leaves no temp files and replaces content whole', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'lading-core-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
   const p = join(dir, 'f.json');
   await atomicWriteFile(p, 'one');
   await atomicWriteFile(p, 'two');
@@ -118,8 +119,9 @@ test('atomicWriteFile leaves no temp files and replaces content whole', async ()
   assert.deepEqual(await readdir(dir), ['f.json']);
 });
 
-test('withFileLock serialises holders and takes over a lock of a dead process', async () => {
+test('withFileLock serialises holders and takes over a lock of a dead process', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'lading-lock-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
   const lock = join(dir, 'lock');
   const order: string[] = [];
   await Promise.all(
@@ -138,6 +140,15 @@ test('withFileLock serialises holders and takes over a lock of a dead process', 
   await writeFile(lock, JSON.stringify({ pid: child.pid, host: (await import('node:os')).hostname(), token: 'dead' }));
   const got = await withFileLock(lock, async () => 'taken', { timeoutMs: 2000, pollMs: 5 });
   assert.equal(got, 'taken');
+  // An empty lock file (its writer ran out of disk space between creating and writing it) is
+  // waited for while it may still be written, and taken over once it is old.
+  await writeFile(lock, '');
+  const waits: Array<number | undefined> = [];
+  await assert.rejects(withFileLock(lock, async () => 'early', { timeoutMs: 100, pollMs: 5, onWait: (h) => waits.push(h.pid) }), /still held by pid \?/);
+  assert.deepEqual(waits, [undefined]);
+  await utimes(lock, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+  assert.equal(await withFileLock(lock, async () => 'taken', { timeoutMs: 2000, pollMs: 5 }), 'taken');
+  assert.deepEqual(await readdir(dir), []);
 });
 
 test('mapLimit keeps order, bounds concurrency and stops after a failure', async () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { link, mkdir, open, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -105,7 +105,13 @@ export interface FileLockOptions {
   timeoutMs?: number;
   /** Poll interval while waiting. Default 50 ms. */
   pollMs?: number;
+  /** Called once when the lock is held by someone else and this call starts waiting. */
+  onWait?: (holder: { pid: number | undefined }) => void;
 }
+
+// A lock file is written in one small write right after it is created: one that still does not
+// parse after this long was left by a writer that failed (a full disk) or died in between.
+const UNREADABLE_LOCK_MS = 5_000;
 
 interface LockOwner {
   pid: number;
@@ -123,36 +129,65 @@ function ownerIsGone(owner: LockOwner): boolean {
   }
 }
 
+/** Creates the lock file holding `content`; false when it exists. A failed write removes the file it created. */
+async function createLockFile(lockPath: string, content: string): Promise<boolean> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(lockPath, 'wx');
+  } catch (err) {
+    if (errnoCode(err) === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    await handle.writeFile(content);
+    await handle.close();
+    return true;
+  } catch (err) {
+    // Ours and empty or partial (a full disk): left behind, it would stop every later holder.
+    await handle.close().catch(() => undefined);
+    await unlink(lockPath).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function lockAgeMs(lockPath: string): Promise<number> {
+  try {
+    return Date.now() - (await stat(lockPath)).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
 /**
  * Runs `fn` holding an exclusive lock file (O_EXCL create). A lock left by a process that died
- * (same host, pid gone, e.g. after SIGKILL) is taken over; a live owner is waited for.
+ * (same host, pid gone, e.g. after SIGKILL) is taken over, and so is one that has not parsed for
+ * a few seconds (its writer failed between creating and writing it); a live owner is waited for.
  */
 export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, options: FileLockOptions = {}): Promise<T> {
   const token = randomBytes(8).toString('hex');
   const me: LockOwner = { pid: process.pid, host: hostname(), token };
   const deadline = Date.now() + (options.timeoutMs ?? 600_000);
   await mkdir(dirname(lockPath), { recursive: true });
+  let waiting = false;
   for (;;) {
     throwIfAborted(options.signal, `waiting for lock ${lockPath}`);
-    try {
-      await writeFile(lockPath, JSON.stringify(me), { flag: 'wx' });
-      break;
-    } catch (err) {
-      if (errnoCode(err) !== 'EEXIST') throw err;
-    }
+    if (await createLockFile(lockPath, JSON.stringify(me))) break;
+    let text: string | undefined;
     let owner: LockOwner | undefined;
     try {
-      owner = JSON.parse(await readFile(lockPath, 'utf8')) as LockOwner;
+      text = await readFile(lockPath, 'utf8');
+      owner = JSON.parse(text) as LockOwner;
     } catch {
       owner = undefined; // being written or removed right now; look again
     }
-    if (owner && ownerIsGone(owner)) {
+    const unreadable = owner === undefined && text !== undefined && (await lockAgeMs(lockPath)) > UNREADABLE_LOCK_MS;
+    if ((owner && ownerIsGone(owner)) || unreadable) {
       // Take over by renaming the stale file away first, so two waiters cannot both remove a fresh lock.
       const stale = `${lockPath}.stale-${token}`;
       try {
         await rename(lockPath, stale);
-        const again = JSON.parse(await readFile(stale, 'utf8')) as LockOwner;
-        if (again.token === owner.token) {
+        const again = await readFile(stale, 'utf8');
+        if (again === text) {
           await unlink(stale);
         } else {
           // Someone else's fresh lock: put it back unless a newer one appeared meanwhile.
@@ -164,10 +199,14 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, op
       }
       continue;
     }
+    if (!waiting) {
+      waiting = true;
+      options.onWait?.({ pid: owner?.pid });
+    }
     if (Date.now() > deadline) {
       throw new LockError('LOCK_TIMEOUT', `waiting for lock ${lockPath}: still held by pid ${owner?.pid ?? '?'} after ${options.timeoutMs ?? 600_000} ms`);
     }
-    await sleep(options.pollMs ?? 50, options.signal);
+    await sleep(options.pollMs ?? 50, options.signal).catch(() => throwIfAborted(options.signal, `waiting for lock ${lockPath}`));
   }
   try {
     return await fn();

@@ -508,6 +508,8 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
     } finally {
       await packages.close();
       await removeTree(workDir, logger).catch(() => undefined);
+      // Every write of this run is inside run(): release the writer lease gc and verify look at.
+      await store.close();
     }
   };
 
@@ -515,7 +517,11 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
     // Nothing to build: no lock on the store's build area, no runtime, no overlay probe.
     await run();
   } else {
-    await withFileLock(join(store.path, STATE_DIR, 'build', 'run.lock'), run, { timeoutMs: 24 * 3600_000, ...(signal ? { signal } : {}) });
+    await withFileLock(join(store.path, STATE_DIR, 'build', 'run.lock'), run, {
+      timeoutMs: 24 * 3600_000,
+      onWait: (holder) => logger.info(`waiting for another build into this store to finish (pid ${holder.pid ?? 'unknown'})`),
+      ...(signal ? { signal } : {}),
+    });
   }
   const order = new Map(plan.selection.selected.map((n, i) => [n, i]));
   const byOrder = (a: { image: string; arch: string }, b: { image: string; arch: string }) => (order.get(a.image) ?? 0) - (order.get(b.image) ?? 0) || (a.arch < b.arch ? -1 : a.arch > b.arch ? 1 : 0);

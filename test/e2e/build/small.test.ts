@@ -7,6 +7,7 @@
 // mode give the same digests.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,6 +19,7 @@ import { parseImageConfig, type Index, type Manifest } from '../../../src/oci/in
 import { cachedDebs, startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
 import { writeDeb } from '../../helpers/deb-writer.js';
 import { buildJson, digests, shIn, umociUnpack, validateStored } from '../../helpers/build.js';
+import { ROOT } from '../../helpers/store.js';
 
 let repo: AptRepo;
 let dir: string;
@@ -125,6 +127,8 @@ test('amd64 and arm64 from packages are one index; every image validates; the ru
   assert.equal(data?.kind, 'index');
   const index = data.value as Index;
   assert.deepEqual(index.manifests.map((m) => `${m.platform?.architecture}/${m.platform?.variant ?? ''}`), ['amd64/', 'arm64/v8']);
+  // Finished builds release their writer leases (`store verify` reports leftovers).
+  assert.deepEqual(await readdir(join(store, '.lading/leases')).catch(() => []), []);
   assert.equal(index.annotations?.['org.opencontainers.image.title'], 'data');
   for (const name of ['tiny:latest', 'child:latest', 'data:latest']) {
     const report = await validateStored(store, name);
@@ -221,6 +225,46 @@ test('an interrupted build removes its mounts and work directories', async () =>
   const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(store));
   assert.deepEqual(mounts, []);
   assert.deepEqual(await readdir(join(store, '.lading/work')), []);
+  assert.deepEqual(await readdir(join(store, '.lading/leases')).catch(() => []), []);
+});
+
+test('the CLI stopped by SIGHUP (a closed terminal) cleans up like Ctrl-C and exits 129; output nobody reads does not stop a build', async () => {
+  await writeFile(join(dir, 'hup.yaml'), (await readFile(join(dir, 'lading.yaml'), 'utf8')).replace('project: {name: small', 'project: {name: hup') + '  slowcli:\n    from: tiny\n    run:\n      - {name: wait, script: "busybox sleep 60"}\n');
+  const cli = (args: string[]) =>
+    spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/helpers/lading-main.ts'), '--store', store, '--cache', cache, 'build', '-f', 'hup.yaml', '--lock', 'hup.lock', ...args], {
+      cwd: dir,
+      env: { ...process.env, NODE_OPTIONS: '', CI: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  const exited = (child: ReturnType<typeof cli>) => new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const work = join(store, '.lading/work');
+  const mounted = async () => (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(work));
+
+  const slow = cli(['slowcli']);
+  const slowExit = exited(slow);
+  let stderr = '';
+  slow.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  slow.stdout.resume();
+  const deadline = Date.now() + 60_000;
+  while ((await mounted()).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  await new Promise((r) => setTimeout(r, 1_000)); // the step's container starts
+  const started = Date.now();
+  slow.kill('SIGHUP');
+  assert.equal(await slowExit, 129, stderr);
+  assert.ok(Date.now() - started < 30_000, 'the 60 s step was stopped');
+  assert.match(stderr, /aborted/);
+  assert.deepEqual(await mounted(), []);
+  assert.deepEqual(await readdir(work), []);
+  assert.ok(!existsSync(join(store, '.lading/build/run.lock')), 'run.lock released');
+  assert.deepEqual(await readdir(join(store, '.lading/leases')).catch(() => []), []);
+
+  // Both output pipes closed before the first line: the build goes on to the end.
+  const deaf = cli(['--force', 'tiny']);
+  const deafExit = exited(deaf);
+  deaf.stdout.destroy();
+  deaf.stderr.destroy();
+  assert.equal(await deafExit, 0);
+  assert.deepEqual(await mounted(), []);
 });
 
 test('an image on an external base pinned by digest (already in the store) gets its layers, config and base annotations', async () => {
