@@ -83,9 +83,8 @@ export async function main(argv: string[], io?: Partial<CliIo>): Promise<number>
     const code = reportError(err, full);
     return stoppedBy ? 128 + SIGNALS[stoppedBy] : code;
   } finally {
+    // The EPIPE handlers stay: a failed write reports its error after main() has returned.
     for (const sig of Object.keys(SIGNALS) as HandledSignal[]) process.removeListener(sig, onSignal);
-    process.stdout.removeListener('error', onStreamError);
-    process.stderr.removeListener('error', onStreamError);
   }
 }
 

@@ -12,6 +12,7 @@ interface Issue {
   keys?: string[];
   values?: unknown[];
   errors?: Issue[][];
+  issues?: Issue[];
   minimum?: number | bigint;
   maximum?: number | bigint;
   origin?: string;
@@ -160,6 +161,12 @@ export function checkSchema<T extends z.ZodType>(schema: T, value: unknown, prob
       case 'too_big':
         problems.error('INVALID_VALUE', path, `must be at most ${issue.maximum}, got ${describeValue(found)}`);
         return;
+      case 'invalid_key': {
+        // A record key that fails its own schema (a profile name with a space, say).
+        const inner = issue.issues?.[0]?.message;
+        problems.keyError('INVALID_VALUE', path, `invalid name ${JSON.stringify(String(rel[rel.length - 1] ?? ''))}${inner ? `: ${inner}` : ''}`);
+        return;
+      }
       case 'custom':
         problems.error('INVALID_VALUE', path, `${issue.message}, got ${describeValue(found)}`);
         return;

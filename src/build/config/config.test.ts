@@ -216,6 +216,9 @@ test('durations from 1s to 168h, user specs, signal names, the root directory as
     ],
   );
   assert.deepEqual(problems({ file: 'lading.yaml', text: 'format: "1"\nproject: {name: t}\nimages: {a: {from: scratch}}\n' }), ['lading.yaml:1:9 format: expected 1, got the string "1"']);
+  assert.deepEqual(problems({ file: 'lading.yaml', text: 'project: {name: t}\nprofiles: {"Bad Profile": [a]}\nimages: {a: {from: scratch}}\n' }), [
+    'lading.yaml:2:12 profiles["Bad Profile"]: invalid name "Bad Profile": expected letters, digits, . _ - (starting with a letter or digit)',
+  ]);
   assert.deepEqual(problems(family('  a:\n    from: scratch\n    directories: [{path: /a, mode: 493}]\n')), [
     'lading.yaml:7:36 images.a.directories[0].mode: unquoted mode 493 is ambiguous (YAML 1.2 reads it as the decimal number 493, chmod as octal): write the mode in octal, quoted ("0755") or as 0o755',
   ]);

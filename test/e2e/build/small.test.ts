@@ -231,7 +231,7 @@ test('an interrupted build removes its mounts and work directories', async () =>
 test('the CLI stopped by SIGHUP (a closed terminal) cleans up like Ctrl-C and exits 129; output nobody reads does not stop a build', async () => {
   await writeFile(join(dir, 'hup.yaml'), (await readFile(join(dir, 'lading.yaml'), 'utf8')).replace('project: {name: small', 'project: {name: hup') + '  slowcli:\n    from: tiny\n    run:\n      - {name: wait, script: "busybox sleep 60"}\n');
   const cli = (args: string[]) =>
-    spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/helpers/lading-main.ts'), '--store', store, '--cache', cache, 'build', '-f', 'hup.yaml', '--lock', 'hup.lock', ...args], {
+    spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'test/helpers/lading-main.ts'), '--store', store, '--cache', cache, 'build', '-f', 'hup.yaml', '--lock', 'hup.lock', ...args], {
       cwd: dir,
       env: { ...process.env, NODE_OPTIONS: '', CI: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -246,7 +246,7 @@ test('the CLI stopped by SIGHUP (a closed terminal) cleans up like Ctrl-C and ex
   slow.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   slow.stdout.resume();
   const deadline = Date.now() + 60_000;
-  while ((await mounted()).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while ((await mounted()).length === 0 && slow.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   await new Promise((r) => setTimeout(r, 1_000)); // the step's container starts
   const started = Date.now();
   slow.kill('SIGHUP');
