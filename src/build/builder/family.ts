@@ -370,6 +370,7 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
             ...(parent ? { parent } : {}),
             ...(baseConfig ? { baseConfig } : {}),
             logFile: log,
+            attempt: n,
             onStage: (stage) => emit({ type: 'stage', image: step.image, arch: step.arch, stage }),
           });
           await writeBuildRecord({

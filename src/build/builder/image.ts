@@ -120,6 +120,8 @@ export interface BuildImageOptions {
   /** Config of the external image at the root of this lineage (its settings are inherited). */
   readonly baseConfig?: OciImageConfig['config'];
   readonly logFile: string;
+  /** 1 for the first attempt (the log is started afresh), more for a retry (appended). */
+  readonly attempt?: number;
   /** Called when a stage starts (progress display). */
   readonly onStage?: (stage: StageName) => void;
 }
@@ -162,7 +164,10 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
   const stages: Partial<Record<StageName, number>> = {};
   const warnings: string[] = [];
   mkdirSync(join(options.logFile, '..'), { recursive: true });
-  writeFileSync(options.logFile, `lading build ${step.image} (${arch}) input ${step.inputHash}\n`);
+  // A retry appends: the failed attempt's output is what explains the retry.
+  const header = `lading build ${step.image} (${arch}) input ${step.inputHash}${(options.attempt ?? 1) > 1 ? `, attempt ${options.attempt}` : ''}\n`;
+  if ((options.attempt ?? 1) > 1) appendFileSync(options.logFile, `\n${header}`);
+  else writeFileSync(options.logFile, header);
   const note = (line: string) => appendFileSync(options.logFile, `lading: ${line}\n`);
   let stageStart = performance.now();
   let current: StageName | undefined;
