@@ -211,6 +211,9 @@ test('retries only for transient failures; platforms of Debian architectures', (
   assert.equal(isTransient(new BuildError('STEP_FAILED', 'x', { cause: Object.assign(new Error('runc'), { code: 'CREATE_FAILED' }) })), false, 'a step failure is never retried');
   assert.equal(isTransient(new BuildError('UNPACK_FAILED', 'x', { cause: Object.assign(new Error('bad'), { code: 'DEB_INVALID' }) })), false);
   assert.equal(isTransient(new Error('bug')), false);
+  const full = new BuildError('ASSEMBLE_FAILED', 'x', { cause: Object.assign(new Error('write'), { code: 'ENOSPC', syscall: 'write' }) });
+  assert.equal(isTransient(full), false, 'a full disk is not retried');
+  assert.equal(isTransient(new BuildError('ROOTFS_FAILED', 'x', { cause: Object.assign(new Error('incorrect data check'), { code: 'Z_DATA_ERROR' }) })), false, 'nor a corrupt blob');
   assert.deepEqual(ociPlatform('arm64'), { architecture: 'arm64', os: 'linux', variant: 'v8' });
   assert.deepEqual(ociPlatform('ppc64el'), { architecture: 'ppc64le', os: 'linux' });
 });

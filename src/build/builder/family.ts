@@ -125,7 +125,11 @@ type Outcome =
   | { kind: 'failed' }
   | { kind: 'skipped' };
 
-const NOT_TRANSIENT = new Set<string>(['SCRIPTS_FAILED', 'STEP_FAILED', 'FOREIGN_ARCH', 'ACCOUNT_CONFLICT', 'FILE_FAILED', 'ABORTED', 'EXEC_FAILED', 'FILE_CONFLICT', 'UNSAFE_PATH', 'DEB_INVALID', 'OFFLINE_MISSING', 'HASH_MISMATCH']);
+// A full disk, a read-only store or a corrupt blob (zlib's data errors) fail the same way again.
+const NOT_TRANSIENT = new Set<string>([
+  'SCRIPTS_FAILED', 'STEP_FAILED', 'FOREIGN_ARCH', 'ACCOUNT_CONFLICT', 'FILE_FAILED', 'ABORTED', 'EXEC_FAILED', 'FILE_CONFLICT', 'UNSAFE_PATH', 'DEB_INVALID', 'OFFLINE_MISSING', 'HASH_MISMATCH',
+  'ENOSPC', 'EDQUOT', 'EROFS', 'Z_DATA_ERROR', 'Z_BUF_ERROR',
+]);
 const TRANSIENT = new Set<string>(['FETCH_FAILED', 'CREATE_FAILED', 'IO', 'ROOTFS_FAILED', 'ASSEMBLE_FAILED']);
 
 /** A failure worth another attempt: network, runtime start, I/O; never a script's own exit status. */
