@@ -25,6 +25,7 @@ export type BuildErrorCode =
   | 'UNPACK_FAILED' // the packages of an image could not be fetched or unpacked
   | 'SCRIPTS_FAILED' // a maintainer script (preinst, dpkg --configure -a) failed
   | 'STEP_FAILED' // a run step exited nonzero or timed out
+  | 'RUNTIME_FAILED' // the OCI runtime could not start a run step's container (retried)
   | 'FOREIGN_ARCH' // a script or step must run for an architecture this host cannot run
   | 'ACCOUNT_CONFLICT' // a user or group of the config clashes with one in the image
   | 'FILE_FAILED' // a file, directory or symlink of the config could not be placed

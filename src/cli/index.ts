@@ -31,7 +31,6 @@ export function buildProgram(getContext: () => CliContext): Command {
     .option('--json', 'print one JSON document on stdout')
     .option('-v, --verbose', 'log debug detail to stderr')
     .option('-q, --quiet', 'log only warnings and errors')
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   program.configureOutput({ outputError: () => undefined });
   for (const register of commands) register(program, getContext);

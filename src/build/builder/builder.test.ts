@@ -209,6 +209,7 @@ test('retries only for transient failures; platforms of Debian architectures', (
   assert.equal(isTransient(fetch), true);
   assert.equal(isTransient(new BuildError('STEP_FAILED', 'exit 3')), false);
   assert.equal(isTransient(new BuildError('STEP_FAILED', 'x', { cause: Object.assign(new Error('runc'), { code: 'CREATE_FAILED' }) })), false, 'a step failure is never retried');
+  assert.equal(isTransient(new BuildError('RUNTIME_FAILED', 'x', { cause: Object.assign(new Error('runc'), { code: 'CREATE_FAILED' }) })), true, 'a step whose container did not start is');
   assert.equal(isTransient(new BuildError('UNPACK_FAILED', 'x', { cause: Object.assign(new Error('bad'), { code: 'DEB_INVALID' }) })), false);
   assert.equal(isTransient(new Error('bug')), false);
   const full = new BuildError('ASSEMBLE_FAILED', 'x', { cause: Object.assign(new Error('write'), { code: 'ENOSPC', syscall: 'write' }) });

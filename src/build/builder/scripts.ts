@@ -328,7 +328,10 @@ export async function runStep(t: ContainerTarget, step: RunStepSpec, imageEnv: R
     if (err instanceof BuildError) throw err;
     const e = err as { code?: string };
     if (e.code === 'ABORTED') throw err;
-    throw new BuildError('STEP_FAILED', `image ${t.image} (${t.arch}): run step ${JSON.stringify(step.name)} could not start: ${describeError(err)}\n  log: ${t.logFile}`, { cause: err });
+    // The runtime failing to start the container is worth a retry (RUNTIME_FAILED); a program that
+    // is not there or a user that does not exist (EXEC_FAILED and the like) is the step's own fault.
+    const code = e.code === 'CREATE_FAILED' ? 'RUNTIME_FAILED' : 'STEP_FAILED';
+    throw new BuildError(code, `image ${t.image} (${t.arch}): run step ${JSON.stringify(step.name)} could not start: ${describeError(err)}\n  log: ${t.logFile}`, { cause: err });
   }
   if (r.exitCode !== 0 || r.timedOut) throw failure('STEP_FAILED', t, `run step ${JSON.stringify(step.name)}`, r, step.timeoutSeconds);
 }

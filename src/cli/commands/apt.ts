@@ -8,6 +8,5 @@ export function aptGroup(program: Command): Command {
   if (existing) return existing;
   return program
     .command('apt')
-    .description('Debian packages: resolve against signed apt sources, fetch verified .debs, unpack them, clean the cache')
-    .showHelpAfterError('(run with --help for usage)');
+    .description('Debian packages: resolve against signed apt sources, fetch verified .debs, unpack them, clean the cache');
 }

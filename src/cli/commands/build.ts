@@ -112,7 +112,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .option('--arch <arch>', 'only this architecture (repeatable)', collect)
     .option('--force', 'rebuild the named images (default: every selected image), even when the store has them')
     .option('-j, --jobs <n>', `images built at once (default: the number of cores, 2 to 8; here ${defaultJobs()})`)
-    .option('--retries <n>', 'extra attempts for transient failures (network, runtime start, I/O)', '1')
+    .option('--retries <n>', 'extra attempts for transient failures (network, runtime start, I/O; default 1)')
     .option('--offline', 'use only the apt cache (indexes and .debs fetched before)')
     .option('--downloads <n>', '.debs downloaded at once (default 4, polite to public mirrors; raise it for your own mirror)')
     .option('--update-lock', 'resolve lading.lock again before building (also needed when it is stale)')

@@ -17,7 +17,7 @@ export function familyOptions(cmd: Command, withLock = true): Command {
   cmd
     .option('-f, --file <path>', 'the family config', 'lading.yaml')
     .option('-o, --override <path>', 'site override merged over the config (repeatable, applied in order)', collect)
-    .option('--context <dir>', 'build context for files: (default: the directory of the config)');
+    .option('--context <dir>', 'build context for `files:` sources (default: the directory of the config)');
   if (withLock) cmd.option('--lock <path>', 'the lock file (default: lading.lock beside the config)');
   return cmd;
 }

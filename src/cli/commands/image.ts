@@ -6,5 +6,5 @@ import type { Command } from 'commander';
 export function imageGroup(program: Command): Command {
   const existing = program.commands.find((c) => c.name() === 'image');
   if (existing) return existing;
-  return program.command('image').description('make images in the store').showHelpAfterError('(run with --help for usage)');
+  return program.command('image').description('make images in the store');
 }

@@ -8,8 +8,7 @@ export function storeGroup(program: Command): Command {
   if (existing) return existing;
   return program
     .command('store')
-    .description('the local OCI image-layout store (--store DIR, env LADING_STORE, default ./.lading/store)')
-    .showHelpAfterError('(run with --help for usage)');
+    .description('the local OCI image-layout store (--store DIR, env LADING_STORE, default ./.lading/store)');
 }
 
 /** A short name for a manifest media type, for tables. */
