@@ -187,7 +187,8 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, op
       try {
         await rename(lockPath, stale);
         const again = await readFile(stale, 'utf8');
-        if (again === text) {
+        // An unreadable lock must still be the old one: a fresh, not yet written lock is new.
+        if (again === text && (!unreadable || (await lockAgeMs(stale)) > UNREADABLE_LOCK_MS)) {
           await unlink(stale);
         } else {
           // Someone else's fresh lock: put it back unless a newer one appeared meanwhile.
