@@ -60,7 +60,6 @@ export const USER_SETTABLE_OCI_KEYS: readonly string[] = ['title', 'description'
 const DEFAULT_TIMEOUT_SECONDS = 600;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-
 function str(v: string | number | boolean): string {
   return String(v);
 }
