@@ -218,3 +218,48 @@ test('retries only for transient failures; platforms of Debian architectures', (
   assert.deepEqual(ociPlatform('arm64'), { architecture: 'arm64', os: 'linux', variant: 'v8' });
   assert.deepEqual(ociPlatform('ppc64el'), { architecture: 'ppc64le', os: 'linux' });
 });
+
+test('applying a stored layer whose bytes are damaged (same size) says the blob is damaged and how to find such blobs', async (t) => {
+  const { gzipSync } = await import('node:zlib');
+  const { openLayout } = await import('../../layout/index.js');
+  const { applyLayers } = await import('./rootfs.js');
+  const dir = mkdtempSync(join(tmpdir(), 'lading-damaged-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // A one-file tar, gzipped.
+  const header = Buffer.alloc(512);
+  header.write('hello', 0);
+  header.write('0000644\0', 100);
+  header.write('0000000\0', 108);
+  header.write('0000000\0', 116);
+  header.write('00000000006\0', 124);
+  header.write('00000000000\0', 136);
+  header.write('        ', 148);
+  header.write('0', 156);
+  header.write('ustar\x0000', 257);
+  let sum = 0;
+  for (const b of header) sum += b;
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+  const body = Buffer.alloc(512);
+  body.write('hello\n');
+  const layer = gzipSync(Buffer.concat([header, body, Buffer.alloc(1024)]));
+  const store = await openLayout({ path: join(dir, 'store'), create: true });
+  const { digest, size } = await store.writeBlob(layer);
+  const desc = { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest, size };
+  mkdirSync(join(dir, 'ok'));
+  await applyLayers(store, [desc], join(dir, 'ok'));
+  assert.equal(readFileSync(join(dir, 'ok/hello'), 'utf8'), 'hello\n');
+  // Flip bytes inside the deflate data: same size, same name, other content.
+  const file = join(dir, 'store/blobs/sha256', digest.slice('sha256:'.length));
+  const damaged = Buffer.from(layer);
+  for (let i = 20; i < 30; i++) damaged[i] = damaged[i]! ^ 0xff;
+  writeFileSync(file, damaged);
+  mkdirSync(join(dir, 'bad'));
+  await assert.rejects(applyLayers(store, [desc], join(dir, 'bad')), (err: unknown) => {
+    assert.ok(err instanceof BuildError && err.code === 'ROOTFS_FAILED', String(err));
+    assert.match(err.message, /the stored blob is damaged/);
+    assert.match(err.hint ?? '', /lading store verify/);
+    assert.equal(isTransient(err), false);
+    return true;
+  });
+  await store.close();
+});
