@@ -447,3 +447,17 @@ test('overrides: value lists (ports, volumes), keyed lists (users, files) and se
     ['/y'],
   );
 });
+
+test('a failed load names the files that hold the problems: an override alone when only it is wrong', async (t) => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'lading-override-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'site.yaml'), 'images:\n  web:\n    labels: {a: [1]}\n');
+  await assert.rejects(loadFamily({ configPath: 'lading.yaml', cwd: `${testdata}family`, overrides: [join(dir, 'site.yaml')], hostArchitecture: 'amd64' }), (err: unknown) => {
+    assert.ok(err instanceof BuildError && err.code === 'CONFIG_INVALID');
+    assert.match(err.message, /^\S*site\.yaml: 1 problem:\n/);
+    return true;
+  });
+});

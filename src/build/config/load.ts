@@ -197,7 +197,7 @@ export async function loadFamily(options: LoadFamilyOptions): Promise<LoadedFami
     const shown = result.problems.map(formatProblem);
     throw new BuildError(
       'CONFIG_INVALID',
-      `${options.configPath}: ${errors.length} problem${errors.length === 1 ? '' : 's'}:\n${shown.map((s) => `  ${s}`).join('\n')}`,
+      `${[...new Set(errors.map((p) => p.file))].join(', ') || options.configPath}: ${errors.length} problem${errors.length === 1 ? '' : 's'}:\n${shown.map((s) => `  ${s}`).join('\n')}`,
       { problems: result.problems },
     );
   }
