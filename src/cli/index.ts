@@ -1,6 +1,6 @@
 // The lading command line: a command table, one file per command, one error handler.
 import { Command, CommanderError } from 'commander';
-import { describeError, errnoCode, fsReason, isBaseError } from '../core/index.js';
+import { describeError, errnoCode, errorChain, fsReason, isBaseError } from '../core/index.js';
 import { createContext, type CliContext, type CliIo, type GlobalOptions } from './context.js';
 import { commands } from './commands/index.js';
 
@@ -97,7 +97,7 @@ function writeQuietly(stream: NodeJS.WritableStream, text: string): void {
 
 /** The first Node system error (errno code, syscall, path) in an error's cause chain. */
 function systemError(err: unknown): (Error & { code: string; syscall?: string; path?: string }) | undefined {
-  for (let cur = err, n = 0; cur instanceof Error && n < 8; cur = cur.cause, n++) {
+  for (const cur of errorChain(err)) {
     if (typeof (cur as { syscall?: unknown }).syscall === 'string' && errnoCode(cur)) return cur as Error & { code: string; syscall?: string; path?: string };
   }
   return undefined;

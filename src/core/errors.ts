@@ -75,6 +75,15 @@ export function fsReason(err: unknown): string {
   return (code && ERRNO_WORDS[code]) ?? describeError(err);
 }
 
+/** An error and its causes (`.cause`, then its `.cause`, ...), each once. */
+export function* errorChain(err: unknown): Generator<object> {
+  const seen = new Set<unknown>();
+  for (let cur: unknown = err; cur !== null && typeof cur === 'object' && !seen.has(cur); cur = (cur as { cause?: unknown }).cause) {
+    seen.add(cur);
+    yield cur;
+  }
+}
+
 /** Node's errno code of an error (ENOENT, EEXIST, ...) if it has one. */
 export function errnoCode(err: unknown): string | undefined {
   if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {

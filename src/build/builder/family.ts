@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createLimiter, describeError, epochToRfc3339, isBaseError, isProcessAlive, nullLogger, systemClock, withFileLock, type Clock, type Logger } from '../../core/index.js';
+import { createLimiter, describeError, epochToRfc3339, errnoCode, errorChain, isBaseError, isProcessAlive, nullLogger, systemClock, withFileLock, type Clock, type Logger } from '../../core/index.js';
 import { openLayout, STATE_DIR, type LayoutStore } from '../../layout/index.js';
 import {
   assembleIndex,
@@ -134,12 +134,10 @@ const TRANSIENT = new Set<string>(['FETCH_FAILED', 'CREATE_FAILED', 'IO', 'ROOTF
 
 /** A failure worth another attempt: network, runtime start, I/O; never a script's own exit status. */
 export function isTransient(err: unknown): boolean {
-  const seen = new Set<unknown>();
   let transient = false;
-  for (let cur: unknown = err; cur && typeof cur === 'object' && !seen.has(cur); cur = (cur as { cause?: unknown }).cause) {
-    seen.add(cur);
-    const code = (cur as { code?: unknown }).code;
-    if (typeof code !== 'string') continue;
+  for (const cur of errorChain(err)) {
+    const code = errnoCode(cur);
+    if (code === undefined) continue;
     if (NOT_TRANSIENT.has(code)) return false;
     if (TRANSIENT.has(code)) transient = true;
   }

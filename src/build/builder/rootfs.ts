@@ -10,7 +10,7 @@ import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDecompressor, applyLayer, layerCompression, type Descriptor, type Manifest } from '../../oci/index.js';
 import { STATE_DIR, type LayoutStore } from '../../layout/index.js';
-import { describeError, errnoCode, isProcessAlive, splitDigest, type Digest, type Logger } from '../../core/index.js';
+import { describeError, errnoCode, errorChain, isProcessAlive, splitDigest, type Digest, type Logger } from '../../core/index.js';
 import { BuildError } from '../errors.js';
 import { removeTree } from './mounts.js';
 
@@ -184,8 +184,7 @@ export async function applyLayers(store: LayoutStore, layers: readonly Descripto
     } catch (err) {
       blob.destroy();
       // zlib's data errors mean the stored blob's bytes are damaged, not that applying failed.
-      let damaged = false;
-      for (let cur: unknown = err, n = 0; cur instanceof Error && n < 8; cur = cur.cause, n++) damaged ||= /^Z_(DATA|BUF)_ERROR$/.test(errnoCode(cur) ?? '');
+      const damaged = [...errorChain(err)].some((cur) => /^Z_(DATA|BUF)_ERROR$/.test(errnoCode(cur) ?? ''));
       throw new BuildError('ROOTFS_FAILED', `applying layer ${l.digest} into ${root}: ${damaged ? 'the stored blob is damaged: ' : ''}${describeError(err)}`, {
         cause: err,
         ...(damaged ? { hint: 'run `lading store verify` to list damaged blobs; rebuild or copy the image again' } : {}),
