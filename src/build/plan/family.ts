@@ -2,14 +2,13 @@
 // context and the store's build records, then plan. One call per CLI command.
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { errnoCode, fsReason } from '../../core/index.js';
 import { BuildError } from '../errors.js';
 import { hashContext, type ContextDigests } from '../config/context.js';
 import { loadFamily, type LoadedFamily } from '../config/load.js';
 import type { Problem } from '../config/problems.js';
 import { describeFamily, type FamilySummary, type Selection } from '../config/select.js';
 import type { DebianArch, FamilyConfig } from '../config/types.js';
-import { atomicWriteFile, type Logger } from '../../core/index.js';
+import { atomicWriteFile, errnoCode, fsReason, throwIfAborted, type Logger } from '../../core/index.js';
 import { lockFamily } from '../lock/family.js';
 import { checkLock, parseFamilyLock, serializeFamilyLock } from '../lock/lock.js';
 import type { FamilyLock } from '../lock/schema.js';
@@ -56,15 +55,21 @@ export function defaultLockPath(configPath: string): string {
   return resolve(dirname(configPath), 'lading.lock');
 }
 
-/** Reads and parses lading.lock; LOCK_MISSING with a hint when there is none. */
-export async function readFamilyLock(path: string, display = path, signal?: AbortSignal): Promise<FamilyLock> {
-  let text: string;
+/** The text of a lock file, undefined when there is none; any other read failure is LOCK_INVALID. */
+async function readLockText(path: string, display: string, signal?: AbortSignal): Promise<string | undefined> {
   try {
-    text = await readFile(path, { encoding: 'utf8', ...(signal ? { signal } : {}) });
+    return await readFile(path, { encoding: 'utf8', ...(signal ? { signal } : {}) });
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT') throw new BuildError('LOCK_MISSING', `${display}: no lock file`, { hint: 'run `lading lock` to resolve the packages and write it' });
+    throwIfAborted(signal, `reading ${display}`);
+    if (errnoCode(err) === 'ENOENT') return undefined;
     throw new BuildError('LOCK_INVALID', `reading ${display}: ${fsReason(err)}`);
   }
+}
+
+/** Reads and parses lading.lock; LOCK_MISSING with a hint when there is none. */
+export async function readFamilyLock(path: string, display = path, signal?: AbortSignal): Promise<FamilyLock> {
+  const text = await readLockText(path, display, signal);
+  if (text === undefined) throw new BuildError('LOCK_MISSING', `${display}: no lock file`, { hint: 'run `lading lock` to resolve the packages and write it' });
   return parseFamilyLock(text, display);
 }
 
@@ -161,16 +166,10 @@ export async function lockFamilyFiles(options: LockFamilyFilesOptions): Promise<
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const lockPath = options.lockPath ? resolve(cwd, options.lockPath) : defaultLockPath(loaded.configPath);
-  let previousText: string | undefined;
   let previousReasons: readonly string[] = [];
   const lockDisplay = options.lockPath ?? lockPath;
-  try {
-    previousText = await readFile(lockPath, { encoding: 'utf8', ...(options.signal ? { signal: options.signal } : {}) });
-  } catch (err) {
-    // Absent: it is written. Anything else (a directory, no permission) would fail only after resolving.
-    if (options.signal?.aborted) throw err;
-    if (errnoCode(err) !== 'ENOENT') throw new BuildError('LOCK_INVALID', `reading ${lockDisplay}: ${fsReason(err)}`);
-  }
+  // Absent: it is written. Unreadable (a directory, no permission): fail now, not after resolving.
+  const previousText = await readLockText(lockPath, lockDisplay, options.signal);
   if (previousText !== undefined) {
     try {
       previousReasons = checkLock(loaded.family, parseFamilyLock(previousText, lockPath)).reasons;
@@ -195,7 +194,7 @@ export async function lockFamilyFiles(options: LockFamilyFilesOptions): Promise<
     try {
       await atomicWriteFile(lockPath, text, options.signal ? { signal: options.signal } : {});
     } catch (err) {
-      if (options.signal?.aborted) throw err;
+      throwIfAborted(options.signal, `writing ${lockDisplay}`);
       throw new BuildError('LOCK_INVALID', `writing ${lockDisplay}: ${fsReason(err)}`);
     }
   }
