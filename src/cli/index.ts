@@ -57,7 +57,7 @@ export async function main(argv: string[], io?: Partial<CliIo>): Promise<number>
       stoppedBy = sig;
       ctl.abort(new Error('interrupted'));
     } else if (signals === 2) {
-      writeQuietly(full.stderr, 'lading: stopping containers and removing mounts; signal once more to exit now and leave them to the next build\n');
+      full.stderr.write('lading: stopping containers and removing mounts; signal once more to exit now and leave them to the next build\n');
     } else {
       process.exit(128 + SIGNALS[sig]);
     }
@@ -84,14 +84,6 @@ export async function main(argv: string[], io?: Partial<CliIo>): Promise<number>
   } finally {
     // The EPIPE handlers stay: a failed write reports its error after main() has returned.
     for (const sig of Object.keys(SIGNALS) as HandledSignal[]) process.removeListener(sig, onSignal);
-  }
-}
-
-function writeQuietly(stream: NodeJS.WritableStream, text: string): void {
-  try {
-    stream.write(text);
-  } catch {
-    // the terminal is gone
   }
 }
 

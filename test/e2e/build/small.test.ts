@@ -26,6 +26,8 @@ let dir: string;
 let store: string;
 let cache: string;
 const opts = () => ({ cwd: dir, store, cache });
+/** Mounts of this machine below `path` (overlays a build left behind). */
+const mountsUnder = async (path: string) => (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(path));
 
 const config = (sources: string) => `project: {name: small, vendor: lading tests}
 sources:
@@ -222,8 +224,7 @@ test('an interrupted build removes its mounts and work directories', async () =>
   });
   await assert.rejects(build, (err: unknown) => (err as { code?: string }).code === 'ABORTED' || /abort/i.test(String(err)));
   assert.ok(Date.now() - started < 45_000, 'the 60 s step was killed');
-  const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(store));
-  assert.deepEqual(mounts, []);
+  assert.deepEqual(await mountsUnder(store), []);
   assert.deepEqual(await readdir(join(store, '.lading/work')), []);
   assert.deepEqual(await readdir(join(store, '.lading/leases')).catch(() => []), []);
 });
@@ -238,7 +239,6 @@ test('the CLI stopped by SIGHUP (a closed terminal) cleans up like Ctrl-C and ex
     });
   const exited = (child: ReturnType<typeof cli>) => new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const work = join(store, '.lading/work');
-  const mounted = async () => (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(work));
 
   const slow = cli(['slowcli']);
   const slowExit = exited(slow);
@@ -246,14 +246,14 @@ test('the CLI stopped by SIGHUP (a closed terminal) cleans up like Ctrl-C and ex
   slow.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   slow.stdout.resume();
   const deadline = Date.now() + 60_000;
-  while ((await mounted()).length === 0 && slow.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while ((await mountsUnder(work)).length === 0 && slow.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   await new Promise((r) => setTimeout(r, 1_000)); // the step's container starts
   const started = Date.now();
   slow.kill('SIGHUP');
   assert.equal(await slowExit, 129, stderr);
   assert.ok(Date.now() - started < 30_000, 'the 60 s step was stopped');
   assert.match(stderr, /aborted/);
-  assert.deepEqual(await mounted(), []);
+  assert.deepEqual(await mountsUnder(work), []);
   assert.deepEqual(await readdir(work), []);
   assert.ok(!existsSync(join(store, '.lading/build/run.lock')), 'run.lock released');
   assert.deepEqual(await readdir(join(store, '.lading/leases')).catch(() => []), []);
@@ -264,7 +264,7 @@ test('the CLI stopped by SIGHUP (a closed terminal) cleans up like Ctrl-C and ex
   deaf.stdout.destroy();
   deaf.stderr.destroy();
   assert.equal(await deafExit, 0);
-  assert.deepEqual(await mounted(), []);
+  assert.deepEqual(await mountsUnder(work), []);
 });
 
 test('an image on an external base pinned by digest (already in the store) gets its layers, config and base annotations', async () => {
