@@ -128,6 +128,8 @@ export interface RunResult {
   /** The last `tailBytes` of stdout and stderr, as UTF-8. */
   stdoutTail: string;
   stderrTail: string;
+  /** The last `tailBytes` of both together, in the order they arrived (as in the log). */
+  outputTail: string;
   /** The container id used (unique per run). */
   containerId: string;
   /** The runtime that ran it. */
@@ -327,7 +329,8 @@ export async function runWithRuntime(runtime: RuntimeInfo, options: RunOptions):
     for (const m of [...standardMounts(cgroupNamespace), ...extra]) {
       let kind: 'dir' | 'file' = 'dir';
       if (m.type === 'bind' && m.source) kind = (await stat(m.source)).isDirectory() ? 'dir' : 'file';
-      requests.push({ destination: m.destination, kind });
+      const mode = m.type === 'tmpfs' ? m.options?.find((o) => o.startsWith('mode='))?.slice('mode='.length) : undefined;
+      requests.push({ destination: m.destination, kind, ...(mode !== undefined ? { mode: Number.parseInt(mode, 8) } : {}) });
     }
     requests.push({ destination: cwd, kind: 'dir' });
     lease = await acquireMountPoints(rootfs, requests);
@@ -415,6 +418,7 @@ async function execute(runtime: RuntimeInfo, ctx: ExecuteContext): Promise<{ res
   const tailBytes = options.tailBytes ?? DEFAULT_TAIL;
   const outTail = new TailBuffer(tailBytes);
   const errTail = new TailBuffer(tailBytes);
+  const bothTail = new TailBuffer(tailBytes);
   if (options.signal?.aborted) throw new RuntimeError('ABORTED', `${what}: aborted before container ${id} started`, { cause: options.signal.reason });
   logger.debug('starting container', { id, runtime: runtime.name, args: options.args });
   const child = spawn(runtime.path, [`--log=${runtimeLog}`, '--log-format=json', 'run', '--bundle', bundle, id], {
@@ -434,6 +438,7 @@ async function execute(runtime: RuntimeInfo, ctx: ExecuteContext): Promise<{ res
     if (!stream) return;
     stream.on('data', (chunk: Buffer) => {
       tail.push(chunk);
+      bothTail.push(chunk);
       logStream?.write(chunk);
       sinkWrite(sink, chunk, () => stream.pause(), () => stream.resume());
     });
@@ -497,6 +502,7 @@ async function execute(runtime: RuntimeInfo, ctx: ExecuteContext): Promise<{ res
     durationMs,
     stdoutTail: outTail.text(),
     stderrTail: errTail.text(),
+    outputTail: bothTail.text(),
     containerId: id,
     runtime: runtime.name,
   };

@@ -84,3 +84,21 @@ test('concurrent leases on one rootfs share mount points until the last release'
   await b.release(); // idempotent
   assert.deepEqual(await listing(r), before);
 });
+
+test('created mount points get exact modes whatever the umask (runc gives a tmpfs its mount point mode)', async (t) => {
+  const r = await scratch(t);
+  const old = process.umask(0o077);
+  try {
+    const prepared = await prepareMountPoints(r, [
+      { destination: '/tmp', kind: 'dir', mode: 0o1777 },
+      { destination: '/run', kind: 'dir' },
+      { destination: '/etc/hosts', kind: 'file' },
+    ]);
+    const mode = async (p: string) => (await lstat(join(r, p))).mode & 0o7777;
+    assert.deepEqual([await mode('tmp'), await mode('run'), await mode('etc'), await mode('etc/hosts')], [0o1777, 0o755, 0o755, 0o644]);
+    await removeMountPoints(prepared);
+  } finally {
+    process.umask(old);
+  }
+  assert.deepEqual(await readdir(r), []);
+});

@@ -4,7 +4,7 @@
 // itself, remembers exactly what it made, and removes it after the container is deleted,
 // restoring the parent directory's mtime when the command did not touch that directory.
 import { execFile } from 'node:child_process';
-import { lstat, mkdir, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { promisify } from 'node:util';
 import { errnoCode } from '../core/index.js';
@@ -19,6 +19,11 @@ export interface MountPointRequest {
   destination: string;
   /** What to create when missing: a directory, or an empty file (for file bind mounts). */
   kind: 'dir' | 'file';
+  /**
+   * Mode of the directory when lading creates it (default 0o755). runc gives a tmpfs the mode of
+   * its mount point, so a created /tmp must already be 1777.
+   */
+  mode?: number;
 }
 
 interface Created {
@@ -71,10 +76,13 @@ export async function prepareMountPoints(rootfs: string, requests: readonly Moun
       for (const [i, name] of res.missing.entries()) {
         cur = posix.join(cur, name);
         const hostPath = posix.join(rootfs, cur);
-        const kind = i === res.missing.length - 1 ? req.kind : 'dir';
-        if (kind === 'dir') await mkdir(hostPath, { mode: 0o755 });
-        else await writeFile(hostPath, '', { flag: 'wx', mode: 0o644 });
+        const last = i === res.missing.length - 1;
+        const kind = last ? req.kind : 'dir';
+        if (kind === 'dir') await mkdir(hostPath);
+        else await writeFile(hostPath, '', { flag: 'wx' });
         prepared.created.push({ hostPath, kind });
+        // Exact modes whatever the umask (a 0700 /etc would hide a bind-mounted /etc/hosts from users).
+        await chmod(hostPath, kind === 'file' ? 0o644 : last && req.mode !== undefined ? req.mode : 0o755);
         createdPaths.add(hostPath);
       }
     }

@@ -117,7 +117,7 @@ export async function resolveUser(rootfs: string, user: UserSpec | undefined): P
     if (!entry) {
       throw new RuntimeError(
         'USER_UNKNOWN',
-        `user ${JSON.stringify(spec)}: no user ${JSON.stringify(userPart)} in ${rootfs}/etc/passwd${passwdText === undefined ? ' (the file does not exist)' : ''}`,
+        `user ${JSON.stringify(spec)}: no user ${JSON.stringify(userPart)} in /etc/passwd${passwdText === undefined ? ' (the file does not exist)' : ''}`,
       );
     }
     uid = entry.uid;
@@ -134,7 +134,7 @@ export async function resolveUser(rootfs: string, user: UserSpec | undefined): P
       if (!g) {
         throw new RuntimeError(
           'USER_UNKNOWN',
-          `user ${JSON.stringify(spec)}: no group ${JSON.stringify(groupPart)} in ${rootfs}/etc/group${groupText === undefined ? ' (the file does not exist)' : ''}`,
+          `user ${JSON.stringify(spec)}: no group ${JSON.stringify(groupPart)} in /etc/group${groupText === undefined ? ' (the file does not exist)' : ''}`,
         );
       }
       gid = g.gid;

@@ -108,6 +108,9 @@ test('exit codes are values; stdout and stderr are captured, streamed and logged
   assert.ok(log.includes('out-line\n') && log.includes('err-line\n'));
   assert.ok(r.durationMs > 0);
   assert.match(r.containerId, /^lading-\d+-\d+-[0-9a-f]+$/);
+  // outputTail keeps both streams in the order they came, as the log does.
+  const mixed = await run({ args: ['sh', '-c', 'echo a; sleep 0.2; echo b >&2; sleep 0.2; echo c'] });
+  assert.equal(mixed.outputTail, 'a\nb\nc\n');
   // A command killed by a signal reports 128+N like a shell.
   assert.equal((await run({ args: ['sh', '-c', 'sleep 5 & kill -9 $!; wait $!; exit $?'] })).exitCode, 137);
 });
@@ -140,7 +143,10 @@ test('env, cwd and user: PATH/HOME defaults, uid switch visible with id, unknown
   assert.equal(named.stdoutTail, 'uid=1000(builder) gid=1000(builder) groups=29(audio)\n'); // busybox id lists the supplementary groups only
   const numeric = await runInRootfs({ rootfs, runtime, args: ['sh', '-c', 'id -u; id -g; echo $HOME'], user: '4242:4343' });
   assert.equal(numeric.stdoutTail, '4242\n4343\n/\n');
-  await assert.rejects(runInRootfs({ rootfs, runtime, args: ['id'], user: 'nobody' }), isCode('USER_UNKNOWN'));
+  // The rootfs has no /tmp: lading makes the mount point, and runc gives the tmpfs its mode.
+  const tmpUse = await runInRootfs({ rootfs, runtime, args: ['sh', '-c', 'stat -c %a /tmp /run; touch /tmp/x && echo ok'], user: 'builder' });
+  assert.equal(tmpUse.stdoutTail, '1777\n755\nok\n');
+  await assert.rejects(runInRootfs({ rootfs, runtime, args: ['id'], user: 'nobody' }), (e: unknown) => isCode('USER_UNKNOWN')(e) && /in \/etc\/passwd$/.test((e as Error).message));
   // A cwd that does not exist is there for the command, and gone afterwards when left empty.
   const before = await listing(rootfs);
   const cwd = await runInRootfs({ rootfs, runtime, args: ['pwd'], cwd: '/work/dir' });
@@ -245,6 +251,16 @@ test('rlimit NOFILE: 1024 soft by default, never above 20000', { skip }, async (
   assert.equal(big.stdoutTail, '20000\n20000\n');
   const small = await run({ args: ['sh', '-c', 'ulimit -n; ulimit -Hn'], rlimits: { NOFILE: { soft: 256, hard: 512 } } });
   assert.equal(small.stdoutTail, '256\n512\n');
+});
+
+test("the command's umask is 022 whatever lading's", { skip }, async () => {
+  const old = process.umask(0o077);
+  try {
+    const r = await run({ args: ['sh', '-c', 'umask; touch /tmp/f; stat -c %a /tmp/f'] });
+    assert.equal(r.stdoutTail, '0022\n644\n');
+  } finally {
+    process.umask(old);
+  }
 });
 
 test('capabilities, no_new_privs, hostname and a pids limit reach the process', { skip }, async () => {
