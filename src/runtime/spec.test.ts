@@ -64,7 +64,7 @@ test('host network drops the network namespace; limits and groups appear only wh
   assert.ok(!c.mounts.some((m) => m.destination === '/sys/fs/cgroup'));
   assert.deepEqual(c.linux.resources.memory, { limit: 268435456 });
   assert.deepEqual(c.linux.resources.pids, { limit: 64 });
-  assert.deepEqual(c.process.user, { uid: 1000, gid: 1000, additionalGids: [29] });
+  assert.deepEqual(c.process.user, { uid: 1000, gid: 1000, umask: 0o022, additionalGids: [29] });
   assert.deepEqual(c.annotations, { 'org.example.step': 'configure' });
 });
 

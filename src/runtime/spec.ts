@@ -24,7 +24,7 @@ export interface OciRuntimeConfig {
   ociVersion: '1.0.2';
   process: {
     terminal: false;
-    user: { uid: number; gid: number; additionalGids?: number[] };
+    user: { uid: number; gid: number; umask?: number; additionalGids?: number[] };
     args: string[];
     env: string[];
     cwd: string;
@@ -200,7 +200,8 @@ export function buildRuntimeConfig(input: RuntimeConfigInput): OciRuntimeConfig 
   const resources: OciRuntimeConfig['linux']['resources'] = { devices: [{ allow: false, access: 'rwm' }] };
   if (input.memoryLimitBytes !== undefined) resources.memory = { limit: input.memoryLimitBytes };
   if (input.pidsLimit !== undefined) resources.pids = { limit: input.pidsLimit };
-  const user: OciRuntimeConfig['process']['user'] = { uid: input.user.uid, gid: input.user.gid };
+  // Docker's umask, whatever lading's own: what a command creates gets the same modes everywhere.
+  const user: OciRuntimeConfig['process']['user'] = { uid: input.user.uid, gid: input.user.gid, umask: 0o022 };
   if (input.user.additionalGids.length > 0) user.additionalGids = [...input.user.additionalGids];
   const config: OciRuntimeConfig = {
     ociVersion: '1.0.2',
