@@ -15,6 +15,8 @@ import { isTransient } from './family.js';
 import { normaliseTree } from './normalise.js';
 import { resolveInRoot } from './paths.js';
 import { ociPlatform } from './platform.js';
+import { withPolicyRcd } from './scripts.js';
+import { placeFiles } from './files.js';
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'lading-builder-unit-'));
@@ -247,4 +249,52 @@ test('applying a stored layer whose bytes are damaged (same size) says the blob 
     return true;
   });
   await store.close();
+});
+
+test('the temporary policy-rc.d and the directories made for it leave no trace; one written meanwhile stays', async (t) => {
+  const root = tmp();
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(join(root, 'etc'));
+  await withPolicyRcd(root, async () => {
+    assert.match(readFileSync(join(root, 'usr/sbin/policy-rc.d'), 'utf8'), /exit 101/);
+  });
+  assert.throws(() => lstatSync(join(root, 'usr')), /ENOENT/, 'usr/sbin made for it is gone again');
+  // A run step that installs its own policy keeps it (a Dockerfile idiom).
+  await withPolicyRcd(root, async () => {
+    writeFileSync(join(root, 'usr/sbin/policy-rc.d'), '#!/bin/sh\nexit 0\n');
+  });
+  assert.equal(readFileSync(join(root, 'usr/sbin/policy-rc.d'), 'utf8'), '#!/bin/sh\nexit 0\n');
+  // An image's own policy is used as it is and left alone, also when fn fails.
+  await assert.rejects(withPolicyRcd(root, async () => Promise.reject(new Error('step failed'))), /step failed/);
+  assert.equal(readFileSync(join(root, 'usr/sbin/policy-rc.d'), 'utf8'), '#!/bin/sh\nexit 0\n');
+});
+
+test('files and directories keep setuid, setgid and sticky bits whatever the owner', (t) => {
+  const root = tmp();
+  const ctx = tmp();
+  t.after(() => {
+    rmSync(root, { recursive: true, force: true });
+    rmSync(ctx, { recursive: true, force: true });
+  });
+  writeFileSync(join(ctx, 'tool'), '#!/bin/sh\n');
+  const user = { user: 1000, group: 1000 };
+  placeFiles({
+    root,
+    image: 'x',
+    contextDir: ctx,
+    digests: {},
+    files: [
+      { src: 'tool', dest: '/usr/bin/suid', mode: 0o4755, owner: { user: 0, group: 0 } },
+      { src: 'tool', dest: '/usr/bin/sgid', mode: 0o2755, owner: user },
+    ],
+    directories: [
+      { path: '/srv/shared', mode: 0o2775, owner: user },
+      { path: '/srv/drop', mode: 0o1777, owner: { user: 0, group: 0 } },
+    ],
+    symlinks: [],
+    epoch: 0,
+  });
+  const mode = (p: string) => (statSync(join(root, p)).mode & 0o7777).toString(8);
+  assert.deepEqual(['usr/bin/suid', 'usr/bin/sgid', 'srv/shared', 'srv/drop'].map(mode), ['4755', '2755', '2775', '1777']);
+  assert.equal(statSync(join(root, 'usr/bin/sgid')).uid, 1000);
 });

@@ -62,15 +62,15 @@ function copyTree(src: string, dest: string, ids: { uid: number; gid: number }, 
   } else if (st.isDirectory()) {
     clearFor(dest, `copying ${src}`, true);
     mkdirSync(dest, { recursive: true, mode: 0o755 });
-    chmodSync(dest, 0o755);
     for (const name of readdirSync(src).sort()) copyTree(join(src, name), join(dest, name), ids, epoch);
     chownSync(dest, ids.uid, ids.gid);
+    chmodSync(dest, 0o755);
     utimesSync(dest, epoch, epoch);
   } else if (st.isFile()) {
     clearFor(dest, `copying ${src}`, false);
     copyFileSync(src, dest);
-    chmodSync(dest, st.mode & 0o100 ? 0o755 : 0o644);
     chownSync(dest, ids.uid, ids.gid);
+    chmodSync(dest, st.mode & 0o100 ? 0o755 : 0o644);
     utimesSync(dest, epoch, epoch);
   }
 }
@@ -85,8 +85,8 @@ export function placeFiles(options: PlaceFilesOptions): void {
     try {
       mkdirSync(target, { recursive: true, mode: 0o755 });
       if (!lstatSync(target).isDirectory()) throw new Error('a file is already there');
-      chmodSync(target, d.mode);
       chownSync(target, ids.uid, ids.gid);
+      chmodSync(target, d.mode);
       utimesSync(target, epoch, epoch);
     } catch (err) {
       if (err instanceof BuildError) throw err;
@@ -108,8 +108,9 @@ export function placeFiles(options: PlaceFilesOptions): void {
         }
         clearFor(target, what, false);
         copyFileSync(src, target);
-        chmodSync(target, f.mode ?? (st.mode & 0o100 ? 0o755 : 0o644));
+        // chown clears setuid/setgid (chown(2)): the mode goes last.
         chownSync(target, ids.uid, ids.gid);
+        chmodSync(target, f.mode ?? (st.mode & 0o100 ? 0o755 : 0o644));
         utimesSync(target, epoch, epoch);
       } else if (st.isDirectory()) {
         copyTree(src, target, ids, epoch);

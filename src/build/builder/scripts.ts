@@ -3,9 +3,9 @@
 // `run` steps, and the pass that byte-compiles the standard library's .pyc files again with a
 // fixed hash seed. The order and the environment follow mmdebstrap and debootstrap
 // (debian.md sections 9 and 10); docs/build.md "Maintainer scripts" explains each choice.
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { describeError } from '../../core/index.js';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { describeError, errnoCode } from '../../core/index.js';
 import { architectureSupport, runWithRuntime, type RunResult, type RuntimeInfo } from '../../runtime/index.js';
 import { BuildError, type BuildErrorCode } from '../errors.js';
 import type { RunStepSpec } from '../config/types.js';
@@ -64,27 +64,46 @@ export async function checkArchitecture(t: ContainerTarget, what: string): Promi
 }
 
 const POLICY = '/usr/sbin/policy-rc.d';
+const POLICY_SCRIPT = '#!/bin/sh\n# lading: no service starts while an image is built\nexit 101\n';
 
 /**
  * Runs `fn` with a policy-rc.d that answers 101 ("action not allowed"), so invoke-rc.d and
  * deb-systemd-invoke start no service during the build (debootstrap, mmdebstrap). A policy-rc.d
- * the image already has is left alone; the temporary one never reaches a layer.
+ * the image already has is left alone, and so is one that `fn` writes (a run step's own); the
+ * temporary one, and any directory made for it, never reaches a layer.
  */
 export async function withPolicyRcd<T>(rootfs: string, fn: () => Promise<T>): Promise<T> {
   const path = resolveInRoot(rootfs, POLICY);
-  let own = false;
+  let exists = true;
   try {
     lstatSync(path);
-  } catch {
-    mkdirSync(join(path, '..'), { recursive: true });
-    writeFileSync(path, '#!/bin/sh\n# lading: no service starts while an image is built\nexit 101\n', { mode: 0o755 });
-    chmodSync(path, 0o755);
-    own = true;
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+    exists = false;
   }
+  if (exists) return fn();
+  const made: string[] = []; // directories created for it, outermost first
+  for (let dir = dirname(path); !existsSync(dir); dir = dirname(dir)) made.unshift(dir);
+  for (const dir of made) mkdirSync(dir, { mode: 0o755 });
+  writeFileSync(path, POLICY_SCRIPT, { mode: 0o755 });
+  chmodSync(path, 0o755);
   try {
     return await fn();
   } finally {
-    if (own) rmSync(path, { force: true });
+    let ours = false;
+    try {
+      ours = lstatSync(path).isFile() && readFileSync(path, 'utf8') === POLICY_SCRIPT;
+    } catch {
+      // removed or replaced by fn: not ours any more
+    }
+    if (ours) rmSync(path, { force: true });
+    for (const dir of made.reverse()) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        break; // fn put something there: keep it and its parents
+      }
+    }
   }
 }
 
@@ -136,7 +155,8 @@ export async function runInImage(t: ContainerTarget, o: RunInImageOptions): Prom
 }
 
 function failure(code: BuildErrorCode, t: ContainerTarget, what: string, r: RunResult, timeoutS?: number): BuildError {
-  const tail = `${r.stderrTail}\n${r.stdoutTail}`.trim().split('\n').filter(Boolean).slice(-6).join('\n    ');
+  // The output's last lines as they came (stdout and stderr interleaved, as in the log).
+  const tail = r.outputTail.trim().split('\n').filter(Boolean).slice(-10).join('\n    ');
   const why = r.timedOut ? `timed out after ${timeoutS ?? '?'} s` : `exited with ${r.exitCode}`;
   // dpkg names the packages whose scripts failed: put them on the first line (the summary shows it).
   const pkgs = [...new Set([...`${r.stderrTail}\n${r.stdoutTail}`.matchAll(/error processing package (\S+) \(--configure\)/g)].map((m) => m[1]))];
