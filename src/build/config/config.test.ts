@@ -461,3 +461,12 @@ test('a failed load names the files that hold the problems: an override alone wh
     return true;
   });
 });
+
+test('stopSignal takes a name or a number from 1 to 64, as documented', () => {
+  const f = ok(family(['  a:', '    from: scratch', '    stopSignal: 15', '  b:', '    from: scratch', '    stopSignal: SIGRTMIN+3', ''].join('\n')));
+  assert.equal(f.images.a!.effective.stopSignal, '15');
+  assert.equal(f.images.b!.effective.stopSignal, 'SIGRTMIN+3');
+  assert.deepEqual(problems(family(['  a:', '    from: scratch', '    stopSignal: 65', ''].join('\n'))), [
+    'lading.yaml:7:17 images.a.stopSignal: must be at most 64, got the number 65',
+  ]);
+});

@@ -631,7 +631,7 @@ function normaliseImage(
     ...(img.cmd !== undefined ? { cmd: img.cmd === null ? null : [...img.cmd] } : {}),
     ports: [...ports].sort(),
     volumes: [...new Set(volumes)].sort(),
-    ...(img.stopSignal !== undefined ? { stopSignal: img.stopSignal } : {}),
+    ...(img.stopSignal !== undefined ? { stopSignal: String(img.stopSignal) } : {}),
     ...(healthcheck !== undefined ? { healthcheck } : {}),
     labels: labels.stable,
   };

@@ -17,6 +17,7 @@ const DURATION = /^(?:\d+h)?(?:\d+m)?(?:\d+s)?$/;
 // The signal names runc and Docker accept (x/sys/unix), real-time ones as SIGRTMIN+n / SIGRTMAX-n.
 const STOP_SIGNAL =
   /^(?:SIG(?:ABRT|ALRM|BUS|CHLD|CONT|FPE|HUP|ILL|INT|IO|IOT|KILL|PIPE|POLL|PROF|PWR|QUIT|SEGV|STKFLT|STOP|SYS|TERM|TRAP|TSTP|TTIN|TTOU|URG|USR1|USR2|VTALRM|WINCH|XCPU|XFSZ|RTMIN|RTMAX|RTMIN\+(?:[1-9]|1[0-5])|RTMAX-(?:[1-9]|1[0-5]))|[1-9]|[1-5]\d|6[0-4])$/;
+const SIGNAL_MSG = 'expected a Linux signal name such as SIGTERM or SIGRTMIN+3, or a number from 1 to 64';
 const DURATION_MSG = 'expected seconds (an integer) or a duration such as "90s", "10m", "1h30m"';
 const MODE_MSG = 'expected a quoted octal mode such as "0755", or 0o755';
 const PORT_MSG = 'expected a port number or "PORT/tcp", "PORT/udp", "PORT/sctp"';
@@ -160,7 +161,10 @@ const imageFields = {
   labels: LabelMap.optional().describe('Image config labels (inherited by children).'),
   annotations: LabelMap.optional().describe('Manifest annotations of this image (not inherited).'),
   healthcheck: Healthcheck.nullable().optional().describe('Stored as the dev.lading.healthcheck label (OCI configs have no health check field).'),
-  stopSignal: z.string().regex(STOP_SIGNAL, { error: 'expected a Linux signal name such as SIGTERM or SIGRTMIN+3, or a number from 1 to 64' }).optional().describe('Signal that stops the container, e.g. SIGTERM.'),
+  stopSignal: z
+    .union([z.string().regex(STOP_SIGNAL, { error: SIGNAL_MSG }), z.number({ error: SIGNAL_MSG }).int({ error: SIGNAL_MSG }).min(1, { error: SIGNAL_MSG }).max(64, { error: SIGNAL_MSG })], { error: SIGNAL_MSG })
+    .optional()
+    .describe('Signal that stops the container: a name such as SIGTERM, or a number from 1 to 64.'),
   run: z.array(RunStep).optional().describe('Ordered steps run in the image\'s root filesystem after its packages are configured.'),
   maintainerScripts: z.enum(['run', 'skip']).optional().describe('Run the packages\' maintainer scripts (dpkg --configure -a). Default run.'),
 };
