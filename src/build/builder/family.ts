@@ -184,6 +184,17 @@ async function cleanStaleWork(workRoot: string, logger: Logger): Promise<void> {
  * problems before building starts (config, lock, store) or when aborted.
  */
 export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSummary> {
+  // Modes of what lading and the containers create (dpkg's database, directories for files,
+  // maintainer scripts' output) must not depend on the caller's umask: the image would differ.
+  const umask = process.umask(0o022);
+  try {
+    return await buildFamilyWith022(options);
+  } finally {
+    process.umask(umask);
+  }
+}
+
+async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSummary> {
   const started = performance.now();
   const logger = options.logger ?? nullLogger;
   const clock = options.clock ?? systemClock;
@@ -499,7 +510,7 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
       if (signal?.aborted) throw new BuildError('ABORTED', `building family ${family.project.name}: aborted`, { cause: signal.reason });
       const broken = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (broken) throw broken.reason;
-      await nameImages(store, plan, family, tag, outcomes, summary, signal);
+      await nameImages({ store, plan, allArchitectures: planned.allArchitectures, family, tag, outcomes, summary, logger, ...(signal ? { signal } : {}) });
       const current = new Map<string, string>();
       for (const [k, p] of outcomes) {
         const o = await p;
@@ -535,30 +546,46 @@ export async function buildFamily(options: BuildFamilyOptions): Promise<BuildSum
   return { ...summary, durationMs: Math.round(performance.now() - started) };
 }
 
-async function nameImages(
-  store: LayoutStore,
-  plan: BuildPlan,
-  family: PlannedFamily['loaded']['family'],
-  tag: string,
-  outcomes: ReadonlyMap<string, Promise<Outcome>>,
-  summary: BuildSummary,
-  signal?: AbortSignal,
-): Promise<void> {
+/**
+ * Names every complete image. A name stands for all of an image's architectures: with `--arch`
+ * narrowing them, the others come from the store when it has them for the current inputs
+ * (`allArchitectures`), else the name stays as it was.
+ */
+async function nameImages(o: {
+  store: LayoutStore;
+  plan: BuildPlan;
+  allArchitectures: BuildPlan | undefined;
+  family: PlannedFamily['loaded']['family'];
+  tag: string;
+  outcomes: ReadonlyMap<string, Promise<Outcome>>;
+  summary: BuildSummary;
+  logger: Logger;
+  signal?: AbortSignal;
+}): Promise<void> {
+  const { store, plan, family, tag, outcomes, summary, signal } = o;
+  const elsewhere = new Map((o.allArchitectures?.batches.flat() ?? []).map((s) => [`${s.image}\u0000${s.arch}`, s]));
   const current = new Map((await store.names(signal ? { signal } : {})).map((n) => [n.name, n.descriptor]));
   for (const image of plan.selection.selected) {
     const img = family.images[image] as ImageConfig;
-    const archs = plan.architectures.filter((a) => img.architectures.includes(a));
+    const archs = (o.allArchitectures ?? plan).architectures.filter((a) => img.architectures.includes(a));
     const per: Array<{ arch: string; descriptor: Descriptor; created?: string }> = [];
     let complete = true;
     for (const arch of archs) {
-      const o = await outcomes.get(`${image}\u0000${arch}`);
-      if (!o || o.kind === 'failed' || o.kind === 'skipped') {
+      let out = await outcomes.get(`${image}\u0000${arch}`);
+      if (!out && !plan.architectures.includes(arch)) {
+        const other = elsewhere.get(`${image}\u0000${arch}`);
+        if (other?.kind === 'reuse') out = { kind: 'reused', digest: other.digest } as Outcome;
+        else {
+          o.logger.warn(`${storeName(image, tag)} keeps its name: its ${arch} image is not in the store for the current inputs (build without --arch, or with --arch ${arch})`);
+        }
+      }
+      if (!out || out.kind === 'failed' || out.kind === 'skipped') {
         complete = false;
         break;
       }
-      if (o.kind === 'built') per.push({ arch, descriptor: describe(o.built.manifest), created: epochToRfc3339(o.built.epoch) });
+      if (out.kind === 'built') per.push({ arch, descriptor: describe(out.built.manifest), created: epochToRfc3339(out.built.epoch) });
       else {
-        const d = await store.resolve(o.digest, signal ? { signal } : {});
+        const d = await store.resolve(out.digest, signal ? { signal } : {});
         if (!d) {
           complete = false;
           break;

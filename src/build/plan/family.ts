@@ -48,6 +48,12 @@ export interface PlannedFamily {
   readonly files: ContextDigests;
   /** Config warnings (the config had no errors). */
   readonly warnings: readonly Problem[];
+  /**
+   * With `architectures` narrowing the family's: the plan over every architecture (not forced),
+   * so that names, which stand for all of an image's architectures, can take the others when
+   * the store has them up to date.
+   */
+  readonly allArchitectures?: BuildPlan;
 }
 
 /** The lock file path for a config path (lading.lock beside it). */
@@ -98,17 +104,14 @@ export async function planFamily(options: PlanFamilyOptions): Promise<PlannedFam
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const store = await readBuildRecords({ storePath: options.storePath, family: loaded.family.project.name, ...(options.signal ? { signal: options.signal } : {}) });
+  const base = { family: loaded.family, lock, files, store, lockFile: lockDisplay, ...(options.selection ? { selection: options.selection } : {}) };
   const plan = planBuild({
-    family: loaded.family,
-    lock,
-    files,
-    store,
-    lockFile: lockDisplay,
-    ...(options.selection ? { selection: options.selection } : {}),
+    ...base,
     ...(options.architectures ? { architectures: options.architectures } : {}),
     ...(options.force !== undefined ? { force: options.force } : {}),
   });
-  return { plan, loaded, lock, files, warnings: loaded.warnings };
+  const narrowed = plan.architectures.length < loaded.family.architectures.length;
+  return { plan, loaded, lock, files, warnings: loaded.warnings, ...(narrowed ? { allArchitectures: planBuild(base) } : {}) };
 }
 
 /** Loads the family and describes it (`lading images`). */

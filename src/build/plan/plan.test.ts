@@ -178,6 +178,12 @@ test('selection: a profile brings its ancestors; architectures and force', () =>
   assert.deepEqual(built(forced), ['worker/amd64', 'worker/arm64']);
   assert.deepEqual(reasons(forced, 'worker'), ['forced: rebuild forced']);
   assert.throws(() => planBuild({ family, lock, files, architectures: ['s390x'] }), { code: 'UNKNOWN_ARCH' });
+  // An image named on its own that has none of the chosen architectures is an error, not silence.
+  assert.throws(() => planBuild({ family, lock, files, selection: { images: ['tools'] }, architectures: ['arm64'] }), {
+    code: 'UNKNOWN_ARCH',
+    message: 'image tools is not built for arm64 (it builds amd64)',
+  });
+  assert.deepEqual(built(planBuild({ family, lock, files, selection: { images: ['tools'] }, architectures: ['amd64'] })).at(-1), 'tools/amd64');
 });
 
 test('a stale lock is refused with every difference named', async () => {

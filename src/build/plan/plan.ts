@@ -141,6 +141,12 @@ export function planBuild(options: PlanOptions): BuildPlan {
       throw new BuildError('UNKNOWN_ARCH', `architecture ${JSON.stringify(a)} is not built by family ${family.project.name} (it builds ${family.architectures.join(', ')})`);
     }
   }
+  for (const name of options.selection?.images ?? []) {
+    const img = family.images[name];
+    if (img && !img.architectures.some((a) => archs.includes(a))) {
+      throw new BuildError('UNKNOWN_ARCH', `image ${name} is not built for ${archs.join(', ')} (it builds ${img.architectures.join(', ')})`);
+    }
+  }
   const byHash = new Map<string, BuildRecord>();
   for (const r of options.store?.records ?? []) if (!byHash.has(r.inputHash)) byHash.set(r.inputHash, r);
   const previous = newest(options.store?.previous ?? options.store?.records ?? []);

@@ -152,6 +152,28 @@ test('amd64 and arm64 from packages are one index; every image validates; the ru
   }
 });
 
+test('--arch builds some architectures; a name keeps standing for all of them', async () => {
+  const layout = await openLayout({ path: store });
+  const before = (await layout.names()).find((n) => n.name === 'data:latest')?.descriptor;
+  assert.ok(before);
+  assert.equal(before.mediaType, 'application/vnd.oci.image.index.v1+json');
+  // amd64 rebuilt (same bytes), arm64 current in the store: the name is the same two-arch index.
+  const forced = await buildJson(['--arch', 'amd64', '--force', 'data'], opts());
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.deepEqual(forced.summary.built.map((b) => `${b.image} ${b.arch}`), ['data amd64']);
+  assert.deepEqual(forced.summary.names.find((n) => n.image === 'data'), { image: 'data', name: 'data:latest', digest: before.digest, mediaType: before.mediaType, changed: false });
+  // Changed inputs: arm64 is not current, so the name stays where it was, and lading says why.
+  await writeFile(join(dir, 'arch.yaml'), 'images:\n  data:\n    labels: {com.example.arch: one}\n');
+  const partial = await buildJson(['-o', 'arch.yaml', '--arch', 'amd64', 'data'], opts());
+  assert.equal(partial.code, 0, partial.stderr);
+  assert.deepEqual(partial.summary.built.map((b) => `${b.image} ${b.arch}`), ['data amd64']);
+  assert.match(partial.stderr, /data:latest keeps its name: its arm64 image is not in the store for the current inputs/);
+  assert.equal((await layout.names()).find((n) => n.name === 'data:latest')?.descriptor.digest, before.digest);
+  // An image named alone that has none of the chosen architectures is an error.
+  const none = await buildJson(['--arch', 'arm64', 'tiny'], opts()).catch((e: Error) => e);
+  assert.match(String(none instanceof Error ? none.message : none.stderr), /image tiny is not built for arm64 \(it builds amd64\)/);
+});
+
 test('a forced rebuild that gives a parent another digest rebuilds the children built on the old one', async () => {
   const before = digests((await buildJson(['rnd-child'], opts())).summary);
   const { code, summary } = await buildJson(['--force', 'rnd'], opts());
@@ -176,6 +198,21 @@ test('copy mode (no overlayfs) builds the same child image as overlayfs', async 
   assert.equal(again.summary.overlay, false);
   assert.deepEqual(again.summary.built.map((b) => b.image), ['child']);
   assert.equal(digests(again.summary)['child amd64'], overlayDigest);
+});
+
+test("the caller's umask does not reach the images", async () => {
+  const first = await buildJson(['child', 'data'], opts());
+  assert.equal(first.code, 0, first.stderr);
+  const old = process.umask(0o077); // the CLI below inherits it
+  let again: Awaited<ReturnType<typeof buildJson>>;
+  try {
+    again = await buildJson(['--force', 'child', 'data'], opts());
+  } finally {
+    process.umask(old);
+  }
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(again.summary.built.map((b) => `${b.image} ${b.arch}`).sort(), ['child amd64', 'data amd64', 'data arm64']);
+  assert.deepEqual(digests(again.summary), digests(first.summary));
 });
 
 test('a site override adds a package to one image and a label to every image without editing lading.yaml', async () => {
