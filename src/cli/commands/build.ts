@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { relative } from 'node:path';
 import type { BuildEvent, BuildSummary } from '../../build/index.js';
 import { collect, integerFlag, output, table, type CliContext } from '../context.js';
-import { familyFiles, familyOptions, type FamilyFlags } from './family.js';
+import { familyFiles, familyOptions, forced, type FamilyFlags } from './family.js';
 
 interface Flags extends FamilyFlags {
   profile?: string[];
@@ -110,7 +110,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .argument('[image...]', 'images to build (names or globs; their ancestors come along); default all')
     .option('-p, --profile <name>', 'build the images of a profile (repeatable)', collect)
     .option('--arch <arch>', 'only this architecture (repeatable)', collect)
-    .option('--force', 'rebuild the named images (default: every selected image), even when the store has them')
+    .option('--force', 'rebuild the named images even when the store has them (with a glob, a profile or no names: every selected image, ancestors too)')
     .option('-j, --jobs <n>', `images built at once (default: the number of cores, 2 to 8; here ${defaultJobs()})`)
     .option('--retries <n>', 'extra attempts for transient failures (network, runtime start, I/O; default 1)')
     .option('--offline', 'use only the apt cache (indexes and .debs fetched before)')
@@ -134,8 +134,7 @@ export function register(program: Command, ctx: () => CliContext): void {
         cacheDir: c.cachePath,
         selection: { images, profiles: flags.profile ?? [] },
         ...(flags.arch ? { architectures: flags.arch } : {}),
-        // --force with image names rebuilds those images (their ancestors are reused when unchanged).
-        ...(flags.force ? { force: images.length > 0 && !images.some((i) => i.includes('*')) ? images : true } : {}),
+        ...(flags.force ? { force: forced(images, flags.profile ?? []) } : {}),
         jobs,
         retries,
         ...(flags.offline ? { offline: true } : {}),

@@ -40,3 +40,11 @@ export async function printWarnings(c: CliContext, warnings: readonly Problem[])
   const { formatProblem } = await import('../../build/index.js');
   for (const w of warnings) c.stderr.write(`${formatProblem(w)}\n`);
 }
+
+/**
+ * What `--force` forces, the same for build and plan: images named one by one are rebuilt (their
+ * unchanged ancestors reused); with a glob, a profile or no names, every selected image is.
+ */
+export function forced(images: readonly string[], profiles: readonly string[]): string[] | true {
+  return images.length > 0 && profiles.length === 0 && !images.some((i) => i.includes('*')) ? [...images] : true;
+}

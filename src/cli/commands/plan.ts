@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { BuildPlan, PlanStep } from '../../build/index.js';
 import { collect, output, table, type CliContext } from '../context.js';
-import { familyFiles, familyOptions, printWarnings, type FamilyFlags } from './family.js';
+import { familyFiles, familyOptions, forced, printWarnings, type FamilyFlags } from './family.js';
 
 interface Flags extends FamilyFlags {
   profile?: string[];
@@ -38,7 +38,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .argument('[image...]', 'images to plan (names or globs; their ancestors come along); default all')
     .option('-p, --profile <name>', 'plan the images of a profile (repeatable)', collect)
     .option('--arch <arch>', 'only this architecture (repeatable)', collect)
-    .option('--force', 'plan a rebuild of every image in the plan, even those the store has');
+    .option('--force', 'plan as `lading build --force` builds: the named images (default: every selected image), even when the store has them');
   familyOptions(cmd).action(async (images: string[], flags: Flags) => {
     const c = ctx();
     const { planFamily } = await import('../../build/index.js');
@@ -47,7 +47,7 @@ export function register(program: Command, ctx: () => CliContext): void {
       storePath: c.storePath,
       selection: { images, profiles: flags.profile ?? [] },
       ...(flags.arch ? { architectures: flags.arch } : {}),
-      ...(flags.force ? { force: true } : {}),
+      ...(flags.force ? { force: forced(images, flags.profile ?? []) } : {}),
     });
     await printWarnings(c, result.warnings);
     output(c, result.plan, () => formatPlan(result.plan));

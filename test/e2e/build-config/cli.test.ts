@@ -75,6 +75,10 @@ test('lading plan: everything new, then reused once the builder has recorded it'
   }
   const again = JSON.parse((await run(dir, ['--json', 'plan'])).stdout) as BuildPlan;
   assert.deepEqual(again.summary, { build: 0, reuse: 9 });
+  // --force plans what `build --force` builds: named images alone, a profile's whole selection.
+  const forcedBuilds = async (args: string[]) => (JSON.parse((await run(dir, ['--json', 'plan', '--force', '--arch', 'amd64', ...args])).stdout) as BuildPlan).batches.flat().filter((s) => s.kind === 'build').map((s) => s.image);
+  assert.deepEqual(await forcedBuilds(['web']), ['web']);
+  assert.deepEqual(await forcedBuilds(['-p', 'web', 'tools']), ['base', 'tools', 'app-base', 'web']);
   // A changed context file: only web rebuilds, and the table says which file.
   await writeFile(join(dir, 'files/etc/web.conf'), 'listen = 8081\n');
   const changed = await run(dir, ['plan', 'web']);
