@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readBuildRecords, recordPaths, writeBuildRecord } from './records.js';
+import { markReused, readBuildRecords, recordPaths, writeBuildRecord } from './records.js';
 import type { BuildRecord } from './schema.js';
 
 const hex = (c: string) => c.repeat(64);
@@ -29,14 +29,23 @@ test('build records: written atomically, read back only while their image is in 
   const a2 = record('base', 'b', '2', '2026-11-02T00:00:00Z');
   await writeBuildRecord({ storePath: store, record: a1 });
   await writeBuildRecord({ storePath: store, record: a2 });
-  // Only the manifest of the first build is in the store.
+  // Only the image of the first build is in the store.
   await mkdir(join(store, 'blobs', 'sha256'), { recursive: true });
-  await writeFile(join(store, 'blobs', 'sha256', hex('1')), '{}');
+  const desc = (h: string) => ({ mediaType: 'application/octet-stream', digest: `sha256:${hex(h)}`, size: 2 });
+  await writeFile(join(store, 'blobs', 'sha256', hex('1')), JSON.stringify({ schemaVersion: 2, config: desc('e'), layers: [desc('f')] }));
+  await writeFile(join(store, 'blobs', 'sha256', hex('e')), '{}');
+  await writeFile(join(store, 'blobs', 'sha256', hex('f')), '{}');
   // A corrupt record is skipped, not fatal: records only save work.
   await writeFile(join(recordPaths(store).byHash, `${hex('c')}.json`), '{"recordVersion":');
   const state = await readBuildRecords({ storePath: store, family: 'demo' });
   assert.deepEqual(state.records, [a1]);
   assert.deepEqual(state.previous, [a2]);
   assert.deepEqual(await readBuildRecords({ storePath: store, family: 'other' }), { records: [], previous: [] });
+  // Reusing the first build (a change reverted) makes it the latest again, for later reasons.
+  await markReused({ storePath: store, family: 'demo', image: 'base', arch: 'amd64', inputHash: a1.inputHash });
+  assert.deepEqual((await readBuildRecords({ storePath: store, family: 'demo' })).previous, [a1]);
+  // A manifest whose layer is gone is no image to reuse.
+  await rm(join(store, 'blobs', 'sha256', hex('f')));
+  assert.deepEqual((await readBuildRecords({ storePath: store, family: 'demo' })).records, []);
   await assert.rejects(writeBuildRecord({ storePath: store, record: { ...a1, digest: 'nope' } }));
 });

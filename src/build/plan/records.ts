@@ -40,6 +40,25 @@ export async function writeBuildRecord(options: WriteRecordOptions): Promise<voi
   await atomicWriteFile(join(paths.latest, safeName(r.family), safeName(r.image), `${safeName(r.arch)}.json`), text, signal);
 }
 
+/**
+ * Makes the record of a reused image the latest of its image and architecture, so that later
+ * plans explain changes against the image in use, not against a newer build that was left
+ * behind (a change reverted). Writes only when the latest differs.
+ */
+export async function markReused(options: { storePath: string; family: string; image: string; arch: string; inputHash: string; signal?: AbortSignal }): Promise<void> {
+  const paths = recordPaths(options.storePath);
+  const signal = options.signal ? { signal: options.signal } : {};
+  const latest = join(paths.latest, safeName(options.family), safeName(options.image), `${safeName(options.arch)}.json`);
+  let text: string;
+  try {
+    text = await readFile(join(paths.byHash, `${splitDigest(options.inputHash as Digest).hex}.json`), { encoding: 'utf8', ...signal });
+  } catch {
+    return; // no record to point at: nothing to explain against
+  }
+  const current = await readFile(latest, { encoding: 'utf8', ...signal }).catch(() => undefined);
+  if (current !== text) await atomicWriteFile(latest, text, signal);
+}
+
 async function readRecord(path: string): Promise<BuildRecord> {
   const raw = parseJson(await readFile(path), path);
   const r = BuildRecordSchema.safeParse(raw);
@@ -56,12 +75,20 @@ async function listJson(dir: string): Promise<string[]> {
   }
 }
 
+/** True when the manifest and every blob it names (config, layers) are in the store. */
 async function present(storePath: string, digest: string): Promise<boolean> {
-  const { algorithm, hex } = splitDigest(digest as Digest);
+  const path = (d: string) => {
+    const { algorithm, hex } = splitDigest(d as Digest);
+    return join(storePath, 'blobs', algorithm, hex);
+  };
   try {
-    return (await stat(join(storePath, 'blobs', algorithm, hex))).isFile();
+    const doc = JSON.parse(await readFile(path(digest), 'utf8')) as { config?: { digest?: unknown }; layers?: Array<{ digest?: unknown }> };
+    for (const ref of [doc.config, ...(doc.layers ?? [])]) {
+      if (typeof ref?.digest !== 'string' || !(await stat(path(ref.digest))).isFile()) return false;
+    }
+    return true;
   } catch {
-    return false;
+    return false; // unreadable, not a manifest, or a blob missing: not reusable
   }
 }
 
@@ -74,8 +101,8 @@ export interface ReadRecordsOptions {
 }
 
 /**
- * Reads the store's build records for one family: `records` are those whose image manifest is
- * still in the store (reusable), `previous` the latest per image/arch (to explain rebuilds).
+ * Reads the store's build records for one family: `records` are those whose image is still
+ * whole in the store (manifest, config and layers: reusable), `previous` the latest per image/arch (to explain rebuilds).
  * A missing store reads as empty. Unreadable records are skipped: a record only saves work.
  */
 export async function readBuildRecords(options: ReadRecordsOptions): Promise<StoreState> {

@@ -67,10 +67,12 @@ test('lading plan: everything new, then reused once the builder has recorded it'
   // What the builder does after building: manifests in the store, one record each.
   const store = join(dir, 'store');
   await mkdir(join(store, 'blobs', 'sha256'), { recursive: true });
+  const config = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a'; // sha256 of "{}"
+  await writeFile(join(store, 'blobs', 'sha256', config.slice(7)), '{}');
   for (const s of plan.batches.flat()) {
     if (s.kind !== 'build') continue;
     const digest = `sha256:${s.inputHash.slice(7, 15).repeat(8)}`;
-    await writeFile(join(store, 'blobs', 'sha256', digest.slice(7)), '{}');
+    await writeFile(join(store, 'blobs', 'sha256', digest.slice(7)), JSON.stringify({ schemaVersion: 2, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config, size: 2 }, layers: [] }));
     await writeBuildRecord({ storePath: store, record: { recordVersion: 1, family: 'demo', image: s.image, arch: s.arch, inputHash: s.inputHash, digest, inputs: s.inputs, builtAt: '2026-11-27T00:00:00Z' } });
   }
   const again = JSON.parse((await run(dir, ['--json', 'plan'])).stdout) as BuildPlan;
