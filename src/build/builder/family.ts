@@ -28,7 +28,7 @@ import type { Selection } from '../config/select.js';
 import type { DebianArch, ImageConfig } from '../config/types.js';
 import { defaultLockPath, lockFamilyFiles, planFamily, type FamilyFiles, type PlannedFamily } from '../plan/family.js';
 import { imageInputs } from '../plan/plan.js';
-import { writeBuildRecord } from '../plan/records.js';
+import { markReused, writeBuildRecord } from '../plan/records.js';
 import { RECORD_VERSION, type BuildPlan, type BuildStep, type PlanStep } from '../plan/schema.js';
 import { addedPackages, buildImage, debTransport, runsMaintainerScripts, storeName, type BuildRun, type BuiltImage, type ParentImage, type StageName } from './image.js';
 import { probeOverlay, removeTree } from './mounts.js';
@@ -274,13 +274,18 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
     });
   }
 
+  // A killed build's work directories (mounts, containers) are removed by the next build, also
+  // one with nothing to build, under the store's build lock like any build (root only: unmounting).
+  const workRoot = join(store.path, STATE_DIR, 'work');
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const leftovers = !building && isRoot && (await readdir(workRoot).catch(() => [] as string[])).some((n) => !isProcessAlive(Number(n.split('-')[0])));
+
   const run = async (): Promise<void> => {
-    const workRoot = join(store.path, STATE_DIR, 'work');
     await mkdir(workRoot, { recursive: true });
     const cacheDir = rootfsCacheDir(store.path);
     await mkdir(cacheDir, { recursive: true });
     let overlay = false;
-    if (building) {
+    if (building || leftovers) {
       // Containers of a killed build may still run in its work directory: stop them first.
       await removeStaleContainers({ logger, ...(signal ? { signal } : {}) });
       await cleanStaleWork(workRoot, logger);
@@ -477,6 +482,9 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
         }
       }
       if (step.kind === 'reuse') {
+        await markReused({ storePath: store.path, family: family.project.name, image: step.image, arch: step.arch, inputHash: step.inputHash, ...(signal ? { signal } : {}) }).catch((err: unknown) =>
+          logger.debug('could not mark the reused build record as the latest', { image: step.image, arch: step.arch, error: describeError(err) }),
+        );
         summary.reused.push({ image: step.image, arch: step.arch, digest: step.digest });
         emit({ type: 'finished', image: step.image, arch: step.arch, outcome: 'reused', detail: step.digest });
         return { kind: 'reused', digest: step.digest };
@@ -527,7 +535,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
     }
   };
 
-  if (!building) {
+  if (!building && !leftovers) {
     // Nothing to build: no lock on the store's build area, no runtime, no overlay probe.
     await run();
   } else {

@@ -7,11 +7,12 @@
 // mode give the same digests.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { readdir } from 'node:fs/promises';
 import { buildFamily } from '../../../src/build/index.js';
 import { openLayout } from '../../../src/layout/index.js';
@@ -21,6 +22,7 @@ import { writeDeb } from '../../helpers/deb-writer.js';
 import { buildJson, digests, shIn, umociUnpack, validateStored } from '../../helpers/build.js';
 import { ROOT } from '../../helpers/store.js';
 
+const execFileP = promisify(execFile);
 let repo: AptRepo;
 let dir: string;
 let store: string;
@@ -264,6 +266,21 @@ test('an interrupted build removes its mounts and work directories', async () =>
   assert.deepEqual(await mountsUnder(store), []);
   assert.deepEqual(await readdir(join(store, '.lading/work')), []);
   assert.deepEqual(await readdir(join(store, '.lading/leases')).catch(() => []), []);
+});
+
+test("a killed build's work directory and mounts are removed by the next build, also one with nothing to build", async () => {
+  assert.equal((await buildJson(['tiny'], opts())).code, 0);
+  // What a SIGKILLed build leaves: a work directory named after its (dead) pid, a mount inside.
+  const dead = spawn('true');
+  await new Promise((resolve) => dead.once('exit', resolve));
+  const left = join(store, '.lading/work', `${dead.pid}-0badc0de`, 'tiny-amd64/merged');
+  await mkdir(left, { recursive: true });
+  await execFileP('mount', ['-t', 'tmpfs', 'tmpfs', left]);
+  const noop = await buildJson(['tiny'], opts());
+  assert.equal(noop.code, 0, noop.stderr);
+  assert.deepEqual(noop.summary.built, []);
+  assert.deepEqual(await mountsUnder(store), []);
+  assert.deepEqual(await readdir(join(store, '.lading/work')), []);
 });
 
 test('the CLI stopped by SIGHUP (a closed terminal) cleans up like Ctrl-C and exits 129; output nobody reads does not stop a build', async () => {
