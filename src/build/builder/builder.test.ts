@@ -134,8 +134,15 @@ test('copy mode: changed and new paths with their parents, replaced directories 
     put(root, 'usr/share/doc/a/gone', 'x');
     put(root, 'usr/share/doc/b/file', 'x');
     put(root, 'var/lib/replaced/old', 'x');
+    put(root, 'srv/became-file/inside', 'x');
+    put(root, 'srv/became-link/inside', 'x');
     symlinkSync('keep', join(root, 'etc/link'));
     const before = snapshotTree(root);
+    // A non-empty directory replaced by a file and by a symlink: the new entry hides what was below.
+    rmSync(join(root, 'srv/became-file'), { recursive: true });
+    writeFileSync(join(root, 'srv/became-file'), 'now a file');
+    rmSync(join(root, 'srv/became-link'), { recursive: true });
+    symlinkSync('became-file', join(root, 'srv/became-link'));
     writeFileSync(join(root, 'etc/change'), 'new');
     put(root, 'opt/new/file', 'n');
     rmSync(join(root, 'usr/share/doc/a'), { recursive: true });
@@ -156,6 +163,7 @@ test('copy mode: changed and new paths with their parents, replaced directories 
       'dir etc',
       'dir opt',
       'dir opt/new',
+      'dir srv',
       'dir usr',
       'dir usr/share',
       'dir usr/share/doc',
@@ -164,9 +172,11 @@ test('copy mode: changed and new paths with their parents, replaced directories 
       'dir var/lib/replaced',
       'file etc/change',
       'file opt/new/file',
+      'file srv/became-file',
       'file var/lib/replaced/fresh',
       'opaque var/lib/replaced',
       'symlink etc/link',
+      'symlink srv/became-link',
       'whiteout usr/share/doc/a',
     ]);
     assert.equal(d.whiteouts, reused ? 2 : 1);

@@ -186,8 +186,10 @@ export async function diffSnapshots(root: string, before: Snapshot, options: { e
   for (const path of before.keys()) {
     if (after.has(path)) continue;
     const parent = parentOf(path);
-    // Only the topmost removed path; a replaced (opaque) parent already hides it.
-    if (parent !== '' && (!after.has(parent) || opaque.has(parent))) continue;
+    // Only the topmost removed path; a parent replaced by a new directory (opaque) or by a file
+    // or symlink already hides it.
+    const now = after.get(parent);
+    if (parent !== '' && (!now || opaque.has(parent) || fileKindOf(Number(now.mode)) !== 'dir')) continue;
     removed.push(path);
     for (let q = parent; q !== '' && !include.has(q); q = parentOf(q)) include.add(q);
   }
