@@ -139,7 +139,7 @@ test('type problems name what was found, and unions narrow to the branch that fi
       ),
     ),
     [
-      'lading.yaml:7:24 images.a.packages.amd64[0]: expected a Debian package name (lower case, digits, + - .), got the string "Bad_Name"',
+      'lading.yaml:7:24 images.a.packages.amd64[0]: expected a Debian package name (lower case, digits, + - .), optionally with :ARCH (a Debian architecture, any or native), got the string "Bad_Name"',
       'lading.yaml:7:35 images.a.packages.sparc: unknown key "sparc"',
       'lading.yaml:8:13 images.a.ports[0]: must be at most 65535, got the number 70000',
       'lading.yaml:8:20 images.a.ports[1]: expected a port number or "PORT/tcp", "PORT/udp", "PORT/sctp", got the string "80/xyz"',
@@ -468,5 +468,11 @@ test('stopSignal takes a name or a number from 1 to 64, as documented', () => {
   assert.equal(f.images.b!.effective.stopSignal, 'SIGRTMIN+3');
   assert.deepEqual(problems(family(['  a:', '    from: scratch', '    stopSignal: 65', ''].join('\n'))), [
     'lading.yaml:7:17 images.a.stopSignal: must be at most 64, got the number 65',
+  ]);
+});
+
+test('a package may name an architecture, any or native after a colon; anything else is refused', () => {
+  assert.deepEqual(problems(family(['  a:', '    from: scratch', '    packages: [media-types:arm64, python3:any, media-types:foo]', ''].join('\n'))), [
+    'lading.yaml:7:48 images.a.packages[2]: expected a Debian package name (lower case, digits, + - .), optionally with :ARCH (a Debian architecture, any or native), got the string "media-types:foo"',
   ]);
 });

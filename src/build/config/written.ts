@@ -8,8 +8,11 @@ export const DEBIAN_ARCHITECTURES = ['amd64', 'arm64', 'armel', 'armhf', 'i386',
 
 /** Image names: usable as a repository path component (distribution-spec name grammar). */
 export const IMAGE_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
-/** Debian package names (Debian Policy 5.6.1), optionally `:arch`-qualified. */
-export const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?$/;
+/**
+ * Debian package names (Debian Policy 5.6.1), optionally qualified with `:any`, `:native` or an
+ * architecture (then requested only when resolving that architecture, docs/apt.md).
+ */
+export const PACKAGE_NAME = new RegExp(`^[a-z0-9][a-z0-9+.-]+(?::(?:any|native|${DEBIAN_ARCHITECTURES.join('|')}))?$`);
 /** Run step, user and group names. */
 export const STEP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const DURATION = /^(?:\d+h)?(?:\d+m)?(?:\d+s)?$/;
@@ -21,7 +24,7 @@ const SIGNAL_MSG = 'expected a Linux signal name such as SIGTERM or SIGRTMIN+3, 
 const DURATION_MSG = 'expected seconds (an integer) or a duration such as "90s", "10m", "1h30m"';
 const MODE_MSG = 'expected a quoted octal mode such as "0755", or 0o755';
 const PORT_MSG = 'expected a port number or "PORT/tcp", "PORT/udp", "PORT/sctp"';
-const PKG_MSG = 'expected a Debian package name (lower case, digits, + - .)';
+const PKG_MSG = 'expected a Debian package name (lower case, digits, + - .), optionally with :ARCH (a Debian architecture, any or native)';
 const NAME_MSG = 'expected letters, digits, . _ - (starting with a letter or digit)';
 const IMAGE_MSG = 'expected lower-case letters, digits and single . _ - separators';
 
