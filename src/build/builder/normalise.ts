@@ -4,6 +4,7 @@
 // machine ids, the backup files dpkg, debconf and shadow keep as `*-old` and `passwd-`).
 import { existsSync, lstatSync, readdirSync, rmSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
+import { CLEARED_DIRS } from '../config/normalise.js';
 import { resolveInRoot } from './paths.js';
 
 /** Removed when present (image paths). */
@@ -32,8 +33,6 @@ export const EMPTIED_PATHS: readonly string[] = ['/etc/machine-id'];
 /** Directories whose `*-old` files (backups of the previous state) are removed. */
 export const OLD_BACKUP_DIRS: readonly string[] = ['/var/lib/dpkg', '/var/cache/debconf'];
 
-/** Directories whose contents are removed (the runtime mounts tmpfs there during runs). */
-export const CLEARED_DIRS: readonly string[] = ['/tmp', '/var/tmp', '/run'];
 
 function remove(root: string, p: string, removed: string[]): void {
   const abs = resolveInRoot(root, p);

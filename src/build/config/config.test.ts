@@ -476,3 +476,13 @@ test('a package may name an architecture, any or native after a colon; anything 
     'lading.yaml:7:48 images.a.packages[2]: expected a Debian package name (lower case, digits, + - .), optionally with :ARCH (a Debian architecture, any or native), got the string "media-types:foo"',
   ]);
 });
+
+test('files, directories and symlinks in directories every build empties are refused; the directories themselves are fine', () => {
+  assert.deepEqual(
+    problems(family(['  a:', '    from: scratch', '    directories: [{path: /run/app}, {path: /tmp, mode: "1777"}]', '    symlinks: [{path: /var/run/x.pid, target: /dev/null}]', ''].join('\n'))),
+    [
+      'lading.yaml:7:26 images.a.directories[0].path: /run/app is in /run, which every build empties at the end (it belongs to the running container): create it when the container starts, or declare a volume',
+      'lading.yaml:8:23 images.a.symlinks[0].path: /var/run/x.pid is in /var/run, which every build empties at the end (it belongs to the running container): create it when the container starts, or declare a volume',
+    ],
+  );
+});

@@ -25,6 +25,9 @@ import type {
   SymlinkSpec,
   UserSpec,
 } from './types.js';
+
+/** Directories whose contents every build removes (the runtime mounts tmpfs there during runs). */
+export const CLEARED_DIRS: readonly string[] = ['/tmp', '/var/tmp', '/run'];
 import { durationSeconds, type WrittenLabelValue, type WrittenSource } from './written.js';
 
 /** What the build context holds at a path (relative to the context directory). */
@@ -473,9 +476,14 @@ function normaliseImage(
   }
   const essential = base.kind === 'scratch' && img.noEssential !== true;
 
-  // Paths written into the image: each destination once per image.
+  // Paths written into the image: each destination once per image, none in a directory the
+  // build empties at the end.
   const destinations = new Map<string, string>();
   const claim = (dest: string, path: FieldPath) => {
+    const emptied = [...CLEARED_DIRS, '/var/run' /* Debian's link to /run */].find((d) => dest.startsWith(`${d}/`));
+    if (emptied !== undefined) {
+      problems.error('INVALID_VALUE', path, `${dest} is in ${emptied}, which every build empties at the end (it belongs to the running container): create it when the container starts, or declare a volume`);
+    }
     const prev = destinations.get(dest);
     if (prev !== undefined) problems.error('DUPLICATE_PATH', path, `${dest} is already written by ${prev}`);
     else destinations.set(dest, formatRel(path, at));
