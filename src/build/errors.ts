@@ -30,6 +30,7 @@ export type BuildErrorCode =
   | 'ACCOUNT_CONFLICT' // a user or group of the config clashes with one in the image
   | 'FILE_FAILED' // a file, directory or symlink of the config could not be placed
   | 'ROOTFS_FAILED' // mounting, materialising or diffing a root filesystem failed
+  | 'FILE_NAME_INVALID' // a file name in the image is not UTF-8, which layers cannot carry
   | 'ASSEMBLE_FAILED' // the layer, config or manifest could not be written to the store
   | 'BUILD_FAILED' // one or more images failed (the summary names them)
   | 'NEEDS_ROOT' // building runs containers, mounts overlays and restores file owners: root only

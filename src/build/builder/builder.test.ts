@@ -308,3 +308,14 @@ test('files and directories keep setuid, setgid and sticky bits whatever the own
   assert.deepEqual(['usr/bin/suid', 'usr/bin/sgid', 'srv/shared', 'srv/drop'].map(mode), ['4755', '2755', '2775', '1777']);
   assert.equal(statSync(join(root, 'usr/bin/sgid')).uid, 1000);
 });
+
+test('a file name that is not UTF-8 is refused once, naming the image path with the bytes escaped', async (t) => {
+  const root = tmp();
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(join(root, 'sub'));
+  writeFileSync(Buffer.concat([Buffer.from(join(root, 'sub/a')), Buffer.from([0xff, 0xfe])]), 'x');
+  const err = await walkTree(root, { overlay: false }).catch((e: unknown) => e);
+  assert.ok(err instanceof BuildError && err.code === 'FILE_NAME_INVALID', String(err));
+  assert.equal(err.message, 'the image has a file whose name is not UTF-8: /sub/a\\xff\\xfe');
+  assert.equal(isTransient(err), false, 'not retried');
+});

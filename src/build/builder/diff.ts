@@ -7,18 +7,28 @@
 //   taken before and after; changed entries, their ancestors, and whiteouts for removed paths.
 // A scratch image's layer is its whole tree (walkTree without whiteout handling).
 import { lstatSync, lutimesSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { devMajor, devMinor, fileKindOf, readXattrTree, type FileKind, type LayerEntry } from '../../oci/index.js';
 import { BuildError } from '../errors.js';
 
 const OPAQUE_XATTR = 'trusted.overlay.opaque';
 
-function names(dir: string): string[] {
+/** Bytes as text with everything but printable ASCII as \xHH (a name that is not UTF-8). */
+function escapeBytes(b: Buffer): string {
+  return [...b].map((c) => (c >= 0x20 && c < 0x7f && c !== 0x5c ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`)).join('');
+}
+
+/** The entries of `dir` (the image's `/rel`), sorted by bytes; a name that is not UTF-8 is refused. */
+function names(dir: string, rel: string): string[] {
   const raw = readdirSync(dir, { encoding: 'buffer' });
   raw.sort(Buffer.compare);
   return raw.map((b) => {
     const s = b.toString('utf8');
-    if (!Buffer.from(s, 'utf8').equals(b)) throw new BuildError('ROOTFS_FAILED', `reading ${dir}: file name ${JSON.stringify(b.toString('latin1'))} is not valid UTF-8`);
+    if (!Buffer.from(s, 'utf8').equals(b)) {
+      throw new BuildError('FILE_NAME_INVALID', `the image has a file whose name is not UTF-8: ${posix.join('/', rel, escapeBytes(b))}`, {
+        hint: 'layers carry UTF-8 names only (tar pax records); rename or remove it in the step or package that makes it',
+      });
+    }
     return s;
   });
 }
@@ -87,7 +97,7 @@ export async function walkTree(root: string, options: WalkTreeOptions): Promise<
   const visit = (rel: string) => {
     options.signal?.throwIfAborted();
     const dir = rel === '' ? root : join(root, rel);
-    for (const name of names(dir)) {
+    for (const name of names(dir, rel)) {
       const path = rel === '' ? name : `${rel}/${name}`;
       if (options.exclude?.has(path)) continue;
       const abs = join(root, path);
@@ -141,7 +151,7 @@ export function snapshotTree(root: string, exclude?: ReadonlySet<string>): Snaps
   const out: Snapshot = new Map();
   const visit = (rel: string) => {
     const dir = rel === '' ? root : join(root, rel);
-    for (const name of names(dir)) {
+    for (const name of names(dir, rel)) {
       const path = rel === '' ? name : `${rel}/${name}`;
       if (exclude?.has(path)) continue;
       const abs = join(root, path);
