@@ -27,6 +27,8 @@ export interface FetchPackagesOptions {
   /** Parallel downloads (default 4). */
   readonly concurrency?: number;
   readonly onProgress?: (p: FetchProgress) => void;
+  /** Names the lock the packages come from in hash-mismatch errors (default "the lock"). */
+  readonly lockFile?: string;
 }
 
 /** A locked package and where its verified file is. */
@@ -70,7 +72,7 @@ export async function fetchPackages(options: FetchPackagesOptions): Promise<Fetc
   await mapLimit(missing, options.concurrency ?? 4, async (p) => {
     let got = 0;
     try {
-      await fetchToCache(t, [packageUrl(p)], { sha256: p.sha256, size: p.size, what: `${p.filename} (${p.name} ${p.version})` }, {
+      await fetchToCache(t, [packageUrl(p)], { sha256: p.sha256, size: p.size, what: `${p.filename} (${p.name} ${p.version})`, lockFile: options.lockFile ?? 'the lock' }, {
         onBytes: (n) => {
           got += n;
           doneBytes += n;

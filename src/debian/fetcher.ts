@@ -12,6 +12,8 @@ export interface PackageFetcherOptions {
   readonly transport: Transport;
   /** Parallel downloads (default 4, as fetchPackages). */
   readonly concurrency?: number;
+  /** Names the lock the packages come from in hash-mismatch errors (default "the lock"). */
+  readonly lockFile?: string;
 }
 
 /** Downloads shared by several fetches; see the module comment. */
@@ -63,7 +65,7 @@ export function createPackageFetcher(options: PackageFetcherOptions): PackageFet
     const p = job.pkg;
     try {
       const cached = await t.cache.has(p.sha256, p.size);
-      if (!cached) await fetchToCache(t, [packageUrl(p)], { sha256: p.sha256, size: p.size, what: `${p.filename} (${p.name} ${p.version})` });
+      if (!cached) await fetchToCache(t, [packageUrl(p)], { sha256: p.sha256, size: p.size, what: `${p.filename} (${p.name} ${p.version})`, lockFile: options.lockFile ?? 'the lock' });
       job.state = 'done';
       job.settle(undefined, !cached);
     } catch (err) {
@@ -97,7 +99,7 @@ export function createPackageFetcher(options: PackageFetcherOptions): PackageFet
 
     async fetch(packages, fetchOptions = {}) {
       // Offline nothing downloads: fetchPackages lists every missing file at once.
-      if (t.offline) return fetchPackages({ packages, transport: t });
+      if (t.offline) return fetchPackages({ packages, transport: t, ...(options.lockFile ? { lockFile: options.lockFile } : {}) });
       if (closed) throw new DebianError('FETCH_FAILED', 'the package fetcher is closed');
       const mine = packages.map((p) => {
         let job = jobs.get(p.sha256);

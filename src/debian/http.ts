@@ -278,10 +278,18 @@ export interface ExpectedFile {
   size: number;
   /** Names the file, e.g. "dists/bookworm/main/binary-amd64/Packages.xz" or "pool/main/c/curl/curl_7.88.1-10_amd64.deb". */
   what: string;
+  /** Where sha256 and size come from: the signed index (default) or a lock file (its name). */
+  lockFile?: string;
 }
 
-function toHashError(err: unknown): unknown {
+function toHashError(err: unknown, expected?: ExpectedFile): unknown {
   if (err instanceof BaseError && (err.code === 'DIGEST_MISMATCH' || err.code === 'SIZE_MISMATCH')) {
+    if (expected?.lockFile !== undefined) {
+      return new DebianError('HASH_MISMATCH', `${err.message} (the file differs from what ${expected.lockFile} records for it)`, {
+        cause: err,
+        hint: `if ${expected.lockFile} was edited, run \`lading lock\` again; otherwise the mirror now serves other bytes for this version`,
+      });
+    }
     return new DebianError('HASH_MISMATCH', `${err.message} (the file differs from what the signed index says)`, { cause: err });
   }
   return err;
@@ -365,7 +373,7 @@ async function downloadVerified(t: Transport, urls: readonly string[], expected:
         );
       }
       try {
-        await writeVerified(dest, [res.body, ...stages], t.signal);
+        await writeVerified(dest, [res.body, ...stages], t.signal, expected);
       } catch (err) {
         res.body.destroy();
         if (err instanceof DebianError) throw err;
@@ -386,7 +394,7 @@ async function downloadVerified(t: Transport, urls: readonly string[], expected:
  * Streams through `streams` into a temp file next to `dest`, fsyncs and renames it into place.
  * Verification failures become HASH_MISMATCH; nothing is left behind on failure.
  */
-async function writeVerified(dest: string, streams: [Readable, ...Duplex[]], signal?: AbortSignal): Promise<void> {
+async function writeVerified(dest: string, streams: [Readable, ...Duplex[]], signal?: AbortSignal, expected?: ExpectedFile): Promise<void> {
   await mkdir(dirname(dest), { recursive: true });
   const tmp = tempPathFor(dest);
   try {
@@ -400,6 +408,6 @@ async function writeVerified(dest: string, streams: [Readable, ...Duplex[]], sig
     await rename(tmp, dest);
   } catch (err) {
     await rm(tmp, { force: true });
-    throw toHashError(err);
+    throw toHashError(err, expected);
   }
 }

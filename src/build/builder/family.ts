@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createLimiter, describeError, epochToRfc3339, errnoCode, errorChain, isBaseError, isProcessAlive, nullLogger, systemClock, withFileLock, type Clock, type Logger } from '../../core/index.js';
 import { openLayout, STATE_DIR, type LayoutStore } from '../../layout/index.js';
@@ -301,6 +301,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
     const packages = createPackageFetcher({
       transport: debTransport({ cacheDir: options.cacheDir, ...(options.offline ? { offline: true } : {}), logger, ...(signal ? { signal } : {}) }),
       ...(options.downloads !== undefined ? { concurrency: options.downloads } : {}),
+      lockFile: relative(cwd, lockPath) || lockPath,
     });
     const buildRun: BuildRun = {
       family,

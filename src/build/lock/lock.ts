@@ -89,7 +89,7 @@ export function assertLockFresh(family: FamilyConfig, lock: FamilyLock, lockFile
   const check = checkLock(family, lock);
   if (check.fresh) return;
   throw new BuildError('LOCK_STALE', `${lockFile} is stale: the config changed since it was written:\n${check.reasons.map((r) => `  ${r}`).join('\n')}`, {
-    hint: 'run `lading lock` to resolve the packages again',
+    hint: 'run `lading lock` with the same -f, -o and --lock options to resolve the packages again (or `lading build --update-lock`)',
   });
 }
 

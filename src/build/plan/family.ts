@@ -75,7 +75,7 @@ async function readLockText(path: string, display: string, signal?: AbortSignal)
 /** Reads and parses lading.lock; LOCK_MISSING with a hint when there is none. */
 export async function readFamilyLock(path: string, display = path, signal?: AbortSignal): Promise<FamilyLock> {
   const text = await readLockText(path, display, signal);
-  if (text === undefined) throw new BuildError('LOCK_MISSING', `${display}: no lock file`, { hint: 'run `lading lock` to resolve the packages and write it' });
+  if (text === undefined) throw new BuildError('LOCK_MISSING', `${display}: no lock file`, { hint: 'run `lading lock` with the same -f, -o and --lock options to resolve the packages and write it' });
   return parseFamilyLock(text, display);
 }
 

@@ -199,7 +199,7 @@ test('a stale lock is refused with every difference named', async () => {
   assert.ok(err instanceof BuildError);
   assert.equal(err.code, 'LOCK_STALE');
   assert.equal(err.message, 'lading.lock is stale: the config changed since it was written:\n  architecture arm64 removed\n  image web (amd64): curl added');
-  assert.equal(err.hint, 'run `lading lock` to resolve the packages again');
+  assert.equal(err.hint, 'run `lading lock` with the same -f, -o and --lock options to resolve the packages again (or `lading build --update-lock`)');
 });
 
 test('a missing context digest is an error naming the image and file', () => {

@@ -94,7 +94,7 @@ test('a site override is merged; a lock that no longer matches is refused with t
   const r = await run(dir, ['plan', '-o', 'site.yaml']);
   assert.equal(r.code, 1);
   assert.equal(r.stdout, '');
-  assert.equal(r.stderr, 'lading: lading.lock is stale: the config changed since it was written:\n  image worker (amd64): curl added\n  image worker (arm64): curl added\nhint: run `lading lock` to resolve the packages again\n');
+  assert.equal(r.stderr, 'lading: lading.lock is stale: the config changed since it was written:\n  image worker (amd64): curl added\n  image worker (arm64): curl added\nhint: run `lading lock` with the same -f, -o and --lock options to resolve the packages again (or `lading build --update-lock`)\n');
   const images = JSON.parse((await run(dir, ['--json', 'images', '-o', 'site.yaml'])).stdout) as { images: { name: string; packages: Record<string, string[]> }[] };
   assert.deepEqual(images.images.find((i) => i.name === 'worker')!.packages.amd64, ['curl', 'python3-celery']);
 });
