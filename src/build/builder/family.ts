@@ -583,10 +583,8 @@ async function nameImages(o: {
       let out = await outcomes.get(`${image}\u0000${arch}`);
       if (!out && !plan.architectures.includes(arch)) {
         const other = elsewhere.get(`${image}\u0000${arch}`);
-        if (other?.kind === 'reuse') out = { kind: 'reused', digest: other.digest } as Outcome;
-        else {
-          o.logger.warn(`${storeName(image, tag)} keeps its name: its ${arch} image is not in the store for the current inputs (build without --arch, or with --arch ${arch})`);
-        }
+        if (other?.kind === 'reuse') out = { kind: 'reused', digest: other.digest };
+        else o.logger.warn(`${storeName(image, tag)} keeps its name: its ${arch} image is not in the store for the current inputs (build without --arch, or with --arch ${arch})`);
       }
       if (!out || out.kind === 'failed' || out.kind === 'skipped') {
         complete = false;
