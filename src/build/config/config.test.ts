@@ -454,10 +454,10 @@ test('a failed load names the files that hold the problems: an override alone wh
   const { join } = await import('node:path');
   const dir = mkdtempSync(join(tmpdir(), 'lading-override-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'site.yaml'), 'images:\n  web:\n    labels: {a: [1]}\n');
+  writeFileSync(join(dir, 'site.yaml'), 'images:\n  web:\n    labels: {a: [1]}\n    packages: {remove: [not-listed]}\n');
   await assert.rejects(loadFamily({ configPath: 'lading.yaml', cwd: `${testdata}family`, overrides: [join(dir, 'site.yaml')], hostArchitecture: 'amd64' }), (err: unknown) => {
     assert.ok(err instanceof BuildError && err.code === 'CONFIG_INVALID');
-    assert.match(err.message, /^\S*site\.yaml: 1 problem:\n/);
+    assert.match(err.message, /^\S*site\.yaml: 1 problem \(and 1 warning\):\n.*\n.*warning: /);
     return true;
   });
 });

@@ -195,9 +195,11 @@ export async function loadFamily(options: LoadFamilyOptions): Promise<LoadedFami
   const errors = result.problems.filter((p) => p.severity === 'error');
   if (errors.length > 0 || !result.family) {
     const shown = result.problems.map(formatProblem);
+    const warnings = result.problems.length - errors.length;
+    const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
     throw new BuildError(
       'CONFIG_INVALID',
-      `${[...new Set(errors.map((p) => p.file))].join(', ') || options.configPath}: ${errors.length} problem${errors.length === 1 ? '' : 's'}:\n${shown.map((s) => `  ${s}`).join('\n')}`,
+      `${[...new Set(errors.map((p) => p.file))].join(', ') || options.configPath}: ${plural(errors.length, 'problem')}${warnings > 0 ? ` (and ${plural(warnings, 'warning')})` : ''}:\n${shown.map((s) => `  ${s}`).join('\n')}`,
       { problems: result.problems },
     );
   }
