@@ -107,7 +107,7 @@ export function register(program: Command, ctx: () => CliContext): void {
   const cmd = program
     .command('build')
     .description('build the images of a family into the store: only what changed, parents first, independent images in parallel')
-    .argument('[image...]', 'images to build (names or globs; their ancestors come along); default all')
+    .argument('[image...]', 'images to build (names, or globs with * such as nova-*; their ancestors come along); default all')
     .option('-p, --profile <name>', 'build the images of a profile (repeatable)', collect)
     .option('--arch <arch>', 'only this architecture (repeatable)', collect)
     .option('--force', 'rebuild the named images even when the store has them (with a glob, a profile or no names: every selected image, ancestors too)')

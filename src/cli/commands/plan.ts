@@ -35,7 +35,7 @@ export function register(program: Command, ctx: () => CliContext): void {
   const cmd = program
     .command('plan')
     .description('show what `lading build` would build, why (which input changed), and what it would reuse')
-    .argument('[image...]', 'images to plan (names or globs; their ancestors come along); default all')
+    .argument('[image...]', 'images to plan (names, or globs with * such as nova-*; their ancestors come along); default all')
     .option('-p, --profile <name>', 'plan the images of a profile (repeatable)', collect)
     .option('--arch <arch>', 'only this architecture (repeatable)', collect)
     .option('--force', 'plan as `lading build --force` builds: the named images (default: every selected image), even when the store has them');
