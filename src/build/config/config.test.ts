@@ -486,3 +486,16 @@ test('files, directories and symlinks in directories every build empties are ref
     ],
   );
 });
+
+test('a number YAML reads differently from how it was written gets a warning; the value is what YAML read', () => {
+  const r = parseFamily({
+    config: family(['  a:', '    from: scratch', '    env: {PY: 3.10, PORT: 8080, Q: "3.10", E: 1e3}', '    labels: {v: 1.0}', ''].join('\n')),
+    hostArchitecture: 'amd64',
+  });
+  assert.deepEqual(r.problems.map(formatProblem), [
+    'lading.yaml:7:15 images.a.env.PY: warning: YAML reads 3.10 as the number 3.1, so the value is "3.1"; write "3.10" (quoted) to keep the text',
+    'lading.yaml:7:47 images.a.env.E: warning: YAML reads 1e3 as the number 1000, so the value is "1000"; write "1e3" (quoted) to keep the text',
+    'lading.yaml:8:17 images.a.labels.v: warning: YAML reads 1.0 as the number 1, so the value is "1"; write "1.0" (quoted) to keep the text',
+  ]);
+  assert.deepEqual(r.family?.images.a?.effective.env, { E: '1000', PORT: '8080', PY: '3.1', Q: '3.10' });
+});

@@ -63,7 +63,13 @@ export const USER_SETTABLE_OCI_KEYS: readonly string[] = ['title', 'description'
 const DEFAULT_TIMEOUT_SECONDS = 600;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-function str(v: string | number | boolean): string {
+/**
+ * A scalar as the text the image gets. A number YAML read differently from how it was written
+ * (`3.10` is 3.1, `1.0` is 1) gets a warning: quoting keeps the text.
+ */
+function text(v: string | number | boolean, path: FieldPath, sources: SourceMap, problems: ProblemList): string {
+  const written = typeof v === 'number' ? sources.numberText(path) : undefined;
+  if (written !== undefined) problems.warning('INVALID_VALUE', path, `YAML reads ${written} as the number ${v}, so the value is "${v}"; write "${written}" (quoted) to keep the text`);
   return String(v);
 }
 
@@ -123,7 +129,7 @@ export function normalise(merged: MergedFamily, sources: SourceMap, problems: Pr
     ...(wp.url !== undefined ? { url: wp.url } : {}),
     ...(wp.source !== undefined ? { source: wp.source } : {}),
     ...(wp.documentation !== undefined ? { documentation: wp.documentation } : {}),
-    ...(wp.version !== undefined ? { version: String(wp.version) } : {}),
+    ...(wp.version !== undefined ? { version: text(wp.version, ['project', 'version'], sources, problems) } : {}),
     ...(wp.owner !== undefined ? { owner: { ...wp.owner } } : {}),
     ...(wp.support !== undefined ? { support: { ...wp.support } } : {}),
   };
@@ -385,6 +391,7 @@ function splitLabels(
   map: Record<string, WrittenLabelValue> | undefined,
   field: 'labels' | 'annotations',
   base: FieldPath,
+  sources: SourceMap,
   problems: ProblemList,
 ): { stable: Record<string, string>; volatile: Record<string, string> } {
   const stable: Record<string, string> = {};
@@ -407,8 +414,8 @@ function splitLabels(
       );
       continue;
     }
-    if (typeof v === 'object') (v.volatile ? volatile : stable)[k] = str(v.value);
-    else stable[k] = str(v);
+    if (typeof v === 'object') (v.volatile ? volatile : stable)[k] = text(v.value, [...path, 'value'], sources, problems);
+    else stable[k] = text(v, path, sources, problems);
   }
   return { stable: sortRecord(stable), volatile: sortRecord(volatile) };
 }
@@ -603,7 +610,7 @@ function normaliseImage(
       return;
     }
     const workdir = s.workdir === undefined ? '/' : checkAbsolute(s.workdir, [...p, 'workdir'], problems);
-    const env = envMap(s.env, [...p, 'env'], problems);
+    const env = envMap(s.env, [...p, 'env'], sources, problems);
     run.push({
       name: s.name,
       ...(s.script !== undefined ? { script: s.script } : { args: [...(s.args ?? [])] }),
@@ -616,7 +623,7 @@ function normaliseImage(
   });
 
   // Container settings: own, then effective (parent's with own on top).
-  const env = envMap(img.env, [...at, 'env'], problems);
+  const env = envMap(img.env, [...at, 'env'], sources, problems);
   const workdir = img.workdir === undefined ? undefined : checkAbsolute(img.workdir, [...at, 'workdir'], problems);
   const ports = [...new Set((img.ports ?? []).map((p) => (typeof p === 'number' || !p.includes('/') ? `${p}/tcp` : p)))];
   ports.forEach((p, i) => {
@@ -628,8 +635,8 @@ function normaliseImage(
     const a = checkAbsolute(v, [...at, 'volumes', i], problems);
     if (a !== undefined) volumes.push(a);
   });
-  const labels = splitLabels(img.labels, 'labels', at, problems);
-  const annotations = splitLabels(img.annotations, 'annotations', at, problems);
+  const labels = splitLabels(img.labels, 'labels', at, sources, problems);
+  const annotations = splitLabels(img.annotations, 'annotations', at, sources, problems);
   const healthcheck = img.healthcheck === undefined ? undefined : img.healthcheck === null ? null : normaliseHealthcheck(img.healthcheck);
   const own: OwnSettings = {
     env,
@@ -682,11 +689,11 @@ function formatRel(path: FieldPath, at: FieldPath): string {
     .join('');
 }
 
-function envMap(env: Record<string, string | number | boolean> | undefined, path: FieldPath, problems: ProblemList): Record<string, string> {
+function envMap(env: Record<string, string | number | boolean> | undefined, path: FieldPath, sources: SourceMap, problems: ProblemList): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env ?? {})) {
     if (!ENV_NAME.test(k)) problems.keyError('INVALID_VALUE', [...path, k], `environment variable name ${JSON.stringify(k)}: expected letters, digits and _ (not starting with a digit)`);
-    else out[k] = str(v);
+    else out[k] = text(v, [...path, k], sources, problems);
   }
   return sortRecord(out);
 }

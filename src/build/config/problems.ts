@@ -134,6 +134,8 @@ export class SourceMap {
   private readonly values = new Map<string, SourcePosition>();
   private readonly keys = new Map<string, SourcePosition>();
   private readonly octal = new Set<string>();
+  /** Numbers whose written text is not what String(value) gives (`3.10` read as 3.1). */
+  private readonly numberTexts = new Map<string, string>();
   /** The file problems fall back to when nothing better is known. */
   readonly defaultFile: string;
 
@@ -148,6 +150,17 @@ export class SourceMap {
     if (key) this.keys.set(k, key);
     if (octalNumber) this.octal.add(k);
     else this.octal.delete(k);
+    this.numberTexts.delete(k);
+  }
+
+  /** Records that the number at `path` was written as `text`, which String(value) does not give back. */
+  setNumberText(path: FieldPath, text: string): void {
+    this.numberTexts.set(pathKey(path), text);
+  }
+
+  /** How the number at `path` was written, when its value reads back differently. */
+  numberText(path: FieldPath): string | undefined {
+    return this.numberTexts.get(pathKey(path));
   }
 
   /** True when the number at `path` was written in YAML 1.2 octal form (`0o755`). */
@@ -183,13 +196,14 @@ export class SourceMap {
     for (const [k, v] of moved(source.values)) this.values.set(k, v);
     for (const [k, v] of moved(source.keys)) this.keys.set(k, v);
     for (const [k] of moved([...source.octal].map((k) => [k, true] as [string, boolean]))) this.octal.add(k);
+    for (const [k, v] of moved(source.numberTexts)) this.numberTexts.set(k, v);
   }
 
   /** Forgets every entry at or under `path` (before a list is rebuilt). */
   deleteSubtree(path: FieldPath): void {
     const key = pathKey(path);
     const under = (k: string) => k === key || k.startsWith(`${key}\u0000`);
-    for (const map of [this.values, this.keys]) for (const k of [...map.keys()]) if (under(k)) map.delete(k);
+    for (const map of [this.values, this.keys, this.numberTexts]) for (const k of [...map.keys()]) if (under(k)) map.delete(k);
     for (const k of [...this.octal]) if (under(k)) this.octal.delete(k);
   }
 
