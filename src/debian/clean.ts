@@ -114,6 +114,15 @@ export async function cleanAptCache(options: CleanAptCacheOptions): Promise<Clea
     if (errnoCode(err) === 'ENOENT') return { cacheDir: root, dryRun: options.dryRun === true, ...(cutoff ? { unusedSince: cutoff } : {}), removed: [], removedBytes: 0, kept: 0, keptBytes: 0 };
     throw err;
   }
+  // An OCI image layout has the same blobs/sha256/<hex> shape: `--cache` naming a store must not
+  // empty it.
+  for (const marker of ['oci-layout', 'index.json']) {
+    if (await stat(join(root, marker)).then(() => true, () => false)) {
+      throw new DebianError('OPTIONS_INVALID', `cleaning the apt cache: ${root} is an OCI image layout (it has ${marker}), not an apt cache; nothing removed`, {
+        hint: 'check --cache and LADING_CACHE: they must not name the store',
+      });
+    }
+  }
   const removed: CacheEntry[] = [];
   let kept = 0;
   let keptBytes = 0;

@@ -89,6 +89,17 @@ test('apt clean keeps what was used, removes what was not, --dry-run removes not
   assert.match(offline.stderr, new RegExp(`--offline: ${debs.length} of ${debs.length} locked files are not in the cache`));
 
   const bad = await lading(['--cache', cache, 'apt', 'clean', '--unused-for', 'soon']);
-  assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /unused-for must be a number of days >= 0, got NaN/);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--unused-for: want a number of days >= 0, got "soon"/);
+
+  // --cache naming an OCI store (same blobs/sha256 shape) is refused; nothing is removed.
+  const store = join(work, 'a-store');
+  mkdirSync(join(store, 'blobs', 'sha256'), { recursive: true });
+  writeFileSync(join(store, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  writeFileSync(join(store, 'index.json'), '{"schemaVersion":2,"manifests":[]}');
+  writeFileSync(join(store, 'blobs', 'sha256', 'a'.repeat(64)), 'x');
+  const refused = await lading(['--cache', store, 'apt', 'clean', '--all']);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /is an OCI image layout \(it has oci-layout\), not an apt cache; nothing removed/);
+  assert.deepEqual(files(store), ['blobs/sha256/' + 'a'.repeat(64), 'index.json', 'oci-layout']);
 });
