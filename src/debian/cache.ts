@@ -3,9 +3,9 @@
 // by several processes: every write is temp + fsync + rename of content that was verified first,
 // so two writers of the same name write the same bytes (spec debian.md §2.4: content-addressed).
 import { createHash } from 'node:crypto';
-import { readFile, stat, utimes } from 'node:fs/promises';
+import { readFile, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { atomicWriteFile, errnoCode, parseJson } from '../core/index.js';
+import { atomicWriteFile, digestFile, errnoCode, parseJson } from '../core/index.js';
 
 /** What was learnt about a URL the last time it was fetched, for If-None-Match / If-Modified-Since. */
 export interface HttpRecord {
@@ -59,17 +59,31 @@ export class AptCache {
     return join(this.root, 'tmp');
   }
 
+  /** Hashes this cache object has read back and found right (a blob is hashed once, not per use). */
+  private readonly checked = new Set<string>();
+
   /**
    * True when content with this hash and size is cached. Size is checked (cheap); the hash was
-   * checked on write. A hit counts as a use (see markUsed).
+   * checked on write, and with `verify` it is checked again, once per AptCache: a file damaged or
+   * edited in the cache is removed, reported to `onDamaged`, and reads as missing (apt also
+   * re-checks its archive cache). A hit counts as a use (see markUsed).
    */
-  async has(sha256: string, size?: number): Promise<boolean> {
+  async has(sha256: string, size?: number, verify?: { signal?: AbortSignal; onDamaged?: (path: string) => void }): Promise<boolean> {
     const path = this.blobPath(sha256);
     try {
       const st = await stat(path);
-      const hit = st.isFile() && (size === undefined || st.size === size);
-      if (hit) await markUsed(path, st.mtime);
-      return hit;
+      if (!st.isFile() || (size !== undefined && st.size !== size)) return false;
+      if (verify && !this.checked.has(sha256)) {
+        const { digest } = await digestFile(path, verify.signal ? { signal: verify.signal } : {});
+        if (digest !== `sha256:${sha256}`) {
+          await rm(path, { force: true });
+          verify.onDamaged?.(path);
+          return false;
+        }
+        this.checked.add(sha256);
+      }
+      await markUsed(path, st.mtime);
+      return true;
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return false;
       throw err;

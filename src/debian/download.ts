@@ -5,7 +5,7 @@ import { copyFile, link, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { errnoCode, mapLimit, tempPathFor } from '../core/index.js';
 import { DebianError } from './errors.js';
-import { fetchToCache, type Transport } from './http.js';
+import { checkCached, fetchToCache, type Transport } from './http.js';
 import type { LockedAptPackage } from './lock.js';
 
 /** Progress of fetchPackages, reported after every finished file and while bytes arrive. */
@@ -56,7 +56,7 @@ export async function fetchPackages(options: FetchPackagesOptions): Promise<Fetc
   const unique = new Map<string, LockedAptPackage>();
   for (const p of options.packages) if (!unique.has(p.sha256)) unique.set(p.sha256, p);
   const files = [...unique.values()];
-  const cachedFlags = await Promise.all(files.map((p) => t.cache.has(p.sha256, p.size)));
+  const cachedFlags = await Promise.all(files.map((p) => t.cache.has(p.sha256, p.size, checkCached(t, `${p.filename} (${p.name} ${p.version})`))));
   const missing = files.filter((_, i) => !cachedFlags[i]);
   if (t.offline && missing.length) {
     const shown = missing.slice(0, 20).map((p) => `  ${p.name}=${p.version} (${p.architecture}) ${p.filename}`);

@@ -3,7 +3,7 @@
 // fetcher downloads the rest in the background (in build order) while earlier images build, each
 // file once, and moves a file an image is waiting for ahead of the background queue.
 import { DebianError } from './errors.js';
-import { fetchToCache, type Transport } from './http.js';
+import { checkCached, fetchToCache, type Transport } from './http.js';
 import type { LockedAptPackage } from './lock.js';
 import { fetchPackages, packageUrl, type FetchedPackage } from './download.js';
 
@@ -64,7 +64,7 @@ export function createPackageFetcher(options: PackageFetcherOptions): PackageFet
   const runJob = async (job: Job): Promise<void> => {
     const p = job.pkg;
     try {
-      const cached = await t.cache.has(p.sha256, p.size);
+      const cached = await t.cache.has(p.sha256, p.size, checkCached(t, `${p.filename} (${p.name} ${p.version})`));
       if (!cached) await fetchToCache(t, [packageUrl(p)], { sha256: p.sha256, size: p.size, what: `${p.filename} (${p.name} ${p.version})`, lockFile: options.lockFile ?? 'the lock' });
       job.state = 'done';
       job.settle(undefined, !cached);

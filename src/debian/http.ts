@@ -282,6 +282,14 @@ export interface ExpectedFile {
   lockFile?: string;
 }
 
+/** AptCache.has options that hash a cached file again and say so when it was damaged. */
+export function checkCached(t: Transport, what: string): { signal?: AbortSignal; onDamaged: (path: string) => void } {
+  return {
+    ...(t.signal ? { signal: t.signal } : {}),
+    onDamaged: (path) => t.logger.warn(`${what}: the cached copy ${path} was damaged (its SHA256 differs) and is removed; ${t.offline ? 'it cannot be fetched again offline' : 'fetching it again'}`),
+  };
+}
+
 function toHashError(err: unknown, expected?: ExpectedFile): unknown {
   if (err instanceof BaseError && (err.code === 'DIGEST_MISMATCH' || err.code === 'SIZE_MISMATCH')) {
     if (expected?.lockFile !== undefined) {
@@ -311,7 +319,7 @@ export async function fetchToCache(
   options: { onBytes?: (n: number) => void } = {},
 ): Promise<string> {
   const path = t.cache.blobPath(expected.sha256);
-  if (await t.cache.has(expected.sha256, expected.size)) return path;
+  if (await t.cache.has(expected.sha256, expected.size, checkCached(t, expected.what))) return path;
   if (t.offline) throw new DebianError('OFFLINE_MISSING', `${expected.what}: not in the cache and --offline is set`);
   await downloadVerified(t, urls, expected, path, options.onBytes);
   return path;
@@ -329,7 +337,7 @@ export async function fetchIndexToCache(
   uncompressed: ExpectedFile,
 ): Promise<string> {
   const path = t.cache.blobPath(uncompressed.sha256);
-  if (await t.cache.has(uncompressed.sha256, uncompressed.size)) return path;
+  if (await t.cache.has(uncompressed.sha256, uncompressed.size, checkCached(t, uncompressed.what))) return path;
   if (t.offline) throw new DebianError('OFFLINE_MISSING', `${uncompressed.what}: not in the cache and --offline is set`);
   if (compression === 'none') {
     await downloadVerified(t, urls, uncompressed, path);

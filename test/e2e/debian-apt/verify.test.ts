@@ -4,10 +4,10 @@
 // a wrong key, revalidation with conditional requests, offline use and unreachable sources.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixedClock } from '../../../src/core/index.js';
+import { digestFile, fixedClock } from '../../../src/core/index.js';
 import { aptFetch, aptResolve, DebianError, type DebianErrorCode } from '../../../src/debian/index.js';
 import { startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
 
@@ -77,6 +77,20 @@ test('a .deb whose SHA256 disagrees with the index is refused, naming the file, 
   }
   const ok = await aptFetch({ lock, cacheDir });
   assert.ok(ok.some((f) => f.package.name === 'curl' && !f.cached));
+
+  // A cached .deb damaged in place (same size) is found, removed and fetched again; offline it
+  // is reported missing instead of being used.
+  const curl = ok.find((f) => f.package.name === 'curl')!;
+  const bytes = await readFile(curl.path);
+  const mid = bytes.length >> 1;
+  bytes.writeUInt8(bytes.readUInt8(mid) ^ 0xff, mid);
+  await writeFile(curl.path, bytes);
+  await assert.rejects(aptFetch({ lock, cacheDir, offline: true }), isDebianError('OFFLINE_MISSING', /locked files are not in the cache:\n {2}curl=/));
+  await writeFile(curl.path, bytes);
+  const again = await aptFetch({ lock, cacheDir });
+  const fetched = again.find((f) => f.package.name === 'curl')!;
+  assert.equal(fetched.cached, false, 'downloaded again');
+  assert.equal((await digestFile(fetched.path)).digest, `sha256:${curl.package.sha256}`);
 });
 
 test('a keyring without the signing key is refused; the armored key and a fingerprint selection work', async () => {
