@@ -2,6 +2,7 @@
 // The same tree gives the same manifest digest on any machine, from any path, whoever owns the
 // files and whatever their mtimes after SOURCE_DATE_EPOCH: owners are written as root (0:0),
 // mtimes are clamped to the epoch, and no host path or time enters config or history.
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { epochToRfc3339, throwIfAborted, type Digest, type Logger } from '../core/index.js';
 import type { LayoutStore } from '../layout/index.js';
 import { assembleImage, buildLayer, describe, OciError, type Descriptor, type LayerCompression, type Platform } from '../oci/index.js';
@@ -63,8 +64,15 @@ export async function fromDir(options: FromDirOptions): Promise<FromDirResult> {
   const epoch = options.sourceDateEpoch ?? 0;
   throwIfAborted(signal, `building ${options.tag} from ${options.dir}`);
   let stored: { digest: Digest; size: number } | undefined;
+  // A store inside the tree (`from-dir .` with the default ./.lading/store) is not part of the
+  // image: it would put the store, and this very layer being written, into the layer.
+  const inside = relative(resolve(options.dir), resolve(store.path));
+  if (inside === '') throw new OciError('LAYER_INVALID', `${options.dir} is the store itself: choose another directory or --store`);
+  const storeRel = inside.startsWith('..') || isAbsolute(inside) ? undefined : inside.split(sep).join('/');
+  if (storeRel !== undefined) options.logger?.info(`leaving the store ${storeRel}/ out of the layer of ${options.dir}`);
   const layer = await buildLayer({
     dir: options.dir,
+    ...(storeRel !== undefined ? { filter: (path: string) => path.replace(/\/+$/, '') !== storeRel } : {}),
     owner: 'root',
     compression: options.compression ?? 'gzip',
     sourceDateEpoch: epoch,

@@ -2,7 +2,7 @@
 // path, with other mtimes and another owner; a golden digest pins the bytes.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chown, cp, rm, utimes } from 'node:fs/promises';
+import { chown, cp, mkdir, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromDir } from '../../../src/build/index.js';
 import { openLayout } from '../../../src/layout/index.js';
@@ -63,6 +63,28 @@ test('the same directory twice, from another path, with new mtimes and another o
   assert.equal(report.ok, true, JSON.stringify(report.problems));
   await store.close();
   await store2.close();
+  await rm(root, { recursive: true });
+});
+
+test('a store inside the directory is left out of the layer: the same digest as without it', async () => {
+  const root = await scratch();
+  const tree = join(root, 'tree');
+  await makeTree(tree);
+  const outside = await openLayout({ path: join(root, 'store'), create: true });
+  const expected = await fromDir({ store: outside, dir: tree, ...OPTIONS });
+  // `from-dir .` with the default ./.lading/store: the store sits in the tree and grows while it is read.
+  const inside = await openLayout({ path: join(tree, '.lading', 'store'), create: true });
+  const first = await fromDir({ store: inside, dir: tree, ...OPTIONS });
+  const second = await fromDir({ store: inside, dir: tree, ...OPTIONS, tag: 'again' });
+  assert.equal(second.manifest.digest, first.manifest.digest);
+  await assert.rejects(fromDir({ store: inside, dir: join(tree, '.lading', 'store'), ...OPTIONS }), /is the store itself/);
+  await inside.close();
+  await rm(join(tree, '.lading'), { recursive: true });
+  await mkdir(join(tree, '.lading'));
+  await utimes(join(tree, '.lading'), 0, 0);
+  assert.equal((await fromDir({ store: outside, dir: tree, ...OPTIONS, tag: 'empty-dir' })).manifest.digest, first.manifest.digest, 'only the store was left out');
+  assert.notEqual(first.manifest.digest, expected.manifest.digest, 'the .lading directory itself is part of the tree');
+  await outside.close();
   await rm(root, { recursive: true });
 });
 
