@@ -70,6 +70,13 @@ export function register(program: Command, ctx: () => CliContext): void {
     const concurrency = positiveInt(flags.concurrency, '--concurrency', 1);
     let last = 0;
     const showProgress = c.interactive && !c.json;
+    // Layouts written to take a writer lease; close them so none is left for `store verify` and gc.
+    const closeLayouts = async () => {
+      for (const t of new Set(items.flatMap((i) => [i.source, i.destination]))) {
+        const closable = t as { close?: () => Promise<void> };
+        if (typeof closable.close === 'function') await closable.close();
+      }
+    };
     const report = await copyImages(items, {
       signal: c.signal,
       logger: c.logger,
@@ -86,7 +93,7 @@ export function register(program: Command, ctx: () => CliContext): void {
             },
           }
         : {}),
-    });
+    }).finally(closeLayouts);
     if (showProgress) c.stderr.write('\r\x1b[K');
     output(c, report, () => formatCopyReport(report));
     if (!report.ok) {

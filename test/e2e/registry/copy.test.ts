@@ -1,7 +1,7 @@
 // End-to-end copies against the real distribution registry, with skopeo as the independent
 // reader and writer and the real layout store (src/layout) on the oci: side.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -236,6 +236,8 @@ describe('copy against the distribution registry', () => {
     assert.equal((JSON.parse(insp.stdout) as { digest: string }).digest, img.digest);
     const raw = await cli(['inspect', '--raw', `oci:${join(dir, 'cli-out')}:copied`]);
     assert.equal(raw.stdout.trimEnd(), Buffer.from(img.raw).toString());
+    // The copy closed the layout it wrote: no writer lease is left for `store verify` to report.
+    assert.deepEqual(await readdir(join(dir, 'cli-out', '.lading', 'leases')).catch(() => []), []);
     const tags = await cli(['tags', `${reg.host}/cli/app`]);
     assert.equal(tags.stdout.trim(), 'v1');
 
