@@ -25,6 +25,7 @@ import {
   parseSourceDateEpoch,
   epochToRfc3339,
   verifyBytes,
+  isProcessAlive,
 } from './index.js';
 
 test('digest vectors from the OCI spec notes', () => {
@@ -172,4 +173,17 @@ test('SOURCE_DATE_EPOCH parsing', () => {
   assert.equal(parseSourceDateEpoch(' 1700000000 '), 1700000000);
   assert.throws(() => parseSourceDateEpoch('17e8'), /SOURCE_DATE_EPOCH/);
   assert.equal(epochToRfc3339(0), '1970-01-01T00:00:00Z');
+});
+
+test('isProcessAlive: a live process is alive; a killed one its parent has not reaped (a zombie) is not', async (t) => {
+  // sh starts a short sleep in the background, prints its pid and becomes `sleep 30`, which never
+  // reaps it: when the short one ends (after sh's exec), it is a zombie.
+  const parent = spawn('sh', ['-c', 'sleep 1 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  t.after(() => parent.kill('SIGKILL'));
+  const zombie = Number((await new Promise<Buffer>((resolve) => parent.stdout.once('data', resolve))).toString().trim());
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  assert.match(await readFile(`/proc/${zombie}/stat`, 'utf8'), /\) Z /, 'the background process is a zombie');
+  assert.equal(isProcessAlive(zombie), false);
+  assert.equal(isProcessAlive(parent.pid as number), true);
+  assert.equal(isProcessAlive(process.pid), true);
 });

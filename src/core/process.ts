@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { Duplex, PassThrough } from 'node:stream';
 import { BaseError, errnoCode } from './errors.js';
 
@@ -65,8 +66,15 @@ export function isProcessAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return errnoCode(err) !== 'ESRCH';
+  }
+  // A killed process its parent has not reaped yet (a zombie) still answers signal 0, but it
+  // runs nothing: its leftovers are stale. State is the field after the ")" ending the name.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch (err) {
+    return errnoCode(err) !== 'ENOENT'; // gone meanwhile; without /proc, signal 0 is all we know
   }
 }
