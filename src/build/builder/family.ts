@@ -24,6 +24,7 @@ import { createPackageFetcher } from '../../debian/index.js';
 import { detectRuntime, removeStaleContainers, type RuntimeInfo } from '../../runtime/index.js';
 import { BuildError } from '../errors.js';
 import { imageMetadata } from '../config/metadata.js';
+import { formatProblem } from '../config/problems.js';
 import type { Selection } from '../config/select.js';
 import type { DebianArch, ImageConfig } from '../config/types.js';
 import { defaultLockPath, lockFamilyFiles, planFamily, type FamilyFiles, type PlannedFamily } from '../plan/family.js';
@@ -233,6 +234,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
   });
   const { plan } = planned;
   const family = planned.loaded.family;
+  for (const w of planned.warnings) logger.warn(formatProblem(w));
   emit({ type: 'planned', plan });
   const store = await openLayout({ path: options.storePath, create: true, ...(signal ? { signal } : {}), logger });
   const tag = family.project.version ?? 'latest';
@@ -584,7 +586,11 @@ async function nameImages(o: {
       if (!out && !plan.architectures.includes(arch)) {
         const other = elsewhere.get(`${image}\u0000${arch}`);
         if (other?.kind === 'reuse') out = { kind: 'reused', digest: other.digest };
-        else o.logger.warn(`${storeName(image, tag)} keeps its name: its ${arch} image is not in the store for the current inputs (build without --arch, or with --arch ${arch})`);
+        else {
+          const name = storeName(image, tag);
+          const now = current.has(name) ? `${name} keeps its name` : `${name} is not named`;
+          o.logger.warn(`${now}: its ${arch} image is not in the store for the current inputs (build without --arch, or with --arch ${arch})`);
+        }
       }
       if (!out || out.kind === 'failed' || out.kind === 'skipped') {
         complete = false;
@@ -607,17 +613,17 @@ async function nameImages(o: {
       target = (per[0] as (typeof per)[number]).descriptor;
     } else {
       const meta = imageMetadata(family, img);
-      const createdAll = per.map((p) => p.created).filter((c): c is string => c !== undefined);
-      let created = createdAll.sort().pop();
-      if (!created) {
-        // Every architecture was reused: take the newest `created` of their configs.
-        for (const p of per) {
+      // The newest `created` of all architectures, built now or reused, so the index is the same
+      // whichever of them this run built.
+      let created: string | undefined;
+      for (const p of per) {
+        let c = p.created;
+        if (c === undefined) {
           const doc = await store.getManifest(p.descriptor.digest, signal ? { signal } : {});
           const m = doc?.value as Manifest | undefined;
-          if (!m?.config) continue;
-          const cfg = parseImageConfig(await store.readBlob(m.config, signal ? { signal } : {}));
-          if (cfg.value.created && (!created || cfg.value.created > created)) created = cfg.value.created;
+          if (m?.config) c = parseImageConfig(await store.readBlob(m.config, signal ? { signal } : {})).value.created;
         }
+        if (c !== undefined && (created === undefined || c > created)) created = c;
       }
       const index = assembleIndex({
         manifests: per.map((p) => ({ descriptor: p.descriptor, platform: ociPlatform(p.arch) })),

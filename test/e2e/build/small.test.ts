@@ -165,11 +165,12 @@ test('--arch builds some architectures; a name keeps standing for all of them', 
   assert.deepEqual(forced.summary.built.map((b) => `${b.image} ${b.arch}`), ['data amd64']);
   assert.deepEqual(forced.summary.names.find((n) => n.image === 'data'), { image: 'data', name: 'data:latest', digest: before.digest, mediaType: before.mediaType, changed: false });
   // Changed inputs: arm64 is not current, so the name stays where it was, and lading says why.
-  await writeFile(join(dir, 'arch.yaml'), 'images:\n  data:\n    labels: {com.example.arch: one}\n');
+  await writeFile(join(dir, 'arch.yaml'), 'images:\n  data:\n    labels: {com.example.arch: one}\n    env: {V: 3.10}\n');
   const partial = await buildJson(['-o', 'arch.yaml', '--arch', 'amd64', 'data'], opts());
   assert.equal(partial.code, 0, partial.stderr);
   assert.deepEqual(partial.summary.built.map((b) => `${b.image} ${b.arch}`), ['data amd64']);
   assert.match(partial.stderr, /data:latest keeps its name: its arm64 image is not in the store for the current inputs/);
+  assert.match(partial.stderr, /arch\.yaml:4:\d+ images\.data\.env\.V: warning: YAML reads 3\.10 as the number 3\.1/, 'build prints config warnings');
   assert.equal((await layout.names()).find((n) => n.name === 'data:latest')?.descriptor.digest, before.digest);
   // An image named alone that has none of the chosen architectures is an error.
   const none = await buildJson(['--arch', 'arm64', 'tiny'], opts()).catch((e: Error) => e);
