@@ -182,7 +182,7 @@ export function planBuild(options: PlanOptions): BuildPlan {
         let reasons: Reason[];
         if (forced(name)) reasons = [{ code: 'forced', message: 'rebuild forced' }];
         else if (!prev) reasons = [{ code: 'new', message: 'new image (no previous build in the store)' }];
-        else if (prev.inputHash === hash) reasons = [{ code: 'missing', message: `the previous image ${prev.digest} is no longer in the store` }];
+        else if (prev.inputHash === hash) reasons = [{ code: 'missing', message: `the previous image ${prev.digest} is no longer (whole) in the store` }];
         else reasons = diffInputs(prev.inputs, inputs, parentKind === 'build');
         step = { kind: 'build', image: name, arch, inputHash: hash, parent, reasons, inputs };
       }

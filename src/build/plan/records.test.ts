@@ -44,7 +44,9 @@ test('build records: written atomically, read back only while their image is in 
   // Reusing the first build (a change reverted) makes it the latest again, for later reasons.
   await markReused({ storePath: store, family: 'demo', image: 'base', arch: 'amd64', inputHash: a1.inputHash });
   assert.deepEqual((await readBuildRecords({ storePath: store, family: 'demo' })).previous, [a1]);
-  // A manifest whose layer is gone is no image to reuse.
+  // A manifest whose layer is truncated, or gone, is no image to reuse.
+  await writeFile(join(store, 'blobs', 'sha256', hex('f')), '{');
+  assert.deepEqual((await readBuildRecords({ storePath: store, family: 'demo' })).records, []);
   await rm(join(store, 'blobs', 'sha256', hex('f')));
   assert.deepEqual((await readBuildRecords({ storePath: store, family: 'demo' })).records, []);
   await assert.rejects(writeBuildRecord({ storePath: store, record: { ...a1, digest: 'nope' } }));

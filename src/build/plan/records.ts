@@ -82,9 +82,11 @@ async function present(storePath: string, digest: string): Promise<boolean> {
     return join(storePath, 'blobs', algorithm, hex);
   };
   try {
-    const doc = JSON.parse(await readFile(path(digest), 'utf8')) as { config?: { digest?: unknown }; layers?: Array<{ digest?: unknown }> };
+    const doc = JSON.parse(await readFile(path(digest), 'utf8')) as { config?: { digest?: unknown; size?: unknown }; layers?: Array<{ digest?: unknown; size?: unknown }> };
     for (const ref of [doc.config, ...(doc.layers ?? [])]) {
-      if (typeof ref?.digest !== 'string' || !(await stat(path(ref.digest))).isFile()) return false;
+      if (typeof ref?.digest !== 'string') return false;
+      const st = await stat(path(ref.digest));
+      if (!st.isFile() || st.size !== ref.size) return false; // gone or truncated (not hashed: `store verify` does that)
     }
     return true;
   } catch {

@@ -52,7 +52,7 @@ export const InputManifestSchema = z.strictObject({
 export const ReasonSchema = z.strictObject({
   code: z.enum([
     'new', // no previous build of this image/arch
-    'missing', // the previous image is no longer in the store
+    'missing', // the previous image, or a blob of it, is no longer in the store
     'forced', // asked for with --force
     'layer-format', // lading's layer format changed
     'parent', // the parent was rebuilt or changed
