@@ -479,23 +479,35 @@ test('a package may name an architecture, any or native after a colon; anything 
 
 test('files, directories and symlinks in directories every build empties are refused; the directories themselves are fine', () => {
   assert.deepEqual(
-    problems(family(['  a:', '    from: scratch', '    directories: [{path: /run/app}, {path: /tmp, mode: "1777"}]', '    symlinks: [{path: /var/run/x.pid, target: /dev/null}]', ''].join('\n'))),
+    problems(family(['  a:', '    from: scratch', '    directories: [{path: /run/app}, {path: /tmp, mode: "1777"}]', '    symlinks: [{path: /var/run/x.pid, target: /dev/null}, {path: /var/lock/l, target: x}]', ''].join('\n'))),
     [
       'lading.yaml:7:26 images.a.directories[0].path: /run/app is in /run, which every build empties at the end (it belongs to the running container): create it when the container starts, or declare a volume',
       'lading.yaml:8:23 images.a.symlinks[0].path: /var/run/x.pid is in /var/run, which every build empties at the end (it belongs to the running container): create it when the container starts, or declare a volume',
+      'lading.yaml:8:66 images.a.symlinks[1].path: /var/lock/l is in /var/lock, which every build empties at the end (it belongs to the running container): create it when the container starts, or declare a volume',
     ],
   );
 });
 
 test('a number YAML reads differently from how it was written gets a warning; the value is what YAML read', () => {
   const r = parseFamily({
-    config: family(['  a:', '    from: scratch', '    env: {PY: 3.10, PORT: 8080, Q: "3.10", E: 1e3}', '    labels: {v: 1.0}', ''].join('\n')),
+    config: family(['  a:', '    from: scratch', '    env: {PY: 3.10, PORT: 8080, Q: "3.10", E: 1e3}', '    labels: {v: 1.0, o: 0o17}', ''].join('\n')),
     hostArchitecture: 'amd64',
   });
   assert.deepEqual(r.problems.map(formatProblem), [
     'lading.yaml:7:15 images.a.env.PY: warning: YAML reads 3.10 as the number 3.1, so the value is "3.1"; write "3.10" (quoted) to keep the text',
     'lading.yaml:7:47 images.a.env.E: warning: YAML reads 1e3 as the number 1000, so the value is "1000"; write "1e3" (quoted) to keep the text',
     'lading.yaml:8:17 images.a.labels.v: warning: YAML reads 1.0 as the number 1, so the value is "1"; write "1.0" (quoted) to keep the text',
+    'lading.yaml:8:25 images.a.labels.o: warning: YAML reads 0o17 as the number 15, so the value is "15"; write "0o17" (quoted) to keep the text',
   ]);
   assert.deepEqual(r.family?.images.a?.effective.env, { E: '1000', PORT: '8080', PY: '3.1', Q: '3.10' });
+});
+
+test('a files destination ending in / is a directory to copy into; the file keeps its name', () => {
+  const r = parseFamily({
+    config: family(['  a:', '    from: scratch', '    files: [{src: bin/tool, dest: /usr/local/bin/}, {src: conf, dest: /etc/app/app.conf}]', ''].join('\n')),
+    hostArchitecture: 'amd64',
+    context: () => 'file',
+  });
+  assert.deepEqual(r.problems.map(formatProblem), []);
+  assert.deepEqual(r.family?.images.a?.files.map((f) => f.dest).sort(), ['/etc/app/app.conf', '/usr/local/bin/tool']);
 });

@@ -487,7 +487,7 @@ function normaliseImage(
   // build empties at the end.
   const destinations = new Map<string, string>();
   const claim = (dest: string, path: FieldPath) => {
-    const emptied = [...CLEARED_DIRS, '/var/run' /* Debian's link to /run */].find((d) => dest.startsWith(`${d}/`));
+    const emptied = [...CLEARED_DIRS, '/var/run', '/var/lock' /* Debian's links to /run and /run/lock */].find((d) => dest.startsWith(`${d}/`));
     if (emptied !== undefined) {
       problems.error('INVALID_VALUE', path, `${dest} is in ${emptied}, which every build empties at the end (it belongs to the running container): create it when the container starts, or declare a volume`);
     }
@@ -500,7 +500,9 @@ function normaliseImage(
   (img.files ?? []).forEach((f, i) => {
     const p: FieldPath = [...at, 'files', i];
     const src = checkContextPath(f.src, [...p, 'src'], options, problems);
-    const dest = checkAbsolute(f.dest, [...p, 'dest'], problems);
+    // A destination ending in "/" is a directory to copy into (Dockerfile COPY): the file keeps its name.
+    const into = f.dest.endsWith('/') && f.dest !== '/' && src?.kind === 'file';
+    const dest = checkAbsolute(into ? posix.join(f.dest, posix.basename(src.src)) : f.dest, [...p, 'dest'], problems);
     const mode = parseMode(f.mode, [...p, 'mode'], sources, problems);
     if (src?.kind === 'directory' && f.mode !== undefined) {
       problems.error('BAD_MODE', [...p, 'mode'], `${JSON.stringify(f.src)} is a directory: its files keep 0644 (0755 when executable); set directory modes under directories:`);

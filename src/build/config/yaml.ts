@@ -75,7 +75,7 @@ export function parseYaml(text: string, file: string): ParsedYaml {
     if (isScalar(n)) {
       const octal = typeof n.value === 'number' && n.format === 'OCT';
       sources.set(path, here, keyPos, octal);
-      if (typeof n.value === 'number' && !octal && n.source !== undefined && String(n.value) !== n.source) sources.setNumberText(path, n.source);
+      if (typeof n.value === 'number' && n.source !== undefined && String(n.value) !== n.source) sources.setNumberText(path, n.source);
       return typeof n.value === 'bigint' ? Number(n.value) : n.value;
     }
     if (isSeq(n)) {
