@@ -19,8 +19,9 @@ export interface ParseCopyReferenceOptions {
 }
 
 /**
- * Parses `oci:DIR[:name][@digest]` or a registry reference. In a layout reference the name is what
- * follows the last `:` after the last `/` (skopeo's `oci:path:ref` form).
+ * Parses `oci:DIR[:name][@digest]` or a registry reference. In a layout reference the directory
+ * ends at the first `:`, as in skopeo's `oci:path:ref`, so names that hold a `:` themselves
+ * (`hello:latest`, what `lading build` writes) can be named; a directory cannot hold a `:`.
  */
 export function parseCopyReference(input: string, options: ParseCopyReferenceOptions = {}): CopyReference {
   if (input.startsWith('oci:')) {
@@ -34,8 +35,8 @@ export function parseCopyReference(input: string, options: ParseCopyReferenceOpt
       rest = rest.slice(0, at);
     }
     let name: string | undefined;
-    const colon = rest.lastIndexOf(':');
-    if (colon > rest.lastIndexOf('/')) {
+    const colon = rest.indexOf(':');
+    if (colon >= 0) {
       name = rest.slice(colon + 1);
       rest = rest.slice(0, colon);
       if (!isValidRefName(name)) throw new RegistryError('REFERENCE_INVALID', `layout reference ${JSON.stringify(input)}: invalid ref name ${JSON.stringify(name)}`);

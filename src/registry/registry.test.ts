@@ -111,6 +111,9 @@ describe('references and endpoints', () => {
   test('oci: layouts and registry references', () => {
     assert.deepEqual(parseCopyReference('oci:/s/store:app-1.0', { cwd: '/x' }), { kind: 'layout', path: '/s/store', name: 'app-1.0' });
     assert.deepEqual(parseCopyReference('oci:rel', { cwd: '/x' }), { kind: 'layout', path: '/x/rel' });
+    // Names lading build writes hold a ':' (skopeo's rule: the directory ends at the first one).
+    assert.deepEqual(parseCopyReference('oci:.lading/store:hello-motd:latest', { cwd: '/x' }), { kind: 'layout', path: '/x/.lading/store', name: 'hello-motd:latest' });
+    assert.deepEqual(parseCopyReference(`oci:/s:app:1@${D('b')}`), { kind: 'layout', path: '/s', name: 'app:1', digest: D('b') });
     assert.deepEqual(parseCopyReference(`oci:/s@${D('a')}`), { kind: 'layout', path: '/s', digest: D('a') });
     const r = parseCopyReference('docker://127.0.0.1:5000/a/b:1');
     assert.ok(r.kind === 'registry');
