@@ -16,7 +16,8 @@
 // 5. Referrers: an unreachable manifest whose `subject` is reachable is kept, with everything it
 //    points to (signatures and SBOMs stay while their image stays).
 // 6. gc deletes nothing when a reachable manifest cannot be read: it cannot know what that
-//    manifest needs. Corrupt blobs are never deleted by gc; `verify` reports them.
+//    manifest needs. A corrupt blob that a name reaches is never deleted by gc (`verify` reports
+//    it); an unreachable blob goes whatever its bytes, without being hashed.
 // NOTE: liveness is judged by pid on this host; a store shared between hosts is not supported.
 import { link, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
