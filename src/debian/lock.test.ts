@@ -92,6 +92,11 @@ test('parseLock refuses bad JSON, other versions, wrong fields and an edited req
   (bad.architectures.amd64!.packages[0] as { sha256: string }).sha256 = 'XYZ';
   (bad.architectures.amd64!.packages[0] as { size: number }).size = -1;
   assert.throws(() => parseLock(JSON.stringify(bad), 'a.lock'), invalid(/architectures\.amd64\.packages\.0\.size: .*; architectures\.amd64\.packages\.0\.sha256: expected 64 lower-case hex digits|architectures\.amd64\.packages\.0\.sha256: expected 64 lower-case hex digits; architectures\.amd64\.packages\.0\.size/));
+  for (const filename of ['../../../../etc/passwd', '/etc/passwd', 'pool/./x.deb', '', 'pool//x.deb']) {
+    const hostile = sampleLock();
+    (hostile.architectures.amd64!.packages[0] as { filename: string }).filename = filename;
+    assert.throws(() => parseLock(JSON.stringify(hostile), 'a.lock'), invalid(/architectures\.amd64\.packages\.0\.filename: expected a relative path below the archive root/), filename);
+  }
   const edited = sampleLock();
   edited.request.packages.push('wget');
   assert.throws(() => parseLock(JSON.stringify(edited), 'a.lock'), invalid(/requestChecksum does not match the request/));

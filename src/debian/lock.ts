@@ -23,7 +23,12 @@ export const LockedAptPackageSchema = z.strictObject({
   architecture: z.string().describe('The package architecture: amd64, arm64, ..., or all.'),
   source: z.string().describe('Source package name.'),
   sourceVersion: z.string().describe('Source package version.'),
-  filename: z.string().describe('Path below the archive root (pool/...).'),
+  filename: z
+    .string()
+    .refine((f) => !f.startsWith('/') && f.split('/').every((part) => part !== '' && part !== '.' && part !== '..'), {
+      error: 'expected a relative path below the archive root, without empty, "." or ".." parts (pool/...)',
+    })
+    .describe('Path below the archive root (pool/...).'),
   size: z.number().int().min(0),
   sha256: Hex64,
   uri: z.string().describe('Archive root the file is fetched from (credentials removed); URL = uri + filename.'),
