@@ -68,7 +68,8 @@ export async function fromDir(options: FromDirOptions): Promise<FromDirResult> {
   // image: it would put the store, and this very layer being written, into the layer.
   const inside = relative(resolve(options.dir), resolve(store.path));
   if (inside === '') throw new OciError('LAYER_INVALID', `${options.dir} is the store itself: choose another directory or --store`);
-  const storeRel = inside.startsWith('..') || isAbsolute(inside) ? undefined : inside.split(sep).join('/');
+  const outside = inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside);
+  const storeRel = outside ? undefined : inside.split(sep).join('/');
   if (storeRel !== undefined) options.logger?.info(`leaving the store ${storeRel}/ out of the layer of ${options.dir}`);
   const layer = await buildLayer({
     dir: options.dir,

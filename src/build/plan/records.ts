@@ -105,7 +105,8 @@ export interface ReadRecordsOptions {
 /**
  * Reads the store's build records for one family: `records` are those whose image is still
  * whole in the store (manifest, config and layers: reusable), `previous` the latest per
- * image/arch (to explain rebuilds). A missing store reads as empty. Unreadable records are skipped: a record only saves work.
+ * image/arch (to explain rebuilds). A missing store reads as empty. Unreadable records are
+ * skipped: a record only saves work.
  */
 export async function readBuildRecords(options: ReadRecordsOptions): Promise<StoreState> {
   const paths = recordPaths(options.storePath);
