@@ -97,7 +97,12 @@ export function register(program: Command, ctx: () => CliContext): void {
     if (showProgress) c.stderr.write('\r\x1b[K');
     output(c, report, () => formatCopyReport(report));
     if (!report.ok) {
-      for (const r of report.images) if (r.error !== undefined && c.json) c.stderr.write(`lading: copying ${r.source} -> ${r.destination}: ${c.redactor.redact(r.error)}\n`);
+      for (const r of report.images) {
+        if (r.error === undefined || !c.json) continue;
+        // Errors of the copy usually start with "copying SOURCE"; do not say it twice.
+        const said = r.error.startsWith(`copying ${r.source}`) ? r.error : `copying ${r.source} -> ${r.destination}: ${r.error}`;
+        c.stderr.write(`lading: ${c.redactor.redact(said)}\n`);
+      }
       c.exitCode = 1;
     }
   });

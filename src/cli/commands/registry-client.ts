@@ -2,6 +2,7 @@
 // referrers, build): a RegistryClient built from the flags, a reference opened as a ContentTarget,
 // and the copy list. The command files load this file inside their actions (dynamic import), so
 // registering the commands (`lading --help`) does not load the registry and layout modules.
+import { InvalidArgumentError } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { openLayout } from '../../layout/index.js';
@@ -18,7 +19,12 @@ export function positiveInt(value: string | undefined, flag: string, min = 0): n
 /** A RegistryClient for a command: credentials (never logged), endpoints, retries, the run's logger. */
 export function registryClient(c: CliContext, flags: RegistryFlags, creds?: string): RegistryClient {
   const explicit = creds ?? flags.creds;
-  const pair = explicit !== undefined ? parseCredentialPair(explicit) : undefined;
+  let pair: ReturnType<typeof parseCredentialPair> | undefined;
+  try {
+    pair = explicit !== undefined ? parseCredentialPair(explicit) : undefined;
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message); // a flag written wrong: a usage error (exit 2)
+  }
   if (pair) c.redactor.add(pair.password);
   if (c.env.LADING_REGISTRY_PASSWORD) c.redactor.add(c.env.LADING_REGISTRY_PASSWORD);
   const credentials = createCredentialProvider({

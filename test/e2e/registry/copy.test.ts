@@ -245,6 +245,10 @@ describe('copy against the distribution registry', () => {
     assert.equal(missing.code, 1);
     assert.equal((JSON.parse(missing.stdout) as { ok: boolean }).ok, false);
     assert.match(missing.stderr, /nope not found/);
+    assert.equal(missing.stderr.match(/copying /g)?.length, 1, `the source is named once: ${missing.stderr}`);
+    const badCreds = await cli(['copy', '--creds', 'bob', `${reg.host}/cli/app:v1`, `${reg.host}/cli/x:v1`]);
+    assert.equal(badCreds.code, 2, 'a flag written wrong is a usage error');
+    assert.match(badCreds.stderr, /--creds: want user:password/);
     assert.deepEqual(await repo(new RegistryClient(), 'cli/broken').listTags(), []);
 
     const refs = await cli(['referrers', `${reg.host}/cli/app:v1`]);
