@@ -52,7 +52,11 @@ export function register(program: Command, ctx: () => CliContext): void {
     .command('from-dir')
     .description('make a one-layer image from a directory (owners 0:0, mtimes and created = SOURCE_DATE_EPOCH, default 0: reproducible)')
     .argument('<dir>', 'the directory that becomes the image root')
-    .requiredOption('--tag <name>', 'name of the image in the store')
+    .requiredOption('--tag <name>', 'name of the image in the store', (v: string) => {
+      // oci:DIR:name@digest reads what follows an "@" as a digest: such a name could not be named again.
+      if (v.includes('@')) throw new InvalidArgumentError(`--tag ${JSON.stringify(v)}: a name cannot hold "@" (oci:DIR:NAME@DIGEST reads it as a digest)`);
+      return v;
+    })
     .option('--env <KEY=VALUE>', 'environment variable (repeatable; PATH defaults to the usual Linux one)', collect)
     .option('--entrypoint <command>', 'entrypoint: a JSON array, or words split on spaces')
     .option('--cmd <command>', 'default arguments: a JSON array, or words split on spaces')

@@ -164,3 +164,16 @@ test('a broken index.json: commands fail naming it, and a write refuses to repla
   assert.equal(verify.code, 1);
   assert.ok((JSON.parse(verify.stdout) as { problems: Array<{ code: string }> }).problems.some((p) => p.code === 'INDEX_INVALID'));
 });
+
+test('from-dir refuses a name with "@" (oci:DIR:NAME@DIGEST could not name it again); a name with ":" can be inspected', async () => {
+  const root = await scratch();
+  await makeTree(join(root, 'tree'));
+  const dir = join(root, 'store');
+  const at = await runCli(['--store', dir, 'image', 'from-dir', join(root, 'tree'), '--tag', 'x@sha256:abc']);
+  assert.equal(at.code, 2);
+  assert.match(at.stderr, /a name cannot hold "@"/);
+  const made = await runCli(['--store', dir, 'image', 'from-dir', join(root, 'tree'), '--tag', 'App:1.0']);
+  assert.equal(made.code, 0, made.stderr);
+  const seen = await runCli(['--json', 'inspect', `oci:${dir}:App:1.0`]);
+  assert.equal(seen.code, 0, seen.stderr);
+});
