@@ -3,7 +3,7 @@
 // clamping, chroot path resolution and the retry classification.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, unlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tarBytes } from '../../../test/helpers/deb-writer.js';
@@ -116,11 +116,28 @@ test('the cleanup removes logs, caches, backups and temporary files, and empties
     for (const p of ['var/log/dpkg.log', 'var/log/alternatives.log', 'var/cache/ldconfig/aux-cache', 'var/lib/dpkg/status-old', 'var/lib/dpkg/status', 'var/cache/debconf/templates.dat-old', 'etc/passwd-', 'tmp/x/y', 'run/lock/z', 'var/log/keep.log']) put(root, p, 'x');
     put(root, 'etc/machine-id', '0123456789abcdef\n');
     const removed = normaliseTree(root);
-    assert.deepEqual(removed.sort(), ['/etc/machine-id', '/etc/passwd-', '/run/lock', '/tmp/x', '/var/cache/debconf/templates.dat-old', '/var/cache/ldconfig/aux-cache', '/var/lib/dpkg/status-old', '/var/log/alternatives.log', '/var/log/dpkg.log']);
+    assert.deepEqual(removed.sort(), ['/etc/machine-id', '/etc/passwd-', '/run/lock/z', '/tmp/x', '/var/cache/debconf/templates.dat-old', '/var/cache/ldconfig/aux-cache', '/var/lib/dpkg/status-old', '/var/log/alternatives.log', '/var/log/dpkg.log']);
+    assert.deepEqual(readdirSync(join(root, 'run/lock')), [], '/run/lock stays, emptied');
     assert.equal(readFileSync(join(root, 'etc/machine-id'), 'utf8'), '');
     assert.ok(statSync(join(root, 'var/lib/dpkg/status')).isFile());
     assert.ok(statSync(join(root, 'var/log/keep.log')).isFile());
     assert.ok(statSync(join(root, 'tmp')).isDirectory());
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("Debian's /var/lock link gets its /run/lock back (made on the scripts' tmpfs /run): root, 1777", () => {
+  const root = tmp();
+  try {
+    mkdirSync(join(root, 'run'));
+    mkdirSync(join(root, 'var'));
+    symlinkSync('/run/lock', join(root, 'var/lock'));
+    assert.deepEqual(normaliseTree(root), ['+/run/lock']);
+    const st = statSync(join(root, 'var/lock'));
+    assert.ok(st.isDirectory());
+    assert.equal((st.mode & 0o7777).toString(8), '1777');
+    assert.deepEqual(normaliseTree(root), [], 'made once');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

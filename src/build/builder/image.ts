@@ -285,7 +285,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
     // --- normalise
     stage('normalise');
     const removed = normaliseTree(rootfs);
-    if (removed.length) note(`removed: ${removed.join(' ')}`);
+    if (removed.length) note(`cleanup: ${removed.join(' ')}`);
     if (clampShadowDates(rootfs, epochDays)) note('clamped /etc/shadow dates to the epoch');
     if (runScripts || img.run.length > 0) {
       const isNew = newPathTest(mode, upper, snapshot, rootfs);

@@ -2,8 +2,8 @@
 // inputs differ (mmdebstrap's cleanup list, debian.md section 9.1, oci-image.md section 9, and
 // what this project saw differ: dpkg/apt logs, ldconfig's aux-cache, apt's binary caches,
 // machine ids, the backup files dpkg, debconf and shadow keep as `*-old` and `passwd-`).
-import { existsSync, lstatSync, readdirSync, rmSync, truncateSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, truncateSync } from 'node:fs';
+import { join, posix } from 'node:path';
 import { CLEARED_DIRS } from '../config/normalise.js';
 import { resolveInRoot } from './paths.js';
 
@@ -47,7 +47,7 @@ function remove(root: string, p: string, removed: string[]): void {
 
 /**
  * Applies the cleanup to the tree at `root` (a plain tree or a mounted overlay) and returns the
- * image paths it removed or emptied.
+ * image paths it removed or emptied (and `+/run/lock` when it made that directory).
  */
 export function normaliseTree(root: string): string[] {
   const done: string[] = [];
@@ -78,7 +78,36 @@ export function normaliseTree(root: string): string[] {
     } catch {
       continue;
     }
-    for (const n of names) remove(root, join(d, n), done);
+    for (const n of names) {
+      // /run/lock stays (emptied): Debian's /var/lock points at it (below).
+      if (d === '/run' && n === 'lock' && lstatSync(join(abs, n)).isDirectory()) {
+        for (const m of readdirSync(join(abs, n)).sort()) remove(root, `/run/lock/${m}`, done);
+        continue;
+      }
+      remove(root, join(d, n), done);
+    }
   }
+  ensureRunLock(root, done);
   return done;
+}
+
+/**
+ * base-files' postinst turns /var/lock into a link to /run/lock and makes that directory, but
+ * maintainer scripts run with /run on a tmpfs, so the directory never reaches the image and
+ * /var/lock dangles (apache2ctl, oslo's lock_path and flock users fail). A Debian system has
+ * /run/lock as root's 1777 directory: create it when /var/lock points there.
+ */
+function ensureRunLock(root: string, done: string[]): void {
+  let target: string;
+  try {
+    target = readlinkSync(join(root, 'var/lock'));
+  } catch {
+    return; // no /var/lock link: nothing points at /run/lock
+  }
+  if (posix.normalize(posix.resolve('/var', target)) !== '/run/lock') return;
+  const run = resolveInRoot(root, '/run', { followLast: true });
+  if (!existsSync(run) || !lstatSync(run).isDirectory() || existsSync(join(run, 'lock'))) return;
+  mkdirSync(join(run, 'lock'));
+  chmodSync(join(run, 'lock'), 0o1777);
+  done.push('+/run/lock');
 }
