@@ -22,6 +22,7 @@ import { promisify } from 'node:util';
 import type { BuildSummary } from '../../src/build/index.js';
 import { openLayout } from '../../src/layout/index.js';
 import { parseImageConfig, type Manifest } from '../../src/oci/index.js';
+import { runInRootfs } from '../../src/runtime/index.js';
 import { buildJson, digests, shIn, umociUnpack, validateStored } from '../helpers/build.js';
 import { mirrorSkipReason } from '../helpers/mirror.js';
 
@@ -118,6 +119,30 @@ test('keystone, unpacked by umoci and run by runc: keystone-manage --version, ev
     assert.match(statuses[0] ?? '', /^\s*\d+ ii\s*$/);
     assert.ok(lines.includes('uwsgi-ok'));
     assert.ok(lines.some((l) => l.startsWith('uid=42425(keystone)')), 'the fixed uid of the family');
+  } finally {
+    await u.cleanup();
+  }
+});
+
+test("horizon's entrypoint starts Apache, which serves the dashboard's login page", async (t) => {
+  if (skip) return t.skip(skip);
+  if (!first['horizon amd64']) return t.skip('the first build did not finish');
+  const u = await umociUnpack(storeA, 'horizon:latest');
+  try {
+    // The image's own entrypoint + cmd, as umoci put them into the bundle.
+    const args = (JSON.parse(await readFile(join(u.rootfs, '..', 'config.json'), 'utf8')) as { process: { args: string[] } }).process.args;
+    const quoted = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const probe = `import urllib.request as u; r = u.urlopen(u.Request("http://127.0.0.1/horizon/auth/login/", headers={"Host": "localhost"}), timeout=5); print("status", r.status)`;
+    // /run is not a tmpfs here: a container runtime shows the image's /run (and its /run/lock).
+    const r = await runInRootfs({
+      rootfs: u.rootfs,
+      args: ['/bin/sh', '-c', `${quoted} > /tmp/apache.out 2>&1 & for i in $(seq 1 100); do python3 -c '${probe}' 2>/dev/null && exit 0; sleep 0.3; done; cat /tmp/apache.out; exit 1`],
+      env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+      tmpfs: ['/tmp'],
+      timeoutMs: 120_000,
+    });
+    assert.equal(r.exitCode, 0, `${args.join(' ')}: ${r.outputTail}`);
+    assert.match(r.stdoutTail, /status 200/);
   } finally {
     await u.cleanup();
   }
