@@ -19,6 +19,16 @@ function safeName(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
+/** The record kept under its input hash. */
+function byHashPath(storePath: string, inputHash: string): string {
+  return join(recordPaths(storePath).byHash, `${splitDigest(inputHash as Digest).hex}.json`);
+}
+
+/** The latest record of one image and architecture. */
+function latestPath(storePath: string, family: string, image: string, arch: string): string {
+  return join(recordPaths(storePath).latest, safeName(family), safeName(image), `${safeName(arch)}.json`);
+}
+
 /** Options of writeBuildRecord(). */
 export interface WriteRecordOptions {
   readonly storePath: string;
@@ -32,12 +42,10 @@ export interface WriteRecordOptions {
  */
 export async function writeBuildRecord(options: WriteRecordOptions): Promise<void> {
   const r = BuildRecordSchema.parse(options.record);
-  const paths = recordPaths(options.storePath);
   const text = prettyJson(r);
-  const { hex } = splitDigest(r.inputHash as Digest);
   const signal = options.signal ? { signal: options.signal } : {};
-  await atomicWriteFile(join(paths.byHash, `${hex}.json`), text, signal);
-  await atomicWriteFile(join(paths.latest, safeName(r.family), safeName(r.image), `${safeName(r.arch)}.json`), text, signal);
+  await atomicWriteFile(byHashPath(options.storePath, r.inputHash), text, signal);
+  await atomicWriteFile(latestPath(options.storePath, r.family, r.image, r.arch), text, signal);
 }
 
 /**
@@ -46,12 +54,11 @@ export async function writeBuildRecord(options: WriteRecordOptions): Promise<voi
  * behind (a change reverted). Writes only when the latest differs.
  */
 export async function markReused(options: { storePath: string; family: string; image: string; arch: string; inputHash: string; signal?: AbortSignal }): Promise<void> {
-  const paths = recordPaths(options.storePath);
   const signal = options.signal ? { signal: options.signal } : {};
-  const latest = join(paths.latest, safeName(options.family), safeName(options.image), `${safeName(options.arch)}.json`);
+  const latest = latestPath(options.storePath, options.family, options.image, options.arch);
   let text: string;
   try {
-    text = await readFile(join(paths.byHash, `${splitDigest(options.inputHash as Digest).hex}.json`), { encoding: 'utf8', ...signal });
+    text = await readFile(byHashPath(options.storePath, options.inputHash), { encoding: 'utf8', ...signal });
   } catch {
     return; // no record to point at: nothing to explain against
   }
