@@ -163,18 +163,16 @@ async function loadStored(store: LayoutStore, digest: string, what: string, sign
 }
 
 /** Work entries are named `<pid>-...` (build directories, the overlay probe): those of dead processes go. */
+/** Work directories (`<pid>-<id>`) whose build process is gone. */
+async function staleWorkDirs(workRoot: string): Promise<string[]> {
+  const names = await readdir(workRoot).catch(() => [] as string[]);
+  return names.filter((n) => !isProcessAlive(Number(n.split('-')[0])));
+}
+
 async function cleanStaleWork(workRoot: string, logger: Logger): Promise<void> {
-  let names: string[] = [];
-  try {
-    names = await readdir(workRoot);
-  } catch {
-    return;
-  }
-  for (const n of names) {
-    if (!isProcessAlive(Number(n.split('-')[0]))) {
-      logger.debug('removing the work directory of an interrupted build', { dir: n });
-      await removeTree(join(workRoot, n), logger);
-    }
+  for (const n of await staleWorkDirs(workRoot)) {
+    logger.debug('removing the work directory of an interrupted build', { dir: n });
+    await removeTree(join(workRoot, n), logger);
   }
 }
 
@@ -280,7 +278,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
   // one with nothing to build, under the store's build lock like any build (root only: unmounting).
   const workRoot = join(store.path, STATE_DIR, 'work');
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const leftovers = !building && isRoot && (await readdir(workRoot).catch(() => [] as string[])).some((n) => !isProcessAlive(Number(n.split('-')[0])));
+  const leftovers = !building && isRoot && (await staleWorkDirs(workRoot)).length > 0;
 
   const run = async (): Promise<void> => {
     await mkdir(workRoot, { recursive: true });

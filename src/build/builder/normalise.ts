@@ -33,7 +33,6 @@ export const EMPTIED_PATHS: readonly string[] = ['/etc/machine-id'];
 /** Directories whose `*-old` files (backups of the previous state) are removed. */
 export const OLD_BACKUP_DIRS: readonly string[] = ['/var/lib/dpkg', '/var/cache/debconf'];
 
-
 function remove(root: string, p: string, removed: string[]): void {
   const abs = resolveInRoot(root, p);
   try {
