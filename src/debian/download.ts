@@ -5,7 +5,7 @@ import { copyFile, link, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { errnoCode, mapLimit, tempPathFor } from '../core/index.js';
 import { DebianError } from './errors.js';
-import { checkCached, fetchToCache, type Transport } from './http.js';
+import { checkCached, fetchToCache, type ExpectedFile, type Transport } from './http.js';
 import type { LockedAptPackage } from './lock.js';
 
 /** Progress of fetchPackages, reported after every finished file and while bytes arrive. */
@@ -46,6 +46,11 @@ export function packageUrl(p: Pick<LockedAptPackage, 'uri' | 'filename'>): strin
   return base + p.filename.split('/').map(encodeURIComponent).join('/');
 }
 
+/** What a locked file must be (hash, size), its name in messages, and the lock that says so. */
+export function lockedFile(p: LockedAptPackage, lockFile = 'the lock'): ExpectedFile {
+  return { sha256: p.sha256, size: p.size, what: `${p.filename} (${p.name} ${p.version})`, lockFile };
+}
+
 /**
  * Makes sure every locked file is in the cache (downloading what is missing) and optionally in
  * `dest`. Files shared by several architectures (`all` packages) are fetched once.
@@ -56,7 +61,7 @@ export async function fetchPackages(options: FetchPackagesOptions): Promise<Fetc
   const unique = new Map<string, LockedAptPackage>();
   for (const p of options.packages) if (!unique.has(p.sha256)) unique.set(p.sha256, p);
   const files = [...unique.values()];
-  const cachedFlags = await Promise.all(files.map((p) => t.cache.has(p.sha256, p.size, checkCached(t, `${p.filename} (${p.name} ${p.version})`))));
+  const cachedFlags = await Promise.all(files.map((p) => t.cache.has(p.sha256, p.size, checkCached(t, lockedFile(p).what))));
   const missing = files.filter((_, i) => !cachedFlags[i]);
   if (t.offline && missing.length) {
     const shown = missing.slice(0, 20).map((p) => `  ${p.name}=${p.version} (${p.architecture}) ${p.filename}`);
@@ -72,7 +77,7 @@ export async function fetchPackages(options: FetchPackagesOptions): Promise<Fetc
   await mapLimit(missing, options.concurrency ?? 4, async (p) => {
     let got = 0;
     try {
-      await fetchToCache(t, [packageUrl(p)], { sha256: p.sha256, size: p.size, what: `${p.filename} (${p.name} ${p.version})`, lockFile: options.lockFile ?? 'the lock' }, {
+      await fetchToCache(t, [packageUrl(p)], lockedFile(p, options.lockFile), {
         onBytes: (n) => {
           got += n;
           doneBytes += n;

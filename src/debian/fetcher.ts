@@ -5,7 +5,7 @@
 import { DebianError } from './errors.js';
 import { checkCached, fetchToCache, type Transport } from './http.js';
 import type { LockedAptPackage } from './lock.js';
-import { fetchPackages, packageUrl, type FetchedPackage } from './download.js';
+import { fetchPackages, lockedFile, packageUrl, type FetchedPackage } from './download.js';
 
 /** Options of createPackageFetcher. */
 export interface PackageFetcherOptions {
@@ -64,8 +64,9 @@ export function createPackageFetcher(options: PackageFetcherOptions): PackageFet
   const runJob = async (job: Job): Promise<void> => {
     const p = job.pkg;
     try {
-      const cached = await t.cache.has(p.sha256, p.size, checkCached(t, `${p.filename} (${p.name} ${p.version})`));
-      if (!cached) await fetchToCache(t, [packageUrl(p)], { sha256: p.sha256, size: p.size, what: `${p.filename} (${p.name} ${p.version})`, lockFile: options.lockFile ?? 'the lock' });
+      const expected = lockedFile(p, options.lockFile);
+      const cached = await t.cache.has(p.sha256, p.size, checkCached(t, expected.what));
+      if (!cached) await fetchToCache(t, [packageUrl(p)], expected);
       job.state = 'done';
       job.settle(undefined, !cached);
     } catch (err) {
