@@ -25,10 +25,12 @@ import type {
   SymlinkSpec,
   UserSpec,
 } from './types.js';
+import { durationSeconds, type WrittenLabelValue, type WrittenSource } from './written.js';
 
 /** Directories whose contents every build removes (the runtime mounts tmpfs there during runs). */
 export const CLEARED_DIRS: readonly string[] = ['/tmp', '/var/tmp', '/run'];
-import { durationSeconds, type WrittenLabelValue, type WrittenSource } from './written.js';
+/** Where config entries would vanish: CLEARED_DIRS and Debian's links into /run. */
+const EMPTIED_AT_END: readonly string[] = [...CLEARED_DIRS, '/var/run', '/var/lock'];
 
 /** What the build context holds at a path (relative to the context directory). */
 export type ContextEntryKind = 'file' | 'directory' | 'missing' | 'other';
@@ -487,7 +489,7 @@ function normaliseImage(
   // build empties at the end.
   const destinations = new Map<string, string>();
   const claim = (dest: string, path: FieldPath) => {
-    const emptied = [...CLEARED_DIRS, '/var/run', '/var/lock' /* Debian's links to /run and /run/lock */].find((d) => dest.startsWith(`${d}/`));
+    const emptied = EMPTIED_AT_END.find((d) => dest.startsWith(`${d}/`));
     if (emptied !== undefined) {
       problems.error('INVALID_VALUE', path, `${dest} is in ${emptied}, which every build empties at the end (it belongs to the running container): create it when the container starts, or declare a volume`);
     }
