@@ -15,7 +15,7 @@ export const IMAGE_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 export const PACKAGE_NAME = new RegExp(`^[a-z0-9][a-z0-9+.-]+(?::(?:any|native|${DEBIAN_ARCHITECTURES.join('|')}))?$`);
 /** Run step, user and group names. */
 export const STEP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const DURATION = /^(?:\d+h)?(?:\d+m)?(?:\d+s)?$/;
+const DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
 
 // The signal names runc and Docker accept (x/sys/unix), real-time ones as SIGRTMIN+n / SIGRTMAX-n.
 const STOP_SIGNAL =
@@ -37,7 +37,7 @@ export const MAX_DURATION_SECONDS = 7 * 24 * 3600;
 /** Seconds of a written duration (an integer, or "1h30m" and the like). */
 export function durationSeconds(v: number | string): number {
   if (typeof v === 'number') return v;
-  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(v);
+  const m = DURATION.exec(v);
   return m ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : 0;
 }
 
