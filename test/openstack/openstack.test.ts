@@ -137,7 +137,6 @@ test("horizon's entrypoint starts Apache, which serves the dashboard's login pag
     const r = await runInRootfs({
       rootfs: u.rootfs,
       args: ['/bin/sh', '-c', `${quoted} > /tmp/apache.out 2>&1 & for i in $(seq 1 100); do python3 -c '${probe}' 2>/dev/null && exit 0; sleep 0.3; done; cat /tmp/apache.out; exit 1`],
-      env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
       tmpfs: ['/tmp'],
       timeoutMs: 120_000,
     });

@@ -30,6 +30,8 @@ let cache: string;
 const opts = () => ({ cwd: dir, store, cache });
 /** Mounts of this machine below `path` (overlays a build left behind). */
 const mountsUnder = async (path: string) => (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(path));
+/** Writer leases left in the store (`store verify` reports them). */
+const leasesLeft = () => readdir(join(store, '.lading/leases')).catch(() => []);
 
 const config = (sources: string) => `project: {name: small, vendor: lading tests}
 sources:
@@ -132,7 +134,7 @@ test('amd64 and arm64 from packages are one index; every image validates; the ru
   const index = data.value as Index;
   assert.deepEqual(index.manifests.map((m) => `${m.platform?.architecture}/${m.platform?.variant ?? ''}`), ['amd64/', 'arm64/v8']);
   // Finished builds release their writer leases (`store verify` reports leftovers).
-  assert.deepEqual(await readdir(join(store, '.lading/leases')).catch(() => []), []);
+  assert.deepEqual(await leasesLeft(), []);
   assert.equal(index.annotations?.['org.opencontainers.image.title'], 'data');
   for (const name of ['tiny:latest', 'child:latest', 'data:latest']) {
     const report = await validateStored(store, name);
@@ -266,7 +268,7 @@ test('an interrupted build removes its mounts and work directories', async () =>
   assert.ok(Date.now() - started < 45_000, 'the 60 s step was killed');
   assert.deepEqual(await mountsUnder(store), []);
   assert.deepEqual(await readdir(join(store, '.lading/work')), []);
-  assert.deepEqual(await readdir(join(store, '.lading/leases')).catch(() => []), []);
+  assert.deepEqual(await leasesLeft(), []);
 });
 
 test("a killed build's work directory and mounts are removed by the next build, also one with nothing to build", async () => {
@@ -311,7 +313,7 @@ test('the CLI stopped by SIGHUP (a closed terminal) cleans up like Ctrl-C and ex
   assert.deepEqual(await mountsUnder(work), []);
   assert.deepEqual(await readdir(work), []);
   assert.ok(!existsSync(join(store, '.lading/build/run.lock')), 'run.lock released');
-  assert.deepEqual(await readdir(join(store, '.lading/leases')).catch(() => []), []);
+  assert.deepEqual(await leasesLeft(), []);
 
   // Both output pipes closed before the first line: the build goes on to the end.
   const deaf = cli(['--force', 'tiny']);
