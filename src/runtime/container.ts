@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import { describeError, errnoCode, nullLogger, type Logger } from '../core/index.js';
 import { RuntimeError } from './errors.js';
 import { acquireMountPoints, type MountPointLease, type MountPointRequest } from './mountpoints.js';
-import { TailBuffer, type OutputSink } from './output.js';
+import { CappedLog, TailBuffer, type OutputSink } from './output.js';
 import {
   buildRuntimeConfig,
   DEFAULT_CAPABILITIES,
@@ -96,6 +96,8 @@ export interface RunOptions {
   stderr?: OutputSink;
   /** Also append stdout and stderr (interleaved as they arrive) to this file. */
   logFile?: string;
+  /** Most bytes of output written to `logFile` (default 8 MiB); past it, a note, and the output's last 64 KiB at the end. */
+  logLimitBytes?: number;
   /** How many bytes of the end of stdout and of stderr to keep for the result (default 64 KiB each). */
   tailBytes?: number;
   /** Mount the rootfs read-only (mounts still work). Default false. */
@@ -137,6 +139,7 @@ export interface RunResult {
 }
 
 const DEFAULT_TAIL = 64 * 1024;
+const DEFAULT_LOG_LIMIT = 8 << 20;
 const DEFAULT_TMPFS: readonly string[] = ['/tmp', '/run'];
 /**
  * A fresh container id: `lading-<pid>-<ms>-<random>` (the pid lets removeStaleContainers tell a
@@ -419,6 +422,8 @@ async function execute(runtime: RuntimeInfo, ctx: ExecuteContext): Promise<{ res
   const outTail = new TailBuffer(tailBytes);
   const errTail = new TailBuffer(tailBytes);
   const bothTail = new TailBuffer(tailBytes);
+  const log = logStream ? new CappedLog(logStream, options.logLimitBytes ?? DEFAULT_LOG_LIMIT) : undefined;
+  const logTail = new TailBuffer(log ? DEFAULT_TAIL : 0);
   if (options.signal?.aborted) throw new RuntimeError('ABORTED', `${what}: aborted before container ${id} started`, { cause: options.signal.reason });
   logger.debug('starting container', { id, runtime: runtime.name, args: options.args });
   const child = spawn(runtime.path, [`--log=${runtimeLog}`, '--log-format=json', 'run', '--bundle', bundle, id], {
@@ -439,7 +444,8 @@ async function execute(runtime: RuntimeInfo, ctx: ExecuteContext): Promise<{ res
     stream.on('data', (chunk: Buffer) => {
       tail.push(chunk);
       bothTail.push(chunk);
-      logStream?.write(chunk);
+      logTail.push(chunk);
+      log?.write(chunk);
       sinkWrite(sink, chunk, () => stream.pause(), () => stream.resume());
     });
   };
@@ -482,6 +488,7 @@ async function execute(runtime: RuntimeInfo, ctx: ExecuteContext): Promise<{ res
     options.signal?.removeEventListener('abort', onAbort);
     await killing;
   }
+  log?.finish(logTail.text());
   const durationMs = Math.round(performance.now() - ctx.started);
   if (stopReason === 'abort') throw new RuntimeError('ABORTED', `${what}: aborted; container ${id} killed`, { cause: options.signal?.reason });
   const exitCode = exit.code ?? 128 + 9;

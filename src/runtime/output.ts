@@ -27,3 +27,43 @@ export class TailBuffer {
     return buf.subarray(start).toString('utf8');
   }
 }
+
+/**
+ * Writes a container's output to its log up to `limit` bytes, then a note; `finish` appends the
+ * output's last bytes when anything was left out. BuildKit clips step logs the same way (2 MiB):
+ * a runaway step must not fill the disk with its log.
+ */
+export class CappedLog {
+  private written = 0;
+  private dropped = 0;
+
+  constructor(
+    private readonly stream: Writable,
+    private readonly limit: number,
+  ) {}
+
+  write(chunk: Buffer): void {
+    const room = this.limit - this.written;
+    if (room >= chunk.length) {
+      this.stream.write(chunk);
+      this.written += chunk.length;
+      return;
+    }
+    if (room > 0) {
+      this.stream.write(chunk.subarray(0, room));
+      this.written += room;
+      this.stream.write(`\n[lading: output clipped here, at the log limit of ${formatLimit(this.limit)}; its end follows]\n`);
+    }
+    this.dropped += chunk.length - Math.max(room, 0);
+  }
+
+  /** Appends the end of the output (from a TailBuffer) when some of it was dropped. */
+  finish(tail: string): void {
+    if (this.dropped === 0) return;
+    this.stream.write(`[lading: ${this.dropped} bytes of output left out; the last ${Buffer.byteLength(tail)} bytes follow]\n${tail}${tail.endsWith('\n') ? '' : '\n'}`);
+  }
+}
+
+function formatLimit(bytes: number): string {
+  return bytes % (1 << 20) === 0 ? `${bytes / (1 << 20)} MiB` : `${bytes} bytes`;
+}

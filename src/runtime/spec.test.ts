@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import {
   buildRuntimeConfig,
   serializeRuntimeConfig,
@@ -13,7 +14,7 @@ import {
 import { normaliseCapabilities } from './spec.js';
 import { newContainerId, parseProcLimits } from './container.js';
 import { containerOwner } from './stale.js';
-import { TailBuffer } from './output.js';
+import { CappedLog, TailBuffer } from './output.js';
 
 const base: RuntimeConfigInput = {
   rootfs: '/srv/rootfs',
@@ -130,4 +131,25 @@ test('container ids name their owner process and differ between runs', () => {
   assert.equal(containerOwner(a), process.pid);
   assert.equal(containerOwner(b), process.pid);
   assert.equal(containerOwner('buildah-123'), undefined);
+});
+
+test('CappedLog writes up to its limit, notes the cut, and appends the tail only when something was dropped', () => {
+  const out: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      out.push(chunk.toString());
+      cb();
+    },
+  });
+  const quiet = new CappedLog(sink, 10);
+  quiet.write(Buffer.from('0123456789'));
+  quiet.finish('789');
+  assert.equal(out.join(''), '0123456789');
+  out.length = 0;
+  const loud = new CappedLog(sink, 10);
+  loud.write(Buffer.from('01234'));
+  loud.write(Buffer.from('56789abc'));
+  loud.write(Buffer.from('def'));
+  loud.finish('cdef');
+  assert.equal(out.join(''), '0123456789\n[lading: output clipped here, at the log limit of 10 bytes; its end follows]\n[lading: 6 bytes of output left out; the last 4 bytes follow]\ncdef\n');
 });

@@ -108,6 +108,16 @@ test('exit codes are values; stdout and stderr are captured, streamed and logged
   assert.ok(log.includes('out-line\n') && log.includes('err-line\n'));
   assert.ok(r.durationMs > 0);
   assert.match(r.containerId, /^lading-\d+-\d+-[0-9a-f]+$/);
+  // The log stops at its limit with a note, and ends with the output's last bytes.
+  const clippedLog = join(scratch, 'clipped.log');
+  const loud = await run({ args: ['sh', '-c', 'i=0; while [ $i -lt 12000 ]; do echo line-$i; i=$((i+1)); done; echo last-line'], logFile: clippedLog, logLimitBytes: 1000 });
+  assert.equal(loud.exitCode, 0);
+  const clipped = await readFile(clippedLog, 'utf8');
+  assert.ok(clipped.startsWith('line-0\nline-1\n'), clipped.slice(0, 100));
+  assert.match(clipped, /\[lading: output clipped here, at the log limit of 1000 bytes; its end follows\]\n\[lading: \d+ bytes of output left out; the last \d+ bytes follow\]\n/);
+  assert.ok(clipped.endsWith('line-11999\nlast-line\n'));
+  assert.ok(!clipped.includes('line-3000\n'), 'the middle is left out');
+  assert.ok(clipped.length < 1000 + 200 + 64 * 1024);
   // outputTail keeps both streams in the order they came, as the log does.
   const mixed = await run({ args: ['sh', '-c', 'echo a; sleep 0.2; echo b >&2; sleep 0.2; echo c'] });
   assert.equal(mixed.outputTail, 'a\nb\nc\n');
