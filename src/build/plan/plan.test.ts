@@ -83,12 +83,12 @@ test('input hashes are pinned: an accidental change to what is hashed shows here
     'base/amd64': 'sha256:64a2464e597f6e543ebfb5d1ebbd4f59fed67d67eb86f79ee7e72c4636a05790',
     'base/arm64': 'sha256:c716f6db6b079b7df15f5732d4ac012859575d2d6feaf8a95fdb3a73a7801e64',
     'tools/amd64': 'sha256:f20c657e18260be40cedd73ac5c6c8207551aa9cdc25dd3796315492b92532ca',
-    'app-base/amd64': 'sha256:9fae0e067c1074945168cddd9ac001b0c7e1b355c1e5489562780df009628395',
-    'app-base/arm64': 'sha256:68156a1c749d6b0c0c27cc0705cc30735cbd465c20077eb8eabfa6c5021fb66d',
-    'web/amd64': 'sha256:65998983291eb65df2eec583c47e65bba77d281ee9254630d430b5861365cde3',
-    'web/arm64': 'sha256:837134d89eaa4aa6ba2c091493a5e49019eb447c09940577138a83130b84ac6d',
-    'worker/amd64': 'sha256:8e497cf215f9bb55af19cad34abc2745843ab02e81eb2eb712bff2aeefe1750c',
-    'worker/arm64': 'sha256:fddb6aea9203fa4f908b533b0f31221bf7a560761d7dcabb686d59d463b7ce15',
+    'app-base/amd64': 'sha256:03514570e8873fbd19ebd554185d8ebaec47436b54aa265414e9323bce5d5239',
+    'app-base/arm64': 'sha256:8a445d3991b389aff411d272b1fc41d9cbcb70e41221b474dc3a32dfbb8ffdc9',
+    'web/amd64': 'sha256:edebd71265948310f15034c23a7fb6b2af53dbe7d714375a4a65ddf4a2dad215',
+    'web/arm64': 'sha256:d1d39a03513797880016eab035eb796deb1b7052dc3165cab2217067fed9b15e',
+    'worker/amd64': 'sha256:7a98a7fee39baccd13a9475969823b60348d7cc97ad82fe25bacda39b9ea0262',
+    'worker/arm64': 'sha256:f94991527855acbe778a14e57ee9a2135aae4e0082210ec8a4593aa5217a343b',
   });
   // The same inputs plan the same hashes.
   assert.deepEqual(planBuild({ family, lock, files }), first);
@@ -134,6 +134,19 @@ test('a build-context file changes: only the image that copies it rebuilds', () 
   const plan = planBuild({ family, lock, files: changed, store: store(firstRecords) });
   assert.deepEqual(built(plan), ['web/amd64', 'web/arm64']);
   assert.equal(reasons(plan, 'web')[0]?.replace(/\(sha256:\w+ -> /, '(X -> '), 'file-changed: file files/etc/web.conf changed (X -> sha256:abababababab)');
+});
+
+test("a file's executable bit counts only when the config gives the file no mode", () => {
+  const flip = (src: string): ContextDigests => {
+    const d = files[src];
+    assert.ok(d && d.kind === 'file');
+    return { ...files, [src]: { ...d, executable: !d.executable } };
+  };
+  // entry.sh has mode 0o755 in the config: its bit on disk does not reach the image.
+  assert.deepEqual(planBuild({ family, lock, files: flip('files/bin/entry.sh'), store: store(firstRecords) }).summary, { build: 0, reuse: 9 });
+  const plan = planBuild({ family, lock, files: flip('files/etc/web.conf'), store: store(firstRecords) });
+  assert.deepEqual(built(plan), ['web/amd64', 'web/arm64']);
+  assert.deepEqual(reasons(plan, 'web'), ['file-changed: file files/etc/web.conf changed (executable bit)']);
 });
 
 test('the parent definition changes: the whole subtree under it rebuilds, the external-based image does not', async () => {

@@ -101,7 +101,8 @@ export function imageInputs(options: {
   for (const f of img.files) {
     const d = options.files[f.src];
     if (!d) throw new BuildError('PLAN_INPUT_MISSING', `planning ${image}: no digest for build-context file ${f.src}`, { hint: 'hash the context with hashContext()' });
-    files[f.src] = { kind: d.kind, digest: d.digest, ...(d.kind === 'file' ? { executable: d.executable } : {}) };
+    // The executable bit picks a single file's mode only when the config gives none.
+    files[f.src] = { kind: d.kind, digest: d.digest, ...(d.kind === 'file' && f.mode === undefined ? { executable: d.executable } : {}) };
   }
   return {
     layerFormat: LAYER_FORMAT_VERSION,
