@@ -192,9 +192,15 @@ export interface TolerantParse<T> {
  * still run on everything that is well-formed: one run shows all problems. A missing required
  * field drops the map holding it (an image without `from` is dropped whole: see `dropped`).
  */
-export function parseTolerant<T extends z.ZodType>(schema: T, value: unknown, problems: ProblemList): TolerantParse<z.infer<T>> {
+export function parseTolerant<T extends z.ZodType>(
+  schema: T,
+  value: unknown,
+  problems: ProblemList,
+  options: { placeholders?: Readonly<Record<string, unknown>> } = {},
+): TolerantParse<z.infer<T>> {
   const current = structuredClone(value);
   const dropped: FieldPath[] = [];
+  const placed = new Set<string>();
   for (let round = 0; round < 16; round++) {
     const check = checkSchema(schema, current, round === 0 ? problems : undefined);
     if (check.data !== undefined) return { data: check.data, dropped };
@@ -204,7 +210,20 @@ export function parseTolerant<T extends z.ZodType>(schema: T, value: unknown, pr
       if (f.missing) target = target.slice(0, -1);
       // Never delete list items (it would shift the indices problems point at): drop the list.
       while (target.length > 0 && typeof target[target.length - 1] === 'number') target = target.slice(0, -1);
-      if (target.length === 0) return { data: undefined, dropped };
+      if (target.length === 0) {
+        // A required top-level field that is missing or broken: a placeholder (reported once
+        // already, its own problems suppressed) lets the checks of everything else still run.
+        const key = f.path[0];
+        const placeholder = typeof key === 'string' ? options.placeholders?.[key] : undefined;
+        if (typeof key !== 'string' || placeholder === undefined || placed.has(key) || current === null || typeof current !== 'object' || Array.isArray(current)) {
+          return { data: undefined, dropped };
+        }
+        (current as Record<string, unknown>)[key] = structuredClone(placeholder);
+        placed.add(key);
+        dropped.push([key]);
+        progress = true;
+        continue;
+      }
       if (deleteAt(current, target)) {
         dropped.push(target);
         progress = true;

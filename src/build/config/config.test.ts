@@ -511,3 +511,38 @@ test('a files destination ending in / is a directory to copy into; the file keep
   assert.deepEqual(r.problems.map(formatProblem), []);
   assert.deepEqual(r.family?.images.a?.files.map((f) => f.dest).sort(), ['/etc/app/app.conf', '/usr/local/bin/tool']);
 });
+
+test('a missing or broken project, and images with a broken chain, do not hide the other problems', () => {
+  const text = ['images:', '  a: {from: nope}', '  b: {from: a, users: [{name: x, uid: 1}, {name: x, uid: 2}]}', '  c: {from: scratch, ports: [80, "80/tcp", "0"]}', ''].join('\n');
+  assert.deepEqual(problems({ file: 'lading.yaml', text }), [
+    'lading.yaml:1:1 project: required field is missing',
+    'lading.yaml:2:13 images.a.from: unknown image "nope" (not in this family; an external base is written REGISTRY/REPO[:TAG]@sha256:..., or use scratch)',
+    'lading.yaml:3:50 images.b.users[1].name: user x is already defined by users[0]',
+    'lading.yaml:4:44 images.c.ports[2]: port 0 is out of range 1-65535',
+  ]);
+  const badName = problems({ file: 'lading.yaml', text: `project: {name: Demo}\n${text}` });
+  assert.equal(badName.length, 4);
+  assert.match(badName[0] ?? '', /^lading\.yaml:1:17 project\.name: expected lower-case letters/);
+});
+
+test('user fields that would forge /etc/passwd lines, an epoch past year 9999 and impossible dates are refused', () => {
+  const p = problems(
+    family(['  a:', '    from: scratch', '    users: [{name: app, uid: 900, comment: "App: x", shell: "/bin/sh\\nevil::0:0::/:/bin/sh", home: rel/home}]', ''].join('\n'), 'sourceDateEpoch: 9000000000000\n'),
+  );
+  assert.deepEqual(p, [
+    'lading.yaml:4:18 sourceDateEpoch: must be at most 253402300799, got the number 9000000000000',
+    'lading.yaml:8:44 images.a.users[0].comment: expected text without \':\' or control characters (newlines, tabs), got the string "App: x"',
+    'lading.yaml:8:61 images.a.users[0].shell: expected an absolute path without \':\' or control characters, got the string "/bin/sh\\nevil::0:0::/:/bin/sh"',
+    'lading.yaml:8:100 images.a.users[0].home: expected an absolute path without \':\' or control characters, got the string "rel/home"',
+  ]);
+  const until = (d: string) => problems({ file: 'lading.yaml', text: `project: {name: t, support: {status: supported, until: ${d}}}\nimages:\n  a: {from: scratch}\n` });
+  assert.deepEqual(until('2027-02-30'), ['lading.yaml:1:56 project.support.until: "2027-02-30" is not a calendar date']);
+  assert.deepEqual(until('2028-02-29'), []);
+});
+
+test('noEssential: false is the default, accepted on any image (an override may rebase a scratch image)', () => {
+  const base = family(['  base:', '    from: scratch', '    noEssential: true', ''].join('\n'));
+  const override = { file: 'site.yaml', text: `images:\n  base:\n    from: "debian@sha256:${'a'.repeat(64)}"\n    noEssential: false\n` };
+  const f = ok(base, [override]);
+  assert.equal(f.images.base!.from.kind, 'external');
+});

@@ -40,6 +40,9 @@ export interface ParsedFamily {
   readonly packageOrigins: ReadonlyMap<string, ReadonlyMap<string, PackageOrigin>>;
 }
 
+// Stand-ins for a missing or broken `project:` or `images:`, so one run still reports the rest.
+const FAMILY_PLACEHOLDERS = { project: { name: 'unnamed' }, images: {} };
+
 function mergeFamily(
   options: ParseFamilyOptions,
   problems: Problem[],
@@ -47,7 +50,7 @@ function mergeFamily(
   const base = parseYaml(options.config.text, options.config.file);
   problems.push(...base.problems);
   const baseList = new ProblemList(base.sources);
-  const parsed = base.value === undefined && base.problems.length === 0 ? undefined : parseTolerant(WrittenFamilySchema, base.value ?? {}, baseList);
+  const parsed = base.value === undefined && base.problems.length === 0 ? undefined : parseTolerant(WrittenFamilySchema, base.value ?? {}, baseList, { placeholders: FAMILY_PLACEHOLDERS });
   if (base.value === undefined && base.problems.length === 0) {
     problems.push({ file: options.config.file, line: 1, col: 1, code: 'REQUIRED', severity: 'error', path: [], message: 'the file is empty (a family needs project: and images:)' });
   }

@@ -135,7 +135,7 @@ export function normalise(merged: MergedFamily, sources: SourceMap, problems: Pr
     ...(wp.owner !== undefined ? { owner: { ...wp.owner } } : {}),
     ...(wp.support !== undefined ? { support: { ...wp.support } } : {}),
   };
-  if (wp.support?.until !== undefined && Number.isNaN(Date.parse(`${wp.support.until}T00:00:00Z`))) {
+  if (wp.support?.until !== undefined && !isCalendarDate(wp.support.until)) {
     problems.error('INVALID_VALUE', ['project', 'support', 'until'], `${JSON.stringify(wp.support.until)} is not a calendar date`);
   }
 
@@ -250,6 +250,13 @@ export function normalise(merged: MergedFamily, sources: SourceMap, problems: Pr
     const built = normaliseImage(name, img, base, parent, lineage, architectures, options, problems, sources);
     images[name] = built.image;
     packageOrigins.set(name, built.origins);
+  }
+  // Images with a broken chain (unknown parent, cycle) are not built, but their own fields are
+  // still checked, without what their ancestors would add, so one run reports every problem.
+  for (const name of names) {
+    const img = merged.images[name];
+    if (!img || usable.get(name) === true) continue;
+    normaliseImage(name, img, bases.get(name) ?? { kind: 'scratch' }, undefined, [], architectures, options, problems, sources);
   }
   // Children, now that every image is known.
   const childMap = new Map<string, string[]>();
@@ -377,6 +384,12 @@ function checkContextPath(src: string, path: FieldPath, options: NormaliseOption
   return { src: rel, kind };
 }
 
+/** YYYY-MM-DD naming a real day (Date.parse rolls 2027-02-30 over into March). */
+function isCalendarDate(date: string): boolean {
+  const t = Date.parse(`${date}T00:00:00Z`);
+  return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === date;
+}
+
 function checkAbsolute(p: string, path: FieldPath, problems: ProblemList): string | undefined {
   if (!p.startsWith('/')) {
     problems.error('INVALID_VALUE', path, `${JSON.stringify(p)} must be an absolute path in the image`);
@@ -480,7 +493,7 @@ function normaliseImage(
     packages[arch] = [...set].sort();
   }
 
-  if (img.noEssential !== undefined && base.kind !== 'scratch') {
+  if (img.noEssential === true && base.kind !== 'scratch') {
     problems.error('INVALID_VALUE', [...at, 'noEssential'], `noEssential applies only to images built from scratch (${name} is built from ${base.kind === 'image' ? base.name : 'an external image'})`);
   }
   const essential = base.kind === 'scratch' && img.noEssential !== true;
@@ -629,11 +642,13 @@ function normaliseImage(
   // Container settings: own, then effective (parent's with own on top).
   const env = envMap(img.env, [...at, 'env'], sources, problems);
   const workdir = img.workdir === undefined ? undefined : checkAbsolute(img.workdir, [...at, 'workdir'], problems);
-  const ports = [...new Set((img.ports ?? []).map((p) => (typeof p === 'number' || !p.includes('/') ? `${p}/tcp` : p)))];
-  ports.forEach((p, i) => {
+  const written = (img.ports ?? []).map((p) => (typeof p === 'number' || !p.includes('/') ? `${p}/tcp` : p));
+  // Checked as written, so a problem points at its own item; duplicates go afterwards.
+  written.forEach((p, i) => {
     const n = Number(p.split('/')[0]);
     if (!(n >= 1 && n <= 65535)) problems.error('INVALID_VALUE', [...at, 'ports', i], `port ${p.split('/')[0]} is out of range 1-65535`);
   });
+  const ports = [...new Set(written)];
   const volumes: string[] = [];
   (img.volumes ?? []).forEach((v, i) => {
     const a = checkAbsolute(v, [...at, 'volumes', i], problems);

@@ -103,15 +103,20 @@ const SymlinkEntry = z.strictObject({
   target: str('Link target, absolute or relative, written as is.'),
 });
 
+// /etc/passwd fields are separated by ':' and lines: a field holding either would forge entries.
+const PASSWD_TEXT = /^[^:\u0000-\u001f\u007f]*$/;
+const PASSWD_PATH = /^\/[^:\u0000-\u001f\u007f]*$/;
+const PASSWD_PATH_MSG = "expected an absolute path without ':' or control characters";
+
 const UserEntry = z.strictObject({
   name: z.string().regex(STEP_NAME, { error: NAME_MSG }).describe('User name.'),
   uid: z.number().int().min(0).max(2 ** 31 - 1).describe('Fixed numeric uid (reproducible: never allocated).'),
   gid: z.number().int().min(0).max(2 ** 31 - 1).optional().describe('Primary group id. Default: the uid; a group named after the user is created when no group has that gid.'),
   groups: z.array(z.string().regex(STEP_NAME, { error: NAME_MSG })).optional().describe('Supplementary group names.'),
-  home: z.string().optional().describe('Home directory. Default /nonexistent for system users, /home/<name> otherwise.'),
-  shell: z.string().optional().describe('Login shell. Default /usr/sbin/nologin.'),
+  home: z.string().regex(PASSWD_PATH, { error: PASSWD_PATH_MSG }).optional().describe('Home directory (absolute). Default /nonexistent for system users, /home/<name> otherwise.'),
+  shell: z.string().regex(PASSWD_PATH, { error: PASSWD_PATH_MSG }).optional().describe('Login shell (absolute). Default /usr/sbin/nologin.'),
   system: z.boolean().optional().describe('A system account (default true).'),
-  comment: z.string().optional().describe('GECOS field.'),
+  comment: z.string().regex(PASSWD_TEXT, { error: "expected text without ':' or control characters (newlines, tabs)" }).optional().describe('GECOS field.'),
 });
 
 const GroupEntry = z.strictObject({
@@ -225,6 +230,9 @@ const Compression = z.union(
   { error: 'expected gzip, zstd, or {algorithm, level}' },
 );
 
+// 9999-12-31T23:59:59Z: the last time an RFC 3339 date (four-digit year) can express.
+const MAX_EPOCH = 253402300799;
+
 const familyFields = {
   format: z.literal(1).optional().describe('Version of this file format (1).'),
   project: ProjectSchema,
@@ -233,7 +241,7 @@ const familyFields = {
   architectures: z.array(z.enum(DEBIAN_ARCHITECTURES)).min(1).optional().describe('Debian architecture names. Default: the architecture of the machine running lading.'),
   compression: Compression.optional().describe('Layer compression: gzip (default) or zstd, optionally {algorithm, level}.'),
   sourceDateEpoch: z
-    .union([z.literal('packages'), z.number().int().min(0)], { error: 'expected "packages" or integer seconds since 1970' })
+    .union([z.literal('packages'), z.number().int().min(0).max(MAX_EPOCH)], { error: 'expected "packages" or integer seconds since 1970 (up to 253402300799, the end of year 9999)' })
     .optional()
     .describe('Timestamp of the images: "packages" (default: the newest file date among the image\'s packages) or fixed integer seconds.'),
   profiles: z.record(z.string().regex(STEP_NAME, { error: NAME_MSG }), z.array(z.string().min(1))).optional().describe('Named image sets; selecting an image brings its ancestors. Entries are image names or globs ("nova-*").'),
