@@ -104,8 +104,10 @@ const SymlinkEntry = z.strictObject({
 });
 
 // /etc/passwd fields are separated by ':' and lines: a field holding either would forge entries.
+/* eslint-disable no-control-regex -- control characters are exactly what these refuse */
 const PASSWD_TEXT = /^[^:\u0000-\u001f\u007f]*$/;
 const PASSWD_PATH = /^\/[^:\u0000-\u001f\u007f]*$/;
+/* eslint-enable no-control-regex */
 const PASSWD_PATH_MSG = "expected an absolute path without ':' or control characters";
 
 const UserEntry = z.strictObject({
