@@ -326,6 +326,33 @@ test('files and directories keep setuid, setgid and sticky bits whatever the own
   assert.equal(statSync(join(root, 'usr/bin/sgid')).uid, 1000);
 });
 
+test('a files source that is a symlink is followed inside the context, and refused when it leads outside', (t) => {
+  const root = tmp();
+  const ctx = tmp();
+  const outside = tmp();
+  t.after(() => {
+    for (const d of [root, ctx, outside]) rmSync(d, { recursive: true, force: true });
+  });
+  writeFileSync(join(ctx, 'real.sh'), '#!/bin/sh\n', { mode: 0o755 });
+  symlinkSync('real.sh', join(ctx, 'hello.sh'));
+  mkdirSync(join(ctx, 'conf'));
+  writeFileSync(join(ctx, 'conf', 'a.conf'), 'a\n');
+  symlinkSync('conf', join(ctx, 'conf-link'));
+  writeFileSync(join(outside, 'secret'), 'no\n');
+  symlinkSync(join(outside, 'secret'), join(ctx, 'escape'));
+  const place = (files: Parameters<typeof placeFiles>[0]['files']) => placeFiles({ root, image: 'x', contextDir: ctx, digests: {}, files, directories: [], symlinks: [], epoch: 0 });
+  const owner = { user: 0, group: 0 };
+  place([
+    { src: 'hello.sh', dest: '/usr/local/bin/hello', owner },
+    { src: 'conf-link', dest: '/etc/app', owner },
+  ]);
+  assert.equal(readFileSync(join(root, 'usr/local/bin/hello'), 'utf8'), '#!/bin/sh\n');
+  assert.equal(statSync(join(root, 'usr/local/bin/hello')).mode & 0o777, 0o755);
+  assert.equal(readFileSync(join(root, 'etc/app/a.conf'), 'utf8'), 'a\n');
+  assert.ok(lstatSync(join(root, 'etc/app')).isDirectory());
+  assert.throws(() => place([{ src: 'escape', dest: '/secret', owner }]), { code: 'FILE_FAILED', message: /image x: file escape -> \/secret: escape leads outside the build context/ });
+});
+
 test('a file name that is not UTF-8 is refused once, naming the image path with the bytes escaped', async (t) => {
   const root = tmp();
   t.after(() => rmSync(root, { recursive: true, force: true }));

@@ -2,8 +2,8 @@
 // root with chroot path semantics. Owners given by name resolve in the image's own /etc/passwd
 // and /etc/group; every placed entry gets the image's epoch as mtime, so the context's
 // timestamps never reach the image.
-import { chmodSync, chownSync, copyFileSync, lchownSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { chmodSync, chownSync, copyFileSync, lchownSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, statSync, utimesSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
 import { digestOf } from '../../core/index.js';
 import { BuildError } from '../errors.js';
 import type { ContextDigests } from '../config/context.js';
@@ -75,6 +75,17 @@ function copyTree(src: string, dest: string, ids: { uid: number; gid: number }, 
   }
 }
 
+/**
+ * A `files` source with its symlinks followed (as a Dockerfile COPY follows its source, and as
+ * the plan hashed it); the result must still be inside the build context.
+ */
+function inContext(contextDir: string, rel: string, what: string): string {
+  const root = realpathSync(contextDir);
+  const real = realpathSync(join(contextDir, rel));
+  if (real !== root && !real.startsWith(root + sep)) throw new BuildError('FILE_FAILED', `${what}: ${rel} leads outside the build context (to ${real})`);
+  return real;
+}
+
 /** Places directories, then files, then symlinks (each sorted by destination). */
 export function placeFiles(options: PlaceFilesOptions): void {
   const { root, image, epoch } = options;
@@ -96,10 +107,10 @@ export function placeFiles(options: PlaceFilesOptions): void {
   for (const f of options.files) {
     const what = `image ${image}: file ${f.src} -> ${f.dest}`;
     const ids = owner(root, image, what, f.owner);
-    const src = join(options.contextDir, f.src);
     const planned = options.digests[f.src];
     try {
-      const st = lstatSync(src);
+      const src = inContext(options.contextDir, f.src, what);
+      const st = statSync(src);
       const target = ensureParent(root, f.dest);
       if (st.isFile()) {
         const data = readFileSync(src);

@@ -1,7 +1,8 @@
 // Digests of the build-context files an image copies, for the planner's input hashes (the
 // planner itself is pure: the caller hashes and passes these in).
+import { realpathSync } from 'node:fs';
 import { lstat, readdir, readlink, stat } from 'node:fs/promises';
-import { join, posix, resolve, sep } from 'node:path';
+import { basename, dirname, join, posix, resolve, sep } from 'node:path';
 import { canonicalJson, digestFile, digestOf, fsReason, throwIfAborted, type Digest } from '../../core/index.js';
 import { BuildError } from '../errors.js';
 import type { FamilyConfig } from './types.js';
@@ -24,9 +25,21 @@ export interface HashContextOptions {
   readonly signal?: AbortSignal;
 }
 
+/** The path with symlinks resolved, so a link cannot hide what it points at (for a path not made yet, its nearest existing parent). */
+function real(path: string): string {
+  const abs = resolve(path);
+  try {
+    return realpathSync(abs);
+  } catch {
+    const parent = dirname(abs);
+    return parent === abs ? abs : join(real(parent), basename(abs));
+  }
+}
+
 function overlap(src: string, abs: string, exclude: HashContextOptions['exclude']): void {
+  abs = real(abs);
   for (const e of exclude ?? []) {
-    const x = resolve(e.path);
+    const x = real(e.path);
     if (x === abs || x.startsWith(abs + sep)) {
       throw new BuildError('CONTEXT_INVALID', `build context: files src ${JSON.stringify(src)} holds the ${e.what} (${x}), which would be copied into the image`, {
         hint: `copy a narrower directory, or keep the ${e.what} outside the build context`,

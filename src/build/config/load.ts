@@ -1,6 +1,6 @@
 // Entry points for reading a family: parseFamily (pure: texts in, FamilyConfig + problems out)
 // and loadFamily (reads lading.yaml, the overrides and the build context from disk).
-import { readFile, lstat, realpath, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { errnoCode, fsReason, throwIfAborted } from '../../core/index.js';
 import { hostArchitecture } from '../../debian/index.js';
@@ -143,15 +143,12 @@ async function readText(path: string, display: string, signal?: AbortSignal): Pr
 async function contextKind(root: string, rel: string): Promise<ContextEntryKind> {
   const abs = join(root, rel);
   try {
-    const st = await lstat(abs);
-    if (st.isSymbolicLink()) {
-      const real = await realpath(abs);
-      const realRoot = await realpath(root);
-      if (real !== realRoot && !real.startsWith(realRoot + sep)) return 'other';
-      const t = await stat(real);
-      return t.isFile() ? 'file' : t.isDirectory() ? 'directory' : 'other';
-    }
-    return st.isFile() ? 'file' : st.isDirectory() ? 'directory' : 'other';
+    // Symlinks are followed, in the last component or any other, and must stay in the context.
+    const real = await realpath(abs);
+    const realRoot = await realpath(root);
+    if (real !== realRoot && !real.startsWith(realRoot + sep)) return 'other';
+    const t = await stat(real);
+    return t.isFile() ? 'file' : t.isDirectory() ? 'directory' : 'other';
   } catch (err) {
     if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return 'missing';
     throw new BuildError('CONTEXT_INVALID', `build context ${root}: cannot read ${rel}: ${(err as Error).message}`, { cause: err });

@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDigest } from '../../core/index.js';
 import { FAMILY_CATALOG, lockFromCatalog, type Catalog } from '../../../test/helpers/family-lock.js';
@@ -230,4 +232,15 @@ test('a files source that holds the store (or sits in it) is refused: the store 
   await assert.rejects(hashContext({ contextDir: dir, family, exclude: [{ path: `${dir}files`, what: 'store' }] }), /files src "files\/bin\/entry\.sh" is inside the store/);
   // A store beside the sources is fine.
   assert.deepEqual(await hashContext({ contextDir: dir, family, exclude: [{ path: `${dir}.lading/store`, what: 'store' }] }), files);
+  // A symlink does not hide the store: not the store's own path, nor the context's.
+  const { mkdtemp, rm, symlink } = await import('node:fs/promises');
+  const links = await mkdtemp(join(tmpdir(), 'lading-plan-links-'));
+  try {
+    await symlink(`${dir}files/conf.d`, join(links, 'conf'));
+    await assert.rejects(hashContext({ contextDir: dir, family, exclude: [{ path: join(links, 'conf/.lading/store'), what: 'store' }] }), /files src "files\/conf\.d" holds the store/);
+    await symlink(dir, join(links, 'ctx'));
+    await assert.rejects(hashContext({ contextDir: join(links, 'ctx'), family, exclude: [{ path: `${dir}files/conf.d/.lading/store`, what: 'store' }] }), /files src "files\/conf\.d" holds the store/);
+  } finally {
+    await rm(links, { recursive: true, force: true });
+  }
 });
