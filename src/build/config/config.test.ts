@@ -546,3 +546,11 @@ test('noEssential: false is the default, accepted on any image (an override may 
   const f = ok(base, [override]);
   assert.equal(f.images.base!.from.kind, 'external');
 });
+
+test('before and after belong to run.add; in run.set or run.replace they are unknown keys, not silently ignored', () => {
+  const base = family(['  a:', '    from: scratch', '    run:', '      - {name: one, script: "true"}', ''].join('\n'));
+  const override = { file: 'site.yaml', text: 'images:\n  a:\n    run:\n      replace: [{name: one, script: "false", before: nothing}]\n      add: [{name: two, script: "true", before: one}]\n' };
+  assert.deepEqual(problems(base, [override]), ['site.yaml:4:46 images.a.run.replace[0].before: unknown key "before"']);
+  const fine = ok(base, [{ file: 'site.yaml', text: 'images:\n  a:\n    run:\n      add: [{name: two, script: "true", before: one}]\n' }]);
+  assert.deepEqual(fine.images.a!.run.map((s) => s.name), ['two', 'one']);
+});

@@ -301,7 +301,11 @@ export const ImagePatchSchema = z.strictObject({
   symlinks: listEdit(SymlinkEntry, z.string(), true).optional().describe('Links, addressed by path.'),
   users: listEdit(UserEntry, z.string(), true).optional().describe('Users, addressed by name.'),
   groups: listEdit(GroupEntry, z.string(), true).optional().describe('Groups, addressed by name.'),
-  run: listEdit(OverrideRunStep, z.string(), true).optional().describe('Run steps, addressed by name; add takes before/after.'),
+  // before/after place added steps only: set and replace keep positions, so they refuse them.
+  run: listEdit(RunStep, z.string(), true)
+    .extend({ add: z.array(OverrideRunStep).optional().describe('Append steps, or insert them before/after a named step.') })
+    .optional()
+    .describe('Run steps, addressed by name; add takes before/after.'),
   env: NullableStringMap.optional().describe('Merged key by key; null removes a key.'),
   labels: NullableLabelMap.optional().describe('Merged key by key; null removes a key.'),
   annotations: NullableLabelMap.optional().describe('Merged key by key; null removes a key.'),
