@@ -107,7 +107,7 @@ test('every validation problem at once, each with file:line:col and field path',
 test('apt sources are checked by the debian module\'s parsers, each problem at its entry', () => {
   const sources = ['sources:', '  - "deb ftp://x/ bookworm main"', '  - "nonsense"', '  - {uris: [http://x/], suites: [bookworm]}', '  - deb [signed-by=/k.gpg] http://x/ bookworm main', ''].join('\n');
   assert.deepEqual(problems({ file: 'lading.yaml', text: `project: {name: t}\n${sources}images: {a: {from: scratch}}\n` }), [
-    'lading.yaml:3:5 sources[0]: no usable source (deb-src only, or an unsupported URI scheme)',
+    'lading.yaml:3:5 sources[0]: no usable source: skipping ftp://x/: only http, https and file URIs are supported',
     'lading.yaml:4:5 sources[1]: unknown type "nonsense" (want deb or deb-src)',
     'lading.yaml:5:5 sources[2]: http://x/ bookworm: no components',
   ]);
@@ -553,4 +553,13 @@ test('before and after belong to run.add; in run.set or run.replace they are unk
   assert.deepEqual(problems(base, [override]), ['site.yaml:4:46 images.a.run.replace[0].before: unknown key "before"']);
   const fine = ok(base, [{ file: 'site.yaml', text: 'images:\n  a:\n    run:\n      add: [{name: two, script: "true", before: one}]\n' }]);
   assert.deepEqual(fine.images.a!.run.map((s) => s.name), ['two', 'one']);
+});
+
+test('a source that yields nothing says why: a flat repository, deb-src only, an unsupported scheme', () => {
+  const p = problems(family('  a: {from: scratch}\n', 'sources:\n  - "deb http://x ./"\n  - {uris: [http://x], suites: [./]}\n  - "deb-src http://x bookworm main"\n'));
+  assert.deepEqual(p, [
+    'lading.yaml:5:5 sources[0]: no usable source: skipping flat repository http://x/ ./: not supported',
+    'lading.yaml:6:5 sources[1]: no usable source: skipping flat repository http://x/ ./: not supported',
+    'lading.yaml:7:5 sources[2]: no usable source: deb-src only',
+  ]);
 });

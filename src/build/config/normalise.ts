@@ -107,12 +107,12 @@ export function deb822Text(e: Extract<AptSourceEntry, { format: 'deb822' }>): st
  * sources.list(5) and deb822 parsers. Throws DebianError SOURCES_INVALID naming `what`.
  */
 export function toAptSources(entries: readonly AptSourceEntry[], what: string): AptSource[] {
-  const out: AptSource[] = [];
-  entries.forEach((e, i) => {
-    const at = `${what} sources[${i}]`;
-    out.push(...(e.format === 'one-line' ? parseSourcesList(e.line, at) : parseDeb822Sources(deb822Text(e), at)).sources);
-  });
-  return out;
+  return entries.flatMap((e, i) => parseEntry(e, `${what} sources[${i}]`).sources);
+}
+
+function parseEntry(e: AptSourceEntry, at: string): { sources: AptSource[]; warnings: string[] } {
+  const r = e.format === 'one-line' ? parseSourcesList(e.line, at) : parseDeb822Sources(deb822Text(e), at);
+  return { sources: [...r.sources], warnings: [...r.warnings] };
 }
 
 /** Parses and normalises the merged family, reporting every semantic problem. */
@@ -158,7 +158,10 @@ export function normalise(merged: MergedFamily, sources: SourceMap, problems: Pr
             };
       // The debian module's parsers decide what apt accepts; their message names the problem.
       try {
-        if (toAptSources([e], 'source').length === 0) problems.error('INVALID_VALUE', path, 'no usable source (deb-src only, or an unsupported URI scheme)');
+        const parsed = parseEntry(e, 'source sources[0]');
+        // The parser's warning says why an entry yields nothing (a flat repository, a scheme).
+        const why = parsed.warnings.map((w) => w.replace(/^source sources\[0\](?::\d+)?:? ?/, '')).join('; ');
+        if (parsed.sources.length === 0) problems.error('INVALID_VALUE', path, `no usable source: ${why || 'deb-src only'}`);
         else entries.push(e);
       } catch (err) {
         problems.error('INVALID_VALUE', path, (err as Error).message.replace(/^source sources\[0\](?::\d+)?:? ?/, ''));
