@@ -4,9 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, unlinkSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tarBytes } from '../../../test/helpers/deb-writer.js';
+import { removeXattrs } from '../../oci/index.js';
 import { BuildError } from '../errors.js';
 import { applyAccounts, clampShadowDates, lookupId } from './accounts.js';
 import { clampMtimes, diffSnapshots, snapshotTree, walkTree } from './diff.js';
@@ -351,6 +353,33 @@ test('a files source that is a symlink is followed inside the context, and refus
   assert.equal(readFileSync(join(root, 'etc/app/a.conf'), 'utf8'), 'a\n');
   assert.ok(lstatSync(join(root, 'etc/app')).isDirectory());
   assert.throws(() => place([{ src: 'escape', dest: '/secret', owner }]), { code: 'FILE_FAILED', message: /image x: file escape -> \/secret: escape leads outside the build context/ });
+});
+
+test('POSIX ACLs are listed for removal, not carried; removing them keeps the mode the layer has', async (t) => {
+  const root = tmp();
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  writeFileSync(join(root, 'x'), 'x\n', { mode: 0o644 });
+  // The kernel's xattr form of user::rw- user:900:rwx group::r-- mask::rwx other::r--.
+  const acl = Buffer.alloc(4 + 5 * 8);
+  acl.writeUInt32LE(2, 0);
+  [[0x01, 6, 0xffffffff], [0x02, 7, 900], [0x04, 4, 0xffffffff], [0x10, 7, 0xffffffff], [0x20, 4, 0xffffffff]].forEach(([tag, perm, id], i) => {
+    acl.writeUInt16LE(tag as number, 4 + i * 8);
+    acl.writeUInt16LE(perm as number, 6 + i * 8);
+    acl.writeUInt32LE(id as number, 8 + i * 8);
+  });
+  const set = spawnSync('setfattr', ['-n', 'system.posix_acl_access', '-v', `0s${acl.toString('base64')}`, join(root, 'x')], { encoding: 'utf8' });
+  if (set.status !== 0) {
+    t.skip(`this filesystem takes no ACLs: ${set.stderr.trim()}`);
+    return;
+  }
+  const listing = await walkTree(root, { overlay: false });
+  assert.deepEqual(listing.acls, [{ path: 'x', name: 'system.posix_acl_access' }]);
+  const entry = listing.entries.find((e) => e.path === 'x');
+  assert.equal(entry?.mode, 0o674, 'the group bits hold the mask');
+  assert.equal(entry?.xattrs, undefined);
+  await removeXattrs(root, listing.acls);
+  assert.deepEqual((await walkTree(root, { overlay: false })).acls, []);
+  assert.equal(statSync(join(root, 'x')).mode & 0o777, 0o674);
 });
 
 test('a file name that is not UTF-8 is refused once, naming the image path with the bytes escaped', async (t) => {

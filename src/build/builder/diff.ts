@@ -39,6 +39,8 @@ export interface TreeListing {
   /** Relative paths of the regular files, directories and links listed (for mtime clamping). */
   readonly paths: string[];
   readonly whiteouts: number;
+  /** POSIX ACLs found below the root, which layers do not carry (`system.posix_acl_*`). */
+  readonly acls: Array<{ path: string; name: string }>;
 }
 
 /** Options of walkTree(). */
@@ -82,7 +84,11 @@ function entryFor(abs: string, path: string, st: BigIntStats, kind: FileKind, xa
  * marker.
  */
 export async function walkTree(root: string, options: WalkTreeOptions): Promise<TreeListing> {
-  const all = options.xattrs === false ? undefined : await readXattrTree(root, options.signal);
+  const acls: TreeListing['acls'] = [];
+  const onSkipped = (path: string, name: string) => {
+    if (name.startsWith('system.posix_acl_') && !options.exclude?.has(path)) acls.push({ path, name });
+  };
+  const all = options.xattrs === false ? undefined : await readXattrTree(root, options.signal, onSkipped);
   const xattrsOf = (rel: string): Map<string, Uint8Array> | undefined => {
     const m = all?.get(rel);
     if (!m) return undefined;
@@ -129,7 +135,7 @@ export async function walkTree(root: string, options: WalkTreeOptions): Promise<
     }
   };
   visit('');
-  return { entries, paths, whiteouts };
+  return { entries, paths, whiteouts, acls };
 }
 
 /** What a path looked like, for copy mode. */
@@ -221,7 +227,7 @@ export async function diffSnapshots(root: string, before: Snapshot, options: { e
     if (e.type === 'dir' && opaque.has(e.path)) entries.push({ path: e.path, type: 'opaque' });
   }
   for (const p of removed) entries.push({ path: p, type: 'whiteout' });
-  return { entries, paths, whiteouts: removed.length };
+  return { entries, paths, whiteouts: removed.length, acls: full.acls };
 }
 
 /**

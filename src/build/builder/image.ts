@@ -28,6 +28,7 @@ import {
   assembleImage,
   buildLayer,
   describe,
+  removeXattrs,
   type ContainerConfigInput,
   type Descriptor,
   type History,
@@ -328,6 +329,14 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
     if (!stored || stored.digest !== layer.descriptor.digest) throw new BuildError('ASSEMBLE_FAILED', `image ${step.image} (${arch}): the store received ${stored?.digest ?? 'nothing'} for layer ${layer.descriptor.digest}`);
     // Children see exactly what the layers say: the same mtimes as after applying them.
     clampMtimes(layerRoot, listing.paths, epoch);
+    if (listing.acls.length > 0) {
+      // Layers carry no POSIX ACLs (as docker and buildah): the tree children build on loses them too.
+      await removeXattrs(layerRoot, listing.acls, run.signal);
+      const shown = [...new Set(listing.acls.map((a) => `/${a.path}`))];
+      const msg = `POSIX ACLs are not carried in image layers; removed from ${shown.slice(0, 5).join(' ')}${shown.length > 5 ? ` and ${shown.length - 5} more` : ''} (the group bits keep the ACL mask)`;
+      warnings.push(msg);
+      note(msg);
+    }
 
     // --- assemble
     stage('assemble');

@@ -13,5 +13,5 @@ export type { LayerEntry, LayerEntryType, LayerContent, LayerEntryInfo } from '.
 export type { OwnerPolicy, FileKind } from './walk.js';
 export { fileKindOf, devMajor, devMinor } from './walk.js';
 export { normalizeMemberPath, WHITEOUT_PREFIX, OPAQUE_MARKER } from './paths.js';
-export { readXattrTree, isPortableXattr } from './xattr.js';
+export { readXattrTree, removeXattrs, isPortableXattr } from './xattr.js';
 export type { TarType } from './tar.js';

@@ -71,25 +71,29 @@ function escapeName(name: string): string {
 }
 
 /**
- * Every portable xattr below `root` (not following symlinks), keyed by path relative to root.
- * Fails with a hint when getfattr is missing.
+ * Every portable xattr below `root` (not following symlinks), keyed by path relative to root;
+ * `onSkipped` hears each one left out (POSIX ACLs, say). Fails with a hint when getfattr is missing.
  */
-export async function readXattrTree(root: string, signal?: AbortSignal): Promise<Map<string, Map<string, Buffer>>> {
+export async function readXattrTree(root: string, signal?: AbortSignal, onSkipped?: (path: string, name: string) => void): Promise<Map<string, Map<string, Buffer>>> {
   const text = await run('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'base64', '--', '.'], root, undefined, `reading xattrs below ${root}`, signal);
   const result = new Map<string, Map<string, Buffer>>();
   let current: Map<string, Buffer> | undefined;
+  let currentPath = '';
   for (const line of text.split('\n')) {
     if (line.startsWith('# file: ')) {
-      const rel = unescapeName(line.slice(8)).replace(/^\.\/?/, '');
+      currentPath = unescapeName(line.slice(8)).replace(/^\.\/?/, '');
       current = new Map();
-      result.set(rel, current);
+      result.set(currentPath, current);
       continue;
     }
     if (!current || line === '') continue;
     const eq = line.indexOf('=');
     const name = unescapeName(eq < 0 ? line : line.slice(0, eq));
     const raw = eq < 0 ? '' : line.slice(eq + 1);
-    if (!isPortableXattr(name)) continue;
+    if (!isPortableXattr(name)) {
+      onSkipped?.(currentPath, name);
+      continue;
+    }
     let value: Buffer;
     if (raw.startsWith('0s')) value = Buffer.from(raw.slice(2), 'base64');
     else if (raw.startsWith('0x')) value = Buffer.from(raw.slice(2), 'hex');
@@ -114,4 +118,15 @@ export async function writeXattrs(cwd: string, items: ReadonlyArray<{ path: stri
     dump += '\n';
   }
   await run('setfattr', ['-h', '--restore=-'], cwd, dump, `setting xattrs below ${cwd}`, signal);
+}
+
+/** Removes the named xattrs (each known to be there) from paths relative to `cwd`, not following symlinks. */
+export async function removeXattrs(cwd: string, items: ReadonlyArray<{ path: string; name: string }>, signal?: AbortSignal): Promise<void> {
+  const byName = new Map<string, string[]>();
+  for (const { path, name } of items) byName.set(name, [...(byName.get(name) ?? []), path]);
+  for (const [name, paths] of byName) {
+    for (let i = 0; i < paths.length; i += 500) {
+      await run('setfattr', ['-h', '-x', name, '--', ...paths.slice(i, i + 500)], cwd, undefined, `removing ${name} below ${cwd}`, signal);
+    }
+  }
 }
