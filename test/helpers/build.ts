@@ -21,7 +21,7 @@ export async function lading(args: readonly string[], options: { cwd: string; st
 }
 
 /** `lading --json build ARGS`: the summary, or a thrown error with the output when it is not JSON. */
-export async function buildJson(args: readonly string[], options: { cwd: string; store: string; cache: string }): Promise<{ code: number; summary: BuildSummary; stderr: string }> {
+export async function buildJson(args: readonly string[], options: { cwd: string; store: string; cache: string; env?: NodeJS.ProcessEnv }): Promise<{ code: number; summary: BuildSummary; stderr: string }> {
   const r = await lading(['--json', 'build', ...args], options);
   try {
     return { code: r.code, summary: JSON.parse(r.stdout) as BuildSummary, stderr: r.stderr };

@@ -347,7 +347,8 @@ export async function runStep(t: ContainerTarget, step: RunStepSpec, imageEnv: R
   } catch (err) {
     if (err instanceof BuildError) throw err;
     const e = err as { code?: string };
-    if (e.code === 'ABORTED') throw err;
+    // No usable runtime on this host is not the step's fault: its own code says so (docs/build.md).
+    if (e.code === 'ABORTED' || e.code === 'NO_RUNTIME' || e.code === 'RUNTIME_UNUSABLE' || e.code === 'ROOTLESS_UNSUPPORTED') throw err;
     // The runtime failing to start the container is worth a retry (RUNTIME_FAILED); a program that
     // is not there or a user that does not exist (EXEC_FAILED and the like) is the step's own fault.
     const code = e.code === 'CREATE_FAILED' ? 'RUNTIME_FAILED' : 'STEP_FAILED';

@@ -125,6 +125,11 @@ test('a failing run step or preinst fails its image, skips its children and exit
   assert.match(foreign.reason, /image foreign \(arm64\): cannot run run step "uname": arm64 needs qemu-user emulation/);
   // Failed images get no name; the others do.
   assert.deepEqual(summary.names.map((n) => n.name).sort(), ['child:latest', 'data:latest', 'rnd-child:latest', 'rnd:latest', 'tiny:latest']);
+  // A runtime that cannot be used is reported with the runtime's code, not as the step's failure.
+  const noRuntime = await buildJson(['--force', 'rnd'], { ...opts(), env: { LADING_RUNTIME: '/nonexistent/runc' } });
+  assert.equal(noRuntime.code, 1);
+  assert.deepEqual(noRuntime.summary.failed.map((f) => `${f.image} ${f.code}`), ['rnd RUNTIME_UNUSABLE']);
+  assert.match(noRuntime.summary.failed[0]?.reason ?? '', /\/nonexistent\/runc/);
 });
 
 test('amd64 and arm64 from packages are one index; every image validates; the run step ran', async () => {
