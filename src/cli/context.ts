@@ -23,6 +23,8 @@ export interface CliContext {
   readonly interactive: boolean;
   /** Set by a command that finished but failed (verify found problems, a build failed). */
   exitCode: number;
+  /** Set once the command's JSON document is on stdout (an error then adds no second one). */
+  jsonPrinted: boolean;
 }
 
 export interface GlobalOptions {
@@ -61,13 +63,16 @@ export function createContext(io: CliIo, opts: GlobalOptions): CliContext {
     logger: createStreamLogger({ stream: io.stderr, level: opts.verbose ? 'debug' : opts.quiet ? 'warn' : 'info', redactor }),
     interactive: io.stderr.isTTY === true && !io.env.CI,
     exitCode: 0,
+    jsonPrinted: false,
   };
 }
 
 /** Writes `value` as the command's JSON result, or `text()` for people. */
 export function output(ctx: CliContext, value: unknown, text: () => string): void {
-  if (ctx.json) ctx.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-  else {
+  if (ctx.json) {
+    ctx.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    ctx.jsonPrinted = true;
+  } else {
     const t = text();
     if (t) ctx.stdout.write(t.endsWith('\n') ? t : `${t}\n`);
   }

@@ -79,8 +79,12 @@ export async function main(argv: string[], io?: Partial<CliIo>): Promise<number>
     const code = ctx?.exitCode ?? EXIT.ok;
     return stoppedBy && code !== EXIT.ok ? 128 + SIGNALS[stoppedBy] : code;
   } catch (err) {
-    const code = reportError(err, full);
-    return stoppedBy ? 128 + SIGNALS[stoppedBy] : code;
+    const failure = reportError(err, full);
+    // --json promises one document on stdout: a failure gets one too, unless the result is out.
+    if (failure.code !== EXIT.ok && (ctx?.json ?? program.opts<GlobalOptions>().json === true) && ctx?.jsonPrinted !== true) {
+      full.stdout.write(`${JSON.stringify({ error: failure.json }, null, 2)}\n`);
+    }
+    return stoppedBy ? 128 + SIGNALS[stoppedBy] : failure.code;
   } finally {
     // The EPIPE handlers stay: a failed write reports its error after main() has returned.
     for (const sig of Object.keys(SIGNALS) as HandledSignal[]) process.removeListener(sig, onSignal);
@@ -95,25 +99,35 @@ function systemError(err: unknown): (Error & { code: string; syscall?: string; p
   return undefined;
 }
 
-function reportError(err: unknown, io: CliIo): number {
+/** What a failure printed on stderr, as the exit status and the `--json` error document. */
+interface Failure {
+  code: number;
+  json: { code: string; message: string; hint?: string };
+}
+
+function reportError(err: unknown, io: CliIo): Failure {
   if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
-    io.stderr.write(`lading: ${err.message.replace(/^error: /, '')}\n(run with --help for usage)\n`);
-    return EXIT.usage;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return { code: EXIT.ok, json: { code: 'HELP', message: '' } };
+    const message = err.message.replace(/^error: /, '');
+    io.stderr.write(`lading: ${message}\n(run with --help for usage)\n`);
+    return { code: EXIT.usage, json: { code: 'USAGE', message } };
   }
   if (isBaseError(err)) {
-    io.stderr.write(`lading: ${describeError(err)}\n`);
+    const message = describeError(err);
+    io.stderr.write(`lading: ${message}\n`);
     if (err.hint) io.stderr.write(`hint: ${err.hint}\n`);
     if (io.env.LADING_DEBUG) io.stderr.write(`${(err as Error).stack ?? ''}\n`);
-    return EXIT.failed;
+    return { code: EXIT.failed, json: { code: err.code, message, ...(err.hint ? { hint: err.hint } : {}) } };
   }
   const sys = systemError(err);
   if (sys && ENVIRONMENT_ERRNO.has(sys.code)) {
-    io.stderr.write(`lading: ${sys.syscall ?? 'I/O'}${sys.path ? ` ${sys.path}` : ''}: ${fsReason(sys)}${sys.code === 'ENOSPC' || sys.code === 'EDQUOT' ? ' (free some space and run it again)' : ''}\n`);
+    const message = `${sys.syscall ?? 'I/O'}${sys.path ? ` ${sys.path}` : ''}: ${fsReason(sys)}${sys.code === 'ENOSPC' || sys.code === 'EDQUOT' ? ' (free some space and run it again)' : ''}`;
+    io.stderr.write(`lading: ${message}\n`);
     if (io.env.LADING_DEBUG) io.stderr.write(`${(err as Error).stack ?? ''}\n`);
-    return EXIT.failed;
+    return { code: EXIT.failed, json: { code: sys.code, message } };
   }
-  io.stderr.write(`lading: internal error: ${describeError(err)}\n`);
+  const message = `internal error: ${describeError(err)}`;
+  io.stderr.write(`lading: ${message}\n`);
   io.stderr.write(io.env.LADING_DEBUG ? `${(err as Error)?.stack ?? ''}\n` : '(set LADING_DEBUG=1 to see a stack trace)\n');
-  return EXIT.internal;
+  return { code: EXIT.internal, json: { code: 'INTERNAL', message } };
 }

@@ -117,6 +117,15 @@ test('an invalid config exits 1 listing every problem with file:line:col', async
   const missing = await run(dir, ['images', '-f', 'nope.yaml']);
   assert.equal(missing.code, 1);
   assert.equal(missing.stderr, 'lading: reading nope.yaml: no such file\n');
+  // With --json, stdout still holds one document: the error, with its code.
+  const json = await run(dir, ['--json', 'plan']);
+  assert.equal(json.code, 1);
+  const doc = JSON.parse(json.stdout) as { error: { code: string; message: string } };
+  assert.equal(doc.error.code, 'CONFIG_INVALID');
+  assert.match(doc.error.message, /^lading\.yaml: 2 problems:\n {2}lading\.yaml:42:73 images\.app-base\.files\[0\]\.mode/);
+  const usage = await run(dir, ['--json', 'plan', '--bogus']);
+  assert.equal(usage.code, 2);
+  assert.deepEqual(JSON.parse(usage.stdout), { error: { code: 'USAGE', message: "unknown option '--bogus'" } });
 });
 
 test('count flags are whole numbers: a bad value is a usage error naming the flag (build, apt fetch, copy)', async (t) => {
