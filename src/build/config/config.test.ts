@@ -563,3 +563,14 @@ test('a source that yields nothing says why: a flat repository, deb-src only, an
     'lading.yaml:7:5 sources[2]: no usable source: deb-src only',
   ]);
 });
+
+test('a zero or huge duration gets one message; a second YAML document is named as such', () => {
+  const p = problems(family(['  a:', '    from: scratch', '    run:', '      - {name: a, script: "true", timeout: 0}', '      - {name: b, script: "true", timeout: 99999999}', ''].join('\n')));
+  assert.deepEqual(p, [
+    'lading.yaml:8:44 images.a.run[0].timeout: must be at least 1, got the number 0',
+    'lading.yaml:9:44 images.a.run[1].timeout: must be at most 604800, got the number 99999999',
+  ]);
+  assert.deepEqual(problems({ file: 'lading.yaml', text: 'project: {name: p}\nimages: {}\n---\nfoo: 1\n' }), [
+    'lading.yaml:3:1 (document): a second YAML document (after ---): a config file holds one document',
+  ]);
+});

@@ -42,11 +42,11 @@ export function durationSeconds(v: number | string): number {
 }
 
 function wellFormedDuration(v: unknown): v is number | string {
-  return (typeof v === 'number' && Number.isInteger(v)) || (typeof v === 'string' && v.length >= 2 && DURATION.test(v));
+  return (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_DURATION_SECONDS) || (typeof v === 'string' && v.length >= 2 && DURATION.test(v));
 }
 
 const Duration = z
-  .union([z.number().int().min(1), z.string().regex(DURATION, { error: DURATION_MSG }).min(2, { error: DURATION_MSG })], { error: DURATION_MSG })
+  .union([z.number().int().min(1).max(MAX_DURATION_SECONDS), z.string().regex(DURATION, { error: DURATION_MSG }).min(2, { error: DURATION_MSG })], { error: DURATION_MSG })
   // Runs after a failed union too: judge only what the union accepts, so bad text gets one message.
   .refine((v) => !wellFormedDuration(v) || (durationSeconds(v) >= 1 && durationSeconds(v) <= MAX_DURATION_SECONDS), { error: 'expected a duration from 1s to 168h (7 days)' })
   .describe('Seconds as an integer, or a duration such as "90s", "10m", "1h30m"; from 1s to 168h.');

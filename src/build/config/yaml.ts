@@ -41,7 +41,9 @@ export function parseYaml(text: string, file: string): ParsedYaml {
         ? 'duplicate key (each key may appear once in a map)'
         : /maximum call stack/i.test(first)
           ? `nested too deeply to parse (more than ${MAX_DEPTH} levels are refused anyway)`
-          : first;
+          : e.code === 'MULTIPLE_DOCS'
+            ? 'a second YAML document (after ---): a config file holds one document'
+            : first;
     syntax(e.pos[0], [], message);
   }
 
