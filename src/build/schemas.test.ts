@@ -21,3 +21,21 @@ test('docs/config.md documents every key of lading.yaml, of an image and of a si
   const missing = [...keys(WrittenFamilySchema), ...keys(WrittenImageSchema), ...keys(WrittenOverrideSchema), ...keys(ImagePatchSchema)].filter((k) => !doc.includes(`\`${k}\``));
   assert.deepEqual([...new Set(missing)], []);
 });
+
+test('the JSON Schema refuses the names, keys, paths, ports and dates the loader refuses', () => {
+  const schema = JSON.parse(jsonSchemaFiles()['lading.schema.json'] as string) as {
+    properties: { images: { propertyNames: { pattern: string }; additionalProperties: { properties: Record<string, { propertyNames?: { pattern: string }; pattern?: string; items?: { anyOf?: Array<{ pattern?: string }> } }> } } };
+  };
+  const image = schema.properties.images.additionalProperties.properties;
+  const re = (p: string | undefined) => new RegExp(p ?? '(?!)');
+  const matches = (p: string | undefined, values: string[]) => values.filter((v) => re(p).test(v));
+  assert.deepEqual(matches(schema.properties.images.propertyNames.pattern, ['keystone', 'nova-api', 'UPPER', 'a..b']), ['keystone', 'nova-api']);
+  assert.deepEqual(matches(image.env?.propertyNames?.pattern, ['PATH', '_X1', '1X', 'A-B']), ['PATH', '_X1']);
+  assert.deepEqual(
+    matches(image.labels?.propertyNames?.pattern, ['com.example.tier', 'org.opencontainers.image.title', 'org.opencontainers.image.created', 'dev.lading.owner.team', '']),
+    ['com.example.tier', 'org.opencontainers.image.title'],
+  );
+  assert.deepEqual(matches(image.workdir?.pattern, ['/srv', 'srv']), ['/srv']);
+  const port = image.ports?.items?.anyOf?.find((a) => a.pattern)?.pattern;
+  assert.deepEqual(matches(port, ['1', '80/tcp', '65535/udp', '0', '65536', '99999']), ['1', '80/tcp', '65535/udp']);
+});

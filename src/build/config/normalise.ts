@@ -25,7 +25,7 @@ import type {
   SymlinkSpec,
   UserSpec,
 } from './types.js';
-import { durationSeconds, type WrittenLabelValue, type WrittenSource } from './written.js';
+import { durationSeconds, ENV_NAME, LADING_KEY_PREFIX, USER_SETTABLE_OCI_KEYS, type WrittenLabelValue, type WrittenSource } from './written.js';
 
 /** Directories whose contents every build removes (the runtime mounts tmpfs there during runs). */
 export const CLEARED_DIRS: readonly string[] = ['/tmp', '/var/tmp', '/run'];
@@ -54,16 +54,9 @@ export interface NormaliseResult {
   readonly packageOrigins: ReadonlyMap<string, ReadonlyMap<string, PackageOrigin>>;
 }
 
-/** Prefix of the labels and annotations lading defines (oci-image.md section 11: reverse-DNS). */
-export const LADING_KEY_PREFIX = 'dev.lading.';
-
-/** `org.opencontainers.image.*` keys a config may set (the rest are lading's: created, base.*, ref.name). */
-export const USER_SETTABLE_OCI_KEYS: readonly string[] = ['title', 'description', 'version', 'url', 'documentation', 'source', 'revision', 'vendor', 'licenses', 'authors'].map(
-  (k) => `org.opencontainers.image.${k}`,
-);
+export { LADING_KEY_PREFIX, USER_SETTABLE_OCI_KEYS };
 
 const DEFAULT_TIMEOUT_SECONDS = 600;
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * A scalar as the text the image gets. A number YAML read differently from how it was written

@@ -63,6 +63,29 @@ const Owner = z
   .regex(USER_SPEC, { error: 'expected "uid:gid" or "user:group"' })
   .describe('"uid:gid" (numbers), or "user:group" names resolved in the image at build time. Default "0:0".');
 
+/** Prefix of the labels and annotations lading defines (oci-image.md section 11: reverse-DNS). */
+export const LADING_KEY_PREFIX = 'dev.lading.';
+
+/** `org.opencontainers.image.*` keys a config may set (the rest are lading's: created, base.*, ref.name). */
+export const USER_SETTABLE_OCI_KEYS: readonly string[] = ['title', 'description', 'version', 'url', 'documentation', 'source', 'revision', 'vendor', 'licenses', 'authors'].map(
+  (k) => `org.opencontainers.image.${k}`,
+);
+
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+// Rules normalise() checks with its own messages, stated again for the JSON Schema only
+// (`.meta` reaches the generated schema, not the parse), so editors refuse what lading refuses.
+const ENV_KEYS = { propertyNames: { pattern: ENV_NAME.source } };
+const IMAGE_KEYS = { propertyNames: { pattern: IMAGE_NAME.source } };
+const LABEL_KEYS = {
+  propertyNames: {
+    pattern: `^(?!${LADING_KEY_PREFIX.replace(/\./g, '\\.')})(?!org\\.opencontainers\\.(?!image\\.(?:${USER_SETTABLE_OCI_KEYS.map((k) => k.slice('org.opencontainers.image.'.length)).join('|')})$))\\S+$`,
+  },
+};
+const ABSOLUTE = { pattern: '^/' };
+const PORT_TEXT = { pattern: '^(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])(?:/(?:tcp|udp|sctp))?$' };
+const CALENDAR_DATE = { pattern: '^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$' };
+
 const StringMap = z.record(z.string(), scalarValue);
 
 const LabelValue = z.union(
@@ -75,7 +98,7 @@ const LabelValue = z.union(
   ],
   { error: 'expected a string, or {value, volatile}' },
 );
-const LabelMap = z.record(z.string(), LabelValue);
+const LabelMap = z.record(z.string(), LabelValue).meta(LABEL_KEYS);
 
 /** `packages`: a list, or a map of `all` / architecture -> list. */
 const Packages = z
@@ -134,8 +157,8 @@ const RunStep = z.strictObject({
   network: z.boolean().optional().describe('Give the step network access (default false).'),
   timeout: Duration.optional().describe('Time limit (default 10m).'),
   user: z.string().regex(USER_SPEC, { error: USER_MSG }).optional().describe('User to run as: name, uid or uid:gid (default root).'),
-  env: StringMap.optional().describe('Extra environment for this step only (not stored in the image).'),
-  workdir: z.string().optional().describe('Working directory (absolute; default /).'),
+  env: StringMap.meta(ENV_KEYS).optional().describe('Extra environment for this step only (not stored in the image).'),
+  workdir: z.string().meta(ABSOLUTE).optional().describe('Working directory (absolute; default /).'),
 });
 
 const Healthcheck = z.strictObject({
@@ -146,7 +169,7 @@ const Healthcheck = z.strictObject({
   retries: z.number().int().min(0).optional(),
 });
 
-const Port = z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d{1,5}(?:\/(?:tcp|udp|sctp))?$/, { error: PORT_MSG })], {
+const Port = z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d{1,5}(?:\/(?:tcp|udp|sctp))?$/, { error: PORT_MSG }).meta(PORT_TEXT)], {
   error: PORT_MSG,
 });
 
@@ -161,13 +184,13 @@ const imageFields = {
   symlinks: z.array(SymlinkEntry).optional().describe('Symbolic links created in the image.'),
   users: z.array(UserEntry).optional().describe('Accounts added to /etc/passwd.'),
   groups: z.array(GroupEntry).optional().describe('Groups added to /etc/group.'),
-  env: StringMap.optional().describe('Environment of the image config (inherited; a child overrides keys).'),
-  workdir: z.string().optional().describe('Working directory (absolute).'),
+  env: StringMap.meta(ENV_KEYS).optional().describe('Environment of the image config (inherited; a child overrides keys).'),
+  workdir: z.string().meta(ABSOLUTE).optional().describe('Working directory (absolute).'),
   user: z.string().regex(USER_SPEC, { error: USER_MSG }).optional().describe('User the container runs as: name, uid, name:group or uid:gid.'),
   entrypoint: z.array(z.string()).nullable().optional().describe('Exec-form entrypoint. Setting it clears an inherited cmd; null clears an inherited entrypoint.'),
   cmd: z.array(z.string()).nullable().optional().describe('Exec-form default arguments; null clears an inherited cmd.'),
   ports: z.array(Port).optional().describe('Exposed ports: 8080, "8080/tcp", "53/udp".'),
-  volumes: z.array(z.string()).optional().describe('Absolute paths declared as volumes.'),
+  volumes: z.array(z.string().meta(ABSOLUTE)).optional().describe('Absolute paths declared as volumes.'),
   labels: LabelMap.optional().describe('Image config labels (inherited by children).'),
   annotations: LabelMap.optional().describe('Manifest annotations of this image (not inherited).'),
   healthcheck: Healthcheck.nullable().optional().describe('Stored as the dev.lading.healthcheck label (OCI configs have no health check field).'),
@@ -204,7 +227,7 @@ const ProjectSchema = z.strictObject({
   support: z
     .strictObject({
       status: SupportStatus.describe('supported | best-effort | experimental | deprecated | unsupported'),
-      until: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'expected a date YYYY-MM-DD' }).optional().describe('End of support, YYYY-MM-DD.'),
+      until: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'expected a date YYYY-MM-DD' }).meta(CALENDAR_DATE).optional().describe('End of support, YYYY-MM-DD.'),
       contact: z.string().optional().describe('Where to report problems.'),
       statement: z.string().optional().describe('Free text: what the support covers.'),
     })
@@ -247,7 +270,7 @@ const familyFields = {
     .optional()
     .describe('Timestamp of the images: "packages" (default: the newest file date among the image\'s packages) or fixed integer seconds.'),
   profiles: z.record(z.string().regex(STEP_NAME, { error: NAME_MSG }), z.array(z.string().min(1))).optional().describe('Named image sets; selecting an image brings its ancestors. Entries are image names or globs ("nova-*").'),
-  images: z.record(z.string(), WrittenImageSchema).describe('The images, by name.'),
+  images: z.record(z.string(), WrittenImageSchema).meta(IMAGE_KEYS).describe('The images, by name.'),
 };
 
 /** lading.yaml as written. */
@@ -277,8 +300,8 @@ const PackagesEdit = z.strictObject({
   add: Packages.optional().describe('Add these.'),
 });
 
-const NullableLabelMap = z.record(z.string(), z.union([LabelValue, z.null()]));
-const NullableStringMap = z.record(z.string(), z.union([scalarValue, z.null()]));
+const NullableLabelMap = z.record(z.string(), z.union([LabelValue, z.null()])).meta(LABEL_KEYS);
+const NullableStringMap = z.record(z.string(), z.union([scalarValue, z.null()])).meta(ENV_KEYS);
 
 /** Changes one site override makes to one image. */
 export const ImagePatchSchema = z.strictObject({
@@ -320,7 +343,7 @@ export const WrittenOverrideSchema = z
       support: z
         .strictObject({
           status: SupportStatus.optional(),
-          until: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'expected a date YYYY-MM-DD' }).optional(),
+          until: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'expected a date YYYY-MM-DD' }).meta(CALENDAR_DATE).optional(),
           contact: z.string().optional(),
           statement: z.string().optional(),
         })
@@ -337,7 +360,7 @@ export const WrittenOverrideSchema = z
       .optional()
       .describe('Labels, annotations and env set on every image (merged before per-image changes).'),
     images: z.record(z.string(), ImagePatchSchema).optional().describe('Changes to existing images, by name.'),
-    addImages: z.record(z.string(), WrittenImageSchema).optional().describe('New images added to the family.'),
+    addImages: z.record(z.string(), WrittenImageSchema).meta(IMAGE_KEYS).optional().describe('New images added to the family.'),
   })
   .meta({ title: 'lading site override', description: 'Site-specific changes merged over lading.yaml (lading plan/build -o FILE). Reference: docs/config.md.' });
 
