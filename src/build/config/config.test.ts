@@ -354,12 +354,22 @@ test('override problems point at the override file and line, with suggestions', 
     'site.yaml:6:16 images.nova-api.run.remove[0]: no run step "cleanp" in image nova-api (did you mean "cleanup"?)',
     'site.yaml:7:46 images.nova-api.run.add[0].after: no run step "confgure" in image nova-api (did you mean "configure"?)',
     'site.yaml:8:25 images.nova-api.packages.remove[0]: warning: package "keystone" is not in image nova-api\'s own list (an ancestor\'s packages are removed in that ancestor)',
-    'site.yaml:10:19 images.nova-api.files[0].src: "../x" is outside the build context (use a path relative to the context, without "..")',
+    // Paths as written in the override, not the merged list's index.
+    'site.yaml:10:19 images.nova-api.files.add[0].src: "../x" is outside the build context (use a path relative to the context, without "..")',
     'site.yaml:11:5 images.nova-api.colour: unknown key "colour"',
-    // The reserved label is reported once per image, at the override line that sets it.
-    ...['base', 'keystone', 'nova-api', 'nova-base', 'nova-conductor', 'openstack-base'].map(
-      (i) => `site.yaml:13:12 images.${i}.labels["dev.lading.owner.team"]: "dev.lading.owner.team": keys under dev.lading. are set by lading (from project metadata and the image definition)`,
-    ),
+    // The reserved label is reported once, at the override line that sets it for every image.
+    'site.yaml:13:12 allImages.labels["dev.lading.owner.team"]: "dev.lading.owner.team": keys under dev.lading. are set by lading (from project metadata and the image definition)',
+  ]);
+});
+
+test('after an override removes or replaces entries, a problem names the entry as written in its own file', () => {
+  const base = family(
+    ['  a:', '    from: scratch', '    files:', '      - {src: f, dest: /etc/a}', '      - {src: f, dest: /tmp/bad}', '    run:', '      - {name: one, script: "true"}', '      - {name: two, script: "true", workdir: rel}', ''].join('\n'),
+  );
+  const site: ConfigText = { file: 'site.yaml', text: 'images:\n  a:\n    files: {remove: [/etc/a]}\n    run:\n      add: [{name: zero, script: "true", before: one}]\n' };
+  assert.deepEqual(problems(base, [site], () => 'file'), [
+    'lading.yaml:9:24 images.a.files[1].dest: /tmp/bad is in /tmp, which every build empties at the end (it belongs to the running container): create it when the container starts, or declare a volume',
+    'lading.yaml:12:46 images.a.run[1].workdir: "rel" must be an absolute path in the image',
   ]);
 });
 

@@ -136,6 +136,8 @@ export class SourceMap {
   private readonly octal = new Set<string>();
   /** Numbers whose written text is not what String(value) gives (`3.10` read as 3.1). */
   private readonly numberTexts = new Map<string, string>();
+  /** Where a moved subtree was written (a list item after an override's remove, or its add[i]). */
+  private readonly written = new Map<string, FieldPath>();
   /** The file problems fall back to when nothing better is known. */
   readonly defaultFile: string;
 
@@ -197,13 +199,24 @@ export class SourceMap {
     for (const [k, v] of moved(source.keys)) this.keys.set(k, v);
     for (const [k] of moved([...source.octal].map((k) => [k, true] as [string, boolean]))) this.octal.add(k);
     for (const [k, v] of moved(source.numberTexts)) this.numberTexts.set(k, v);
+    for (const [k, v] of moved(source.written)) this.written.set(k, v);
+    if (fromKey !== toKey) this.written.set(toKey, source.writtenPath(from));
+  }
+
+  /** The path as written in the file its position is in (list indices before a merge moved them). */
+  writtenPath(path: FieldPath): FieldPath {
+    for (let n = path.length; n > 0; n--) {
+      const w = this.written.get(pathKey(path.slice(0, n)));
+      if (w) return [...w, ...path.slice(n)];
+    }
+    return [...path];
   }
 
   /** Forgets every entry at or under `path` (before a list is rebuilt). */
   deleteSubtree(path: FieldPath): void {
     const key = pathKey(path);
     const under = (k: string) => k === key || k.startsWith(`${key}\u0000`);
-    for (const map of [this.values, this.keys, this.numberTexts]) for (const k of [...map.keys()]) if (under(k)) map.delete(k);
+    for (const map of [this.values, this.keys, this.numberTexts, this.written]) for (const k of [...map.keys()]) if (under(k)) map.delete(k);
     for (const k of [...this.octal]) if (under(k)) this.octal.delete(k);
   }
 
@@ -235,7 +248,11 @@ export class ProblemList {
   }
 
   private add(pos: SourcePosition, code: ProblemCode, severity: Problem['severity'], path: FieldPath, message: string): void {
-    if (!this.suppressed(path)) this.items.push({ ...pos, code, severity, path, message });
+    if (this.suppressed(path)) return;
+    const item: Problem = { ...pos, code, severity, path: this.sources.writtenPath(path), message };
+    // One written value merged into several places (allImages) is one problem, reported once.
+    const same = (p: Problem) => p.file === item.file && p.line === item.line && p.col === item.col && p.message === item.message && pathKey(p.path) === pathKey(item.path);
+    if (!this.items.some(same)) this.items.push(item);
   }
 
   /** Adds a problem located at the value of `path`. */
