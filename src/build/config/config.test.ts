@@ -584,3 +584,8 @@ test('a zero or huge duration gets one message; a second YAML document is named 
     'lading.yaml:3:1 (document): a second YAML document (after ---): a config file holds one document',
   ]);
 });
+
+test('an override naming an image that lading.yaml has but could not read adds no second problem', () => {
+  const base = family(['  a: {packages: [curl]}', '  b: {from: scratch}', ''].join('\n'));
+  assert.deepEqual(problems(base, [{ file: 'site.yaml', text: 'images:\n  a:\n    env: {X: y}\n' }]), ['lading.yaml:5:6 images.a.from: required field is missing']);
+});

@@ -66,7 +66,7 @@ function mergeFamily(
     if (doc.value === undefined || doc.value === null) continue;
     const list = new ProblemList(doc.sources);
     const patch = parseTolerant(WrittenOverrideSchema, doc.value, list);
-    if (patch.data) applyOverride(merged, sources, patch.data, doc.sources, list);
+    if (patch.data) applyOverride(merged, sources, patch.data, doc.sources, list, brokenImages);
     for (const d of patch.dropped) {
       if (d.length === 2 && d[0] === 'addImages') brokenImages.add(String(d[1]));
       // Dropped fields of a patch land at the same path in the merged family.

@@ -94,7 +94,15 @@ interface Located<T> {
  * Applies one site override to the merged family, in place. Problems (unknown images, steps,
  * entries) are reported against the override's own file and lines.
  */
-export function applyOverride(family: MergedFamily, sources: SourceMap, override: WrittenOverride, overrideSources: SourceMap, problems: ProblemList): void {
+export function applyOverride(
+  family: MergedFamily,
+  sources: SourceMap,
+  override: WrittenOverride,
+  overrideSources: SourceMap,
+  problems: ProblemList,
+  /** Images left out for problems already reported: an override naming one is not an unknown image. */
+  brokenImages: ReadonlySet<string> = new Set(),
+): void {
   const copy = (from: FieldPath, to: FieldPath) => {
     sources.deleteSubtree(to);
     sources.copySubtree(overrideSources, from, to);
@@ -159,6 +167,7 @@ export function applyOverride(family: MergedFamily, sources: SourceMap, override
   for (const [name, patch] of Object.entries(override.images ?? {})) {
     const img = family.images[name];
     if (!img) {
+      if (brokenImages.has(name)) continue;
       problems.keyError('UNKNOWN_IMAGE', ['images', name], `unknown image ${JSON.stringify(name)}${suggestion(name, Object.keys(family.images))}; new images go under addImages:`);
       continue;
     }
