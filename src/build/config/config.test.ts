@@ -114,7 +114,7 @@ test('apt sources are checked by the debian module\'s parsers, each problem at i
 });
 
 test('YAML syntax problems are located, and the rest of the file is still checked', () => {
-  assert.deepEqual(problems(family('  a:\n    from: scratch\n  a:\n    from: scratch\n')), ['lading.yaml:7:3 (document): duplicate key (each key may appear once in a map)']);
+  assert.deepEqual(problems(family('  a:\n    from: scratch\n  a:\n    from: scratch\n')), ['lading.yaml:7:3 images.a: duplicate key (each key may appear once in a map)']);
   const p = problems({ file: 'lading.yaml', text: 'project:\n  name: t\n images: [\n' });
   assert.ok(p.length >= 1 && p.every((l) => /^lading\.yaml:\d+:\d+ /.test(l)), p.join('\n'));
   assert.deepEqual(problems({ file: 'lading.yaml', text: '' }), ['lading.yaml:1:1 (document): the file is empty (a family needs project: and images:)']);

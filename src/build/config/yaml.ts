@@ -35,11 +35,10 @@ export function parseYaml(text: string, file: string): ParsedYaml {
     problems.push({ ...pos(offset), code: 'SYNTAX', severity: 'error', path, message });
 
   for (const e of [...doc.errors, ...doc.warnings]) {
+    if (e.code === 'DUPLICATE_KEY') continue; // reported with its field path by walk() below
     const first = e.message.split('\n')[0] ?? e.message;
     const message =
-      e.code === 'DUPLICATE_KEY'
-        ? 'duplicate key (each key may appear once in a map)'
-        : /maximum call stack/i.test(first)
+      /maximum call stack/i.test(first)
           ? `nested too deeply to parse (more than ${MAX_DEPTH} levels are refused anyway)`
           : e.code === 'MULTIPLE_DOCS'
             ? 'a second YAML document (after ---): a config file holds one document'
@@ -101,7 +100,10 @@ export function parseYaml(text: string, file: string): ParsedYaml {
           problems.push({ ...kp, code: 'SYNTAX', severity: 'error', path, message: 'the key "__proto__" is not allowed' });
           continue;
         }
-        if (Object.hasOwn(out, key)) continue; // reported as DUPLICATE_KEY by the parser
+        if (Object.hasOwn(out, key)) {
+          problems.push({ ...kp, code: 'SYNTAX', severity: 'error', path: [...path, key], message: 'duplicate key (each key may appear once in a map)' });
+          continue;
+        }
         Object.defineProperty(out, key, { value: walk(pair.value, [...path, key], depth + 1, kp), enumerable: true, writable: true, configurable: true });
       }
       return out;
