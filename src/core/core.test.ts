@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -26,6 +26,7 @@ import {
   epochToRfc3339,
   verifyBytes,
   isProcessAlive,
+  processStartTime,
 } from './index.js';
 
 test('digest vectors from the OCI spec notes', () => {
@@ -186,4 +187,21 @@ test('isProcessAlive: a live process is alive; a killed one its parent has not r
   assert.equal(isProcessAlive(zombie), false);
   assert.equal(isProcessAlive(parent.pid as number), true);
   assert.equal(isProcessAlive(process.pid), true);
+  // With its start time, a pid names one process: a record naming this pid with another start
+  // time (pid reuse, or pid 1 in another container) is another process, long gone.
+  const start = processStartTime();
+  assert.match(start ?? '', /^\d+$/);
+  assert.equal(isProcessAlive(process.pid, start), true);
+  assert.equal(isProcessAlive(process.pid, String(Number(start) - 1)), false);
+  assert.equal(isProcessAlive(parent.pid as number, processStartTime(parent.pid as number)), true);
+});
+
+test("withFileLock takes over a lock whose pid is alive but names another process (reuse, or this one's pid in another container)", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lading-lock-reuse-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const lock = join(dir, 'run.lock');
+  // Left by a killed process that had our pid (pid 1 of a container, say), started earlier.
+  await writeFile(lock, JSON.stringify({ pid: process.pid, start: String(Number(processStartTime()) - 1), host: hostname(), token: 'dead' }));
+  const ran = await withFileLock(lock, async () => 'ran', { timeoutMs: 2_000 });
+  assert.equal(ran, 'ran');
 });

@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { createWriteStream } from 'node:fs';
 import { sleep, throwIfAborted } from './abort.js';
 import { BaseError, errnoCode } from './errors.js';
+import { isProcessAlive, processStartTime } from './process.js';
 
 /** A temp path next to `path`, so the final rename stays on one filesystem. */
 export function tempPathFor(path: string): string {
@@ -115,18 +116,15 @@ const UNREADABLE_LOCK_MS = 5_000;
 
 interface LockOwner {
   pid: number;
+  /** processStartTime of the owner: its pid may name another process later (or be ours). */
+  start?: string;
   host: string;
   token: string;
 }
 
 function ownerIsGone(owner: LockOwner): boolean {
   if (owner.host !== hostname()) return false;
-  try {
-    process.kill(owner.pid, 0);
-    return false;
-  } catch (err) {
-    return errnoCode(err) === 'ESRCH';
-  }
+  return !isProcessAlive(owner.pid, typeof owner.start === 'string' ? owner.start : undefined);
 }
 
 /** Creates the lock file holding `content`; false when it exists. A failed write removes the file it created. */
@@ -165,7 +163,8 @@ async function lockAgeMs(lockPath: string): Promise<number> {
  */
 export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, options: FileLockOptions = {}): Promise<T> {
   const token = randomBytes(8).toString('hex');
-  const me: LockOwner = { pid: process.pid, host: hostname(), token };
+  const start = processStartTime();
+  const me: LockOwner = { pid: process.pid, ...(start !== undefined ? { start } : {}), host: hostname(), token };
   const deadline = Date.now() + (options.timeoutMs ?? 600_000);
   await mkdir(dirname(lockPath), { recursive: true });
   let waiting = false;

@@ -61,9 +61,9 @@ export function programStream(cmd: string, args: readonly string[], options: Pro
  * user counts). NOTE: pids are only meaningful on one host and in one pid namespace; liveness
  * checks on a store or runtime shared across hosts or namespaces are not supported.
  */
-export function isProcessAlive(pid: number): boolean {
+export function isProcessAlive(pid: number, start?: string): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
+  if (pid === process.pid && start === undefined) return true;
   try {
     process.kill(pid, 0);
   } catch (err) {
@@ -71,10 +71,30 @@ export function isProcessAlive(pid: number): boolean {
   }
   // A killed process its parent has not reaped yet (a zombie) still answers signal 0, but it
   // runs nothing: its leftovers are stale. State is the field after the ")" ending the name.
+  // With `start` (processStartTime when the record was made), a pid now naming another process
+  // (pid reuse; pid 1 in every container) is not the owner either.
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    const fields = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    if (fields[0] === 'Z') return false;
+    return start === undefined || fields[19] === start;
   } catch (err) {
     return errnoCode(err) !== 'ENOENT'; // gone meanwhile; without /proc, signal 0 is all we know
+  }
+}
+
+/** /proc/PID/stat fields from the state on (field 3), after the name in parentheses. */
+function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/**
+ * When a process started (clock ticks after boot, /proc/PID/stat field 22): with the pid it names
+ * one process for good, where a pid alone may name another later. Undefined without /proc.
+ */
+export function processStartTime(pid: number = process.pid): string | undefined {
+  try {
+    return statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[19];
+  } catch {
+    return undefined;
   }
 }

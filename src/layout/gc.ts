@@ -73,7 +73,7 @@ export async function collectGarbage(store: LayoutBase, options: GcOptions = {})
     // Leases: the oldest live writer bounds what may be unnamed work in progress.
     let oldestWriter = started;
     for (const { file, record } of await store.readLeases()) {
-      const alive = record !== undefined && isProcessAlive(record.pid);
+      const alive = record !== undefined && isProcessAlive(record.pid, typeof record.start === 'string' ? record.start : undefined);
       if (alive) {
         oldestWriter = Math.min(oldestWriter, record.started);
       } else if (record !== undefined || (await ageMs(file)) > 60_000) {

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { splitDigest, type Digest } from '../core/index.js';
+import { processStartTime, splitDigest, type Digest } from '../core/index.js';
 
 /** The `oci-layout` file content lading writes (image-layout.md). */
 export const LAYOUT_HEADER = '{"imageLayoutVersion":"1.0.0"}';
@@ -64,6 +64,8 @@ export function tempOwnerPid(name: string): number | undefined {
 /** Who holds a lease, as written in `.lading/leases/<pid>-<token>.json`. */
 export interface LeaseRecord {
   pid: number;
+  /** processStartTime of the writer: its pid may name another process later. */
+  start?: string;
   host: string;
   /** Epoch milliseconds when the writer started; blobs newer than this may still be unnamed. */
   started: number;
@@ -71,5 +73,6 @@ export interface LeaseRecord {
 
 /** A lease record for this process. */
 export function myLease(): LeaseRecord {
-  return { pid: process.pid, host: hostname(), started: Date.now() };
+  const start = processStartTime();
+  return { pid: process.pid, ...(start !== undefined ? { start } : {}), host: hostname(), started: Date.now() };
 }

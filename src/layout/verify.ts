@@ -270,6 +270,6 @@ async function countLeftovers(store: LayoutBase): Promise<{ tempFiles: number; s
     }
   }
   let staleLeases = 0;
-  for (const l of await store.readLeases()) if (!l.record || !isProcessAlive(l.record.pid)) staleLeases++;
+  for (const l of await store.readLeases()) if (!l.record || !isProcessAlive(l.record.pid, typeof l.record.start === 'string' ? l.record.start : undefined)) staleLeases++;
   return { tempFiles, staleLeases };
 }

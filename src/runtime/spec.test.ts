@@ -14,6 +14,7 @@ import {
 import { normaliseCapabilities } from './spec.js';
 import { newContainerId, parseProcLimits } from './container.js';
 import { containerOwner } from './stale.js';
+import { processStartTime } from '../core/index.js';
 import { CappedLog, TailBuffer } from './output.js';
 
 const base: RuntimeConfigInput = {
@@ -128,9 +129,11 @@ test('container ids name their owner process and differ between runs', () => {
   const a = newContainerId();
   const b = newContainerId();
   assert.notEqual(a, b);
-  assert.equal(containerOwner(a), process.pid);
-  assert.equal(containerOwner(b), process.pid);
+  assert.deepEqual(containerOwner(a), { pid: process.pid, start: processStartTime() });
+  assert.deepEqual(containerOwner(b), { pid: process.pid, start: processStartTime() });
   assert.equal(containerOwner('buildah-123'), undefined);
+  // Ids of earlier versions held epoch milliseconds there: the pid alone decides.
+  assert.deepEqual(containerOwner('lading-42-1795000000000-00112233aabb'), { pid: 42 });
 });
 
 test('CappedLog writes up to its limit, notes the cut, and appends the tail only when something was dropped', () => {

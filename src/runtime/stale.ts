@@ -1,19 +1,23 @@
 // Containers left behind by a lading process that died without cleaning up (SIGKILL, the OOM
 // killer, a lost machine session). `runc run` outlives its parent, so the container keeps running
 // (a dpkg or a build step still writing into a root filesystem the next build wants to remove).
-// lading names its containers `lading-<pid>-<ms>-<hex>`, so one whose pid is gone is stale.
+// lading names its containers `lading-<pid>-<start>-<hex>` (the process's start time, so a pid
+// that now names another process does not count), so one whose process is gone is stale.
 import { rm } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { describeError, isProcessAlive, nullLogger, type Logger } from '../core/index.js';
 import { runtimeCommand } from './container.js';
 import { findExecutable, RUNTIME_CANDIDATES } from './detect.js';
 
-const ID = /^lading-(\d+)-\d+-[0-9a-f]+$/;
+const ID = /^lading-(\d+)-(\d+)-[0-9a-f]+$/;
+// Earlier versions put epoch milliseconds where the start time (clock ticks since boot) is now.
+const LEGACY_MS = 1e11;
 
-/** The pid of the lading process that named a container (newContainerId), if lading named it. */
-export function containerOwner(id: string): number | undefined {
+/** The lading process that named a container (newContainerId): pid and start time, if lading named it. */
+export function containerOwner(id: string): { pid: number; start?: string } | undefined {
   const m = ID.exec(id);
-  return m ? Number(m[1]) : undefined;
+  if (!m) return undefined;
+  return Number(m[2]) >= LEGACY_MS ? { pid: Number(m[1]) } : { pid: Number(m[1]), start: m[2] as string };
 }
 
 /** Options of removeStaleContainers. */
@@ -59,8 +63,9 @@ export async function removeStaleContainers(options: RemoveStaleContainersOption
       continue;
     }
     for (const id of list.stdout.split('\n').map((l) => l.trim())) {
-      const owner = containerOwner(id) ?? 0;
-      if (owner === 0 || isProcessAlive(owner)) continue;
+      const who = containerOwner(id);
+      if (!who || isProcessAlive(who.pid, who.start)) continue;
+      const owner = who.pid;
       options.signal?.throwIfAborted();
       // The bundle path comes from the runtime's state; only lading's own bundle folders are removed.
       const state = await runtimeCommand(path, ['state', id], { signal: options.signal });
