@@ -29,7 +29,7 @@ import type { Selection } from '../config/select.js';
 import type { DebianArch, ImageConfig } from '../config/types.js';
 import { defaultLockPath, lockFamilyFiles, planFamily, type FamilyFiles, type PlannedFamily } from '../plan/family.js';
 import { imageInputs } from '../plan/plan.js';
-import { markReused, writeBuildRecord } from '../plan/records.js';
+import { findReusable, markReused, writeBuildRecord } from '../plan/records.js';
 import { RECORD_VERSION, type BuildPlan, type BuildStep, type PlanStep } from '../plan/schema.js';
 import { addedPackages, buildImage, debTransport, runsMaintainerScripts, storeName, type BuildRun, type BuiltImage, type ParentImage, type StageName } from './image.js';
 import { probeOverlay, removeTree } from './mounts.js';
@@ -289,6 +289,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const leftovers = !building && isRoot && (await staleWorkDirs(workRoot)).length > 0;
 
+  let waitedForLock = false;
   const run = async (): Promise<void> => {
     await mkdir(workRoot, { recursive: true });
     const cacheDir = rootfsCacheDir(store.path);
@@ -449,7 +450,13 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
       }
     };
 
-    const runOne = async (step: PlanStep): Promise<Outcome> => {
+    const runOne = async (planStep: PlanStep): Promise<Outcome> => {
+      let step = planStep;
+      if (step.kind === 'build' && waitedForLock) {
+        // Planned before another build into this store finished: it may have built this image.
+        const done = await findReusable({ storePath: store.path, family: family.project.name, inputHash: step.inputHash, ...(signal ? { signal } : {}) });
+        if (done) step = { kind: 'reuse', image: step.image, arch: step.arch, inputHash: step.inputHash, parent: step.parent, digest: done.digest };
+      }
       let parent: ParentImage | 'failed' | 'skipped' | undefined;
       try {
         parent = await parentOf(step);
@@ -551,7 +558,10 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
   } else {
     await withFileLock(join(store.path, STATE_DIR, 'build', 'run.lock'), run, {
       timeoutMs: 24 * 3600_000,
-      onWait: (holder) => logger.info(`waiting for another build into this store to finish (pid ${holder.pid ?? 'unknown'})`),
+      onWait: (holder) => {
+        waitedForLock = true;
+        logger.info(`waiting for another build into this store to finish (pid ${holder.pid ?? 'unknown'})`);
+      },
       ...(signal ? { signal } : {}),
     });
   }

@@ -101,6 +101,21 @@ async function present(storePath: string, digest: string): Promise<boolean> {
   }
 }
 
+/**
+ * The record of an image built for `inputHash`, when that image is whole in the store: what a
+ * build that waited for another one uses to reuse what that one just built.
+ */
+export async function findReusable(options: { storePath: string; family: string; inputHash: string; signal?: AbortSignal }): Promise<BuildRecord | undefined> {
+  throwIfAborted(options.signal, 'reading build records');
+  let r: BuildRecord;
+  try {
+    r = await readRecord(byHashPath(options.storePath, options.inputHash));
+  } catch {
+    return undefined;
+  }
+  return r.family === options.family && r.inputHash === options.inputHash && (await present(options.storePath, r.digest)) ? r : undefined;
+}
+
 /** Options of readBuildRecords(). */
 export interface ReadRecordsOptions {
   readonly storePath: string;

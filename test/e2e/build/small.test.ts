@@ -276,6 +276,32 @@ test('an interrupted build removes its mounts and work directories', async () =>
   assert.deepEqual(await leasesLeft(), []);
 });
 
+test('a build that waited for another one into the same store reuses what that one built', async () => {
+  await writeFile(
+    join(dir, 'wait.yaml'),
+    config(`  - {uris: ["${repo.url}"], suites: [${repo.suite}], components: [main], signedBy: ${repo.keyringPath}}`)
+      .replace('project: {name: small', 'project: {name: wait')
+      .replace('{name: hello, script: "echo hello > /hello"}', '{name: hello, script: "echo hello > /hello"}\n  slowrnd:\n    from: tiny\n    run:\n      - {name: slow, script: "busybox sleep 2; busybox head -c 16 /dev/urandom > /random"}'),
+  );
+  const common = { configPath: 'wait.yaml', lockPath: 'wait.lock', cwd: dir, storePath: store, cacheDir: cache, selection: { images: ['slowrnd'] } };
+  let second: ReturnType<typeof buildFamily> | undefined;
+  const first = await buildFamily({
+    ...common,
+    onEvent: (e) => {
+      // The second build plans while the first one holds the store: slowrnd is not there yet.
+      if (e.type === 'stage' && e.image === 'slowrnd' && e.stage === 'run' && !second) second = buildFamily(common);
+    },
+  });
+  assert.ok(second, 'the second build started');
+  const after = await second;
+  const built = first.built.find((b) => b.image === 'slowrnd');
+  assert.ok(built, JSON.stringify(first));
+  assert.equal(after.plan.batches.flat().find((st) => st.image === 'slowrnd')?.kind, 'build', 'planned before the first build stored it');
+  // Built again, the random bytes would give another digest.
+  assert.deepEqual(after.built, []);
+  assert.deepEqual(after.reused.find((r) => r.image === 'slowrnd'), { image: 'slowrnd', arch: 'amd64', digest: built.digest });
+});
+
 test("a killed build's work directory and mounts are removed by the next build, also one with nothing to build", async () => {
   assert.equal((await buildJson(['tiny'], opts())).code, 0);
   // What a SIGKILLed build leaves: a work directory named after its (dead) pid, a mount inside.
