@@ -120,6 +120,12 @@ function reportError(err: unknown, io: CliIo): Failure {
     return { code: EXIT.failed, json: { code: err.code, message, ...(err.hint ? { hint: err.hint } : {}) } };
   }
   const sys = systemError(err);
+  if (sys && sys.code === 'ENOENT' && sys.syscall === 'mkdir') {
+    // Node's recursive mkdir reports ENOENT when a parent cannot be made (a read-only file system).
+    const message = `cannot create ${sys.path ?? 'a directory'}: no such parent directory, or a read-only file system`;
+    io.stderr.write(`lading: ${message}\n`);
+    return { code: EXIT.failed, json: { code: 'ENOENT', message } };
+  }
   if (sys && ENVIRONMENT_ERRNO.has(sys.code)) {
     const message = `${sys.syscall ?? 'I/O'}${sys.path ? ` ${sys.path}` : ''}: ${fsReason(sys)}${sys.code === 'ENOSPC' || sys.code === 'EDQUOT' ? ' (free some space and run it again)' : ''}`;
     io.stderr.write(`lading: ${message}\n`);

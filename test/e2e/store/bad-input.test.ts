@@ -5,11 +5,15 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { fromDir } from '../../../src/build/index.js';
 import { digestOf, type Digest } from '../../../src/core/index.js';
 import { openLayout, REF_NAME, type LayoutStore } from '../../../src/layout/index.js';
 import { applyLayer, loadImage, OciError } from '../../../src/oci/index.js';
 import { makeTree, putImage, runCli, removeScratch, scratch, spawnCli, type CliRun } from '../../helpers/store.js';
+
+const execFileP = promisify(execFile);
 
 after(removeScratch);
 
@@ -176,4 +180,23 @@ test('from-dir refuses a name with "@" (oci:DIR:NAME@DIGEST could not name it ag
   assert.equal(made.code, 0, made.stderr);
   const seen = await runCli(['--json', 'inspect', `oci:${dir}:App:1.0`]);
   assert.equal(seen.code, 0, seen.stderr);
+});
+
+test('a store on a read-only file system is a clear failure (exit 1), not an internal error', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('mounting a read-only tmpfs needs root');
+    return;
+  }
+  const root = await scratch();
+  await makeTree(join(root, 'tree'));
+  const ro = join(root, 'ro');
+  await mkdir(ro);
+  await execFileP('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro]);
+  try {
+    const r = await runCli(['--store', join(ro, 'store'), 'image', 'from-dir', join(root, 'tree'), '--tag', 'x']);
+    assertCleanFailure(r, 'from-dir into a store on a read-only file system');
+    assert.equal(r.stderr, `lading: cannot create ${join(ro, 'store')}: no such parent directory, or a read-only file system\n`);
+  } finally {
+    await execFileP('umount', [ro]);
+  }
 });
