@@ -38,6 +38,8 @@ export interface AtomicWriteOptions {
   mode?: number;
   /** fsync file and directory (default true). Tests of crash safety rely on it. */
   fsync?: boolean;
+  /** Create missing parent directories (default true); false for a path the user named. */
+  createParents?: boolean;
   signal?: AbortSignal;
 }
 
@@ -47,7 +49,7 @@ export interface AtomicWriteOptions {
  */
 export async function atomicWriteFile(path: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<void> {
   throwIfAborted(options.signal, `writing ${path}`);
-  await mkdir(dirname(path), { recursive: true });
+  if (options.createParents !== false) await mkdir(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
   try {
     const fh = await open(tmp, 'wx', options.mode ?? 0o644);

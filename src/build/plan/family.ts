@@ -195,7 +195,8 @@ export async function lockFamilyFiles(options: LockFamilyFilesOptions): Promise<
   const written = text !== previousText;
   if (written) {
     try {
-      await atomicWriteFile(lockPath, text, options.signal ? { signal: options.signal } : {});
+      // `--lock /typo/x.lock` must not create /typo: the directory is the user's to make.
+      await atomicWriteFile(lockPath, text, { createParents: false, ...(options.signal ? { signal: options.signal } : {}) });
     } catch (err) {
       throwIfAborted(options.signal, `writing ${lockDisplay}`);
       throw new BuildError('LOCK_INVALID', `writing ${lockDisplay}: ${fsReason(err)}`);

@@ -3,6 +3,7 @@
 // packages reported at the line that asked for them, and `lading plan` on top of the result.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,6 +73,11 @@ test('lading lock resolves every image; a child contains its parent; a second ru
   assert.ok(web?.kind === 'build');
   assert.ok(Object.keys(web.inputs.packages).includes('curl'));
   assert.ok(!Object.keys(web.inputs.packages).includes('base-files'));
+  // --lock into a directory that does not exist fails; the directory is not made.
+  const typo = await run(['lock', '--lock', join(dir, 'no-such-dir', 'x.lock')]);
+  assert.equal(typo.code, 1);
+  assert.match(typo.stderr, /writing .*no-such-dir\/x\.lock: no such file or directory/);
+  assert.equal(existsSync(join(dir, 'no-such-dir')), false);
 });
 
 test('unknown packages are reported at the line (of the config or the override) that asked for them', async () => {
