@@ -54,7 +54,12 @@ export function formatBuildSummary(s: BuildSummary, cwd: string): string {
   for (const r of all) rows.push([r.image, r.arch, ...r.cells]);
   const names = s.names.filter((n) => n.changed).map((n) => `${n.name} -> ${short(n.digest)}`);
   const head = `family ${s.family}: ${s.built.length} built, ${s.reused.length} reused, ${s.failed.length} failed, ${s.skipped.length} skipped in ${seconds(s.durationMs)}`;
-  return [head, table(rows), names.length ? `named: ${names.join(', ')}` : '', s.failed.length ? `logs: ${relative(cwd, s.logDir) || s.logDir}` : ''].filter(Boolean).join('\n');
+  // The table has room for a reason's first line; the output's last lines follow it in full.
+  const details = s.failed
+    .map((f) => f.reason.replace(/\n\s*log: [^\n]*$/, ''))
+    .filter((r) => r.includes('\n'))
+    .map((r) => `\n${r}`);
+  return [head, table(rows), ...details, names.length ? `named: ${names.join(', ')}` : '', s.failed.length ? `logs: ${relative(cwd, s.logDir) || s.logDir}` : ''].filter(Boolean).join('\n');
 }
 
 /** A one-line progress display on stderr for terminals; `stop` clears it. */

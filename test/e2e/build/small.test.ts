@@ -19,7 +19,7 @@ import { openLayout } from '../../../src/layout/index.js';
 import { parseImageConfig, type Index, type Manifest } from '../../../src/oci/index.js';
 import { cachedDebs, startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
 import { writeDeb } from '../../helpers/deb-writer.js';
-import { buildJson, digests, shIn, umociUnpack, validateStored } from '../../helpers/build.js';
+import { buildJson, digests, lading, shIn, umociUnpack, validateStored } from '../../helpers/build.js';
 import { ROOT } from '../../helpers/store.js';
 
 const execFileP = promisify(execFile);
@@ -125,6 +125,11 @@ test('a failing run step or preinst fails its image, skips its children and exit
   assert.match(foreign.reason, /image foreign \(arm64\): cannot run run step "uname": arm64 needs qemu-user emulation/);
   // Failed images get no name; the others do.
   assert.deepEqual(summary.names.map((n) => n.name).sort(), ['child:latest', 'data:latest', 'rnd-child:latest', 'rnd:latest', 'tiny:latest']);
+  // Without --json the table shows the reason's first line; the output's last lines follow it.
+  const text = await lading(['build', 'broken'], opts());
+  assert.equal(text.code, 1);
+  assert.match(text.stdout, /\nbroken +amd64 +FAILED .*exited with 3 \(log: /);
+  assert.match(text.stdout, /\n\nimage broken \(amd64\): run step "fail" exited with 3:\n {4}about to fail\n/);
   // A runtime that cannot be used is reported with the runtime's code, not as the step's failure.
   const noRuntime = await buildJson(['--force', 'rnd'], { ...opts(), env: { LADING_RUNTIME: '/nonexistent/runc' } });
   assert.equal(noRuntime.code, 1);
