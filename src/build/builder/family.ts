@@ -77,8 +77,10 @@ export interface BuildFamilyOptions extends FamilyFiles {
   readonly keepRootfs?: boolean;
   /** Puts an external base image (by digest) into the store; without it a missing base fails. */
   readonly fetchBase?: (reference: string, digest: string, store: LayoutStore, signal?: AbortSignal) => Promise<void>;
-  /** OCI runtime name or path (default: detected). */
+  /** OCI runtime name or path (default: LADING_RUNTIME of `runtimeEnv`, else detected). */
   readonly runtime?: string;
+  /** Environment the runtime detection reads (PATH, LADING_RUNTIME); default process.env. */
+  readonly runtimeEnv?: NodeJS.ProcessEnv;
   /** Root of the machine's apt configuration (default "/"), for locking. */
   readonly root?: string;
   readonly fetch?: typeof fetch;
@@ -327,7 +329,8 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
       rootfs: new RootfsCache(cacheDir, store, logger),
       overlay,
       deferPy3compile: options.deferPy3compile !== false,
-      runtime: () => (runtimePromise ??= detectRuntime({ ...(options.runtime ? { runtime: options.runtime } : {}), logger, ...(signal ? { signal } : {}) })),
+      runtime: () =>
+        (runtimePromise ??= detectRuntime({ ...(options.runtime ? { runtime: options.runtime } : {}), ...(options.runtimeEnv ? { env: options.runtimeEnv } : {}), logger, ...(signal ? { signal } : {}) })),
       logger,
       ...(signal ? { signal } : {}),
     };

@@ -148,7 +148,7 @@ export function register(program: Command, ctx: () => CliContext): void {
         ...(flags.overlay === false ? { overlay: false as const } : {}),
         ...(flags.keepRootfs === false ? { keepRootfs: false } : {}),
         ...(flags.deferPy3compile === false ? { deferPy3compile: false } : {}),
-        ...(c.env.LADING_RUNTIME ? { runtime: c.env.LADING_RUNTIME } : {}),
+        runtimeEnv: c.env,
         fetchBase: async (reference, digest, store, signal) => {
           const [{ RegistryRepository, copyImage, parseCopyReference }, { registryClient }] = await Promise.all([import('../../registry/index.js'), import('./registry-client.js')]);
           const ref = parseCopyReference(reference, { cwd: c.cwd, defaultTag: null });
