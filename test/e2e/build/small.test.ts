@@ -253,13 +253,15 @@ test('a site override adds a package to one image and a label to every image wit
   assert.equal(summary.built.find((b) => b.image === 'tiny')?.packages, 2);
 });
 
+/** Writes the test family as `file`, with another project name and `images` YAML added after tiny. */
+function writeVariant(file: string, project: string, images: string): Promise<void> {
+  const sources = `  - {uris: ["${repo.url}"], suites: [${repo.suite}], components: [main], signedBy: ${repo.keyringPath}}`;
+  const hello = '{name: hello, script: "echo hello > /hello"}';
+  return writeFile(join(dir, file), config(sources).replace('project: {name: small', `project: {name: ${project}`).replace(hello, `${hello}\n${images}`));
+}
+
 test('an interrupted build removes its mounts and work directories', async () => {
-  await writeFile(
-    join(dir, 'abort.yaml'),
-    config(`  - {uris: ["${repo.url}"], suites: [${repo.suite}], components: [main], signedBy: ${repo.keyringPath}}`)
-      .replace('project: {name: small', 'project: {name: abort')
-      .replace('{name: hello, script: "echo hello > /hello"}', '{name: hello, script: "echo hello > /hello"}\n  slow:\n    from: tiny\n    run:\n      - {name: wait, script: "busybox sleep 60"}'),
-  );
+  await writeVariant('abort.yaml', 'abort', '  slow:\n    from: tiny\n    run:\n      - {name: wait, script: "busybox sleep 60"}');
   const ctl = new AbortController();
   const started = Date.now();
   const build = buildFamily({
@@ -282,12 +284,7 @@ test('an interrupted build removes its mounts and work directories', async () =>
 });
 
 test('a build that waited for another one into the same store reuses what that one built', async () => {
-  await writeFile(
-    join(dir, 'wait.yaml'),
-    config(`  - {uris: ["${repo.url}"], suites: [${repo.suite}], components: [main], signedBy: ${repo.keyringPath}}`)
-      .replace('project: {name: small', 'project: {name: wait')
-      .replace('{name: hello, script: "echo hello > /hello"}', '{name: hello, script: "echo hello > /hello"}\n  slowrnd:\n    from: tiny\n    run:\n      - {name: slow, script: "busybox sleep 2; busybox head -c 16 /dev/urandom > /random"}'),
-  );
+  await writeVariant('wait.yaml', 'wait', '  slowrnd:\n    from: tiny\n    run:\n      - {name: slow, script: "busybox sleep 2; busybox head -c 16 /dev/urandom > /random"}');
   const common = { configPath: 'wait.yaml', lockPath: 'wait.lock', cwd: dir, storePath: store, cacheDir: cache, selection: { images: ['slowrnd'] } };
   let second: ReturnType<typeof buildFamily> | undefined;
   const first = await buildFamily({
