@@ -142,11 +142,11 @@ const DEFAULT_TAIL = 64 * 1024;
 const DEFAULT_LOG_LIMIT = 8 << 20;
 const DEFAULT_TMPFS: readonly string[] = ['/tmp', '/run'];
 /**
- * A fresh container id: `lading-<pid>-<ms>-<random>` (the pid lets removeStaleContainers tell a
- * dead owner; the start time and 6 random bytes keep ids of one process apart).
+ * A fresh container id: `lading-<pid>-<start>-<random>`. The pid and this process's start time
+ * let removeStaleContainers tell a dead owner (a later process with the same pid is not it); 6
+ * random bytes keep the ids of one process apart.
  */
 export function newContainerId(): string {
-  // The start time with the pid: a later process with the same pid is not the owner.
   return `lading-${process.pid}-${processStartTime() ?? '0'}-${randomBytes(6).toString('hex')}`;
 }
 

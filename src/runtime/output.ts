@@ -49,9 +49,10 @@ export class CappedLog {
       this.written += chunk.length;
       return;
     }
-    if (room > 0) {
-      this.stream.write(chunk.subarray(0, room));
-      this.written += room;
+    if (this.dropped === 0) {
+      // The first chunk that does not fit (also when the last one filled the log exactly).
+      if (room > 0) this.stream.write(chunk.subarray(0, room));
+      this.written += Math.max(room, 0);
       this.stream.write(`\n[lading: output clipped here, at the log limit of ${formatLimit(this.limit)}; its end follows]\n`);
     }
     this.dropped += chunk.length - Math.max(room, 0);

@@ -155,4 +155,11 @@ test('CappedLog writes up to its limit, notes the cut, and appends the tail only
   loud.write(Buffer.from('def'));
   loud.finish('cdef');
   assert.equal(out.join(''), '0123456789\n[lading: output clipped here, at the log limit of 10 bytes; its end follows]\n[lading: 6 bytes of output left out; the last 4 bytes follow]\ncdef\n');
+  out.length = 0;
+  // A chunk that fills the log exactly: the note comes with the next one.
+  const exact = new CappedLog(sink, 4);
+  exact.write(Buffer.from('0123'));
+  exact.write(Buffer.from('45'));
+  exact.finish('2345');
+  assert.equal(out.join(''), '0123\n[lading: output clipped here, at the log limit of 4 bytes; its end follows]\n[lading: 2 bytes of output left out; the last 4 bytes follow]\n2345\n');
 });
