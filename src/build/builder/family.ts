@@ -165,7 +165,7 @@ async function loadStored(store: LayoutStore, digest: string, what: string, sign
 }
 
 /** Work entries are named `<pid>-...` (build directories, the overlay probe): those of dead processes go. */
-/** Work directories (`<pid>-<id>`) whose build process is gone. */
+/** Work directories whose build process is gone. */
 async function staleWorkDirs(workRoot: string): Promise<string[]> {
   const names = await readdir(workRoot).catch(() => [] as string[]);
   // `<pid>-<start>-<hex>` (workDirName); other entries, `<pid>-...`, by pid alone.

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -233,7 +234,6 @@ test('a files source that holds the store (or sits in it) is refused: the store 
   // A store beside the sources is fine.
   assert.deepEqual(await hashContext({ contextDir: dir, family, exclude: [{ path: `${dir}.lading/store`, what: 'store' }] }), files);
   // A symlink does not hide the store: not the store's own path, nor the context's.
-  const { mkdtemp, rm, symlink } = await import('node:fs/promises');
   const links = await mkdtemp(join(tmpdir(), 'lading-plan-links-'));
   try {
     await symlink(`${dir}files/conf.d`, join(links, 'conf'));
