@@ -392,8 +392,10 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
       const img = family.images[step.image] as ImageConfig;
       const log = buildLogPath(store.path, family.project.name, step.image, step.arch);
       const retries = Math.max(0, options.retries ?? 1);
+      let stageNow: string | undefined;
       for (let n = 1; ; n++) {
         emit({ type: 'start', image: step.image, arch: step.arch, attempt: n });
+        stageNow = undefined;
         try {
           const baseConfig = await baseConfigOf(img, step.arch);
           const built = await buildImage({
@@ -403,7 +405,10 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
             ...(baseConfig ? { baseConfig } : {}),
             logFile: log,
             attempt: n,
-            onStage: (stage) => emit({ type: 'stage', image: step.image, arch: step.arch, stage }),
+            onStage: (stage) => {
+              stageNow = stage;
+              emit({ type: 'stage', image: step.image, arch: step.arch, stage });
+            },
           });
           await writeBuildRecord({
             storePath: store.path,
@@ -438,7 +443,10 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
           return { kind: 'built', parent: parent as ParentImage, built };
         } catch (err) {
           if (signal?.aborted) throw err;
-          const reason = describeError(err);
+          // lading's own build errors name the image and step; others (a full disk, the store)
+          // get the image and stage they happened in.
+          const own = describeError(err);
+          const reason = own.startsWith(`image ${step.image} (`) ? own : `image ${step.image} (${step.arch})${stageNow ? `, stage ${stageNow}` : ''}: ${own}`;
           if (n <= retries && isTransient(err)) {
             logger.warn(`${step.image} (${step.arch}): attempt ${n} failed (${reason}); retrying`);
             emit({ type: 'retry', image: step.image, arch: step.arch, attempt: n + 1, reason });

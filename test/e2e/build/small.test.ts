@@ -134,7 +134,8 @@ test('a failing run step or preinst fails its image, skips its children and exit
   const noRuntime = await buildJson(['--force', 'rnd'], { ...opts(), env: { LADING_RUNTIME: '/nonexistent/runc' } });
   assert.equal(noRuntime.code, 1);
   assert.deepEqual(noRuntime.summary.failed.map((f) => `${f.image} ${f.code}`), ['rnd RUNTIME_UNUSABLE']);
-  assert.match(noRuntime.summary.failed[0]?.reason ?? '', /OCI runtime "\/nonexistent\/runc" \(from LADING_RUNTIME\)/);
+  // The reason names the image and the stage it happened in, then the runtime's own words.
+  assert.match(noRuntime.summary.failed[0]?.reason ?? '', /^image rnd \(amd64\), stage run: OCI runtime "\/nonexistent\/runc" \(from LADING_RUNTIME\)/);
 });
 
 test('amd64 and arm64 from packages are one index; every image validates; the run step ran', async () => {
