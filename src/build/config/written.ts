@@ -84,6 +84,8 @@ const LABEL_KEYS = {
 };
 const ABSOLUTE = { pattern: '^/' };
 const PORT_TEXT = { pattern: '^(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])(?:/(?:tcp|udp|sctp))?$' };
+// A run step has exactly one of script and args.
+const ONE_COMMAND = { oneOf: [{ required: ['script'] }, { required: ['args'] }] };
 const CALENDAR_DATE = { pattern: '^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$' };
 
 const StringMap = z.record(z.string(), scalarValue);
@@ -159,7 +161,7 @@ const RunStep = z.strictObject({
   user: z.string().regex(USER_SPEC, { error: USER_MSG }).optional().describe('User to run as: name, uid or uid:gid (default root).'),
   env: StringMap.meta(ENV_KEYS).optional().describe('Extra environment for this step only (not stored in the image).'),
   workdir: z.string().meta(ABSOLUTE).optional().describe('Working directory (absolute; default /).'),
-});
+}).meta(ONE_COMMAND);
 
 const Healthcheck = z.strictObject({
   test: z.union([z.array(z.string()).min(1), z.string().min(1)], { error: 'expected a command as a list or a string' }).describe('Command as a list (exec form) or a string (run by /bin/sh -c).'),
@@ -292,7 +294,7 @@ const listEdit = <T extends z.ZodType, K extends z.ZodType>(item: T, key: K, key
 const OverrideRunStep = RunStep.extend({
   before: z.string().optional().describe('Insert before this step (add only).'),
   after: z.string().optional().describe('Insert after this step (add only).'),
-});
+}).meta({ ...ONE_COMMAND, not: { required: ['before', 'after'] } });
 
 const PackagesEdit = z.strictObject({
   set: Packages.optional().describe('Replace the image\'s own package list.'),
