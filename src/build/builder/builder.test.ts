@@ -372,8 +372,10 @@ test('POSIX ACLs are listed for removal, not carried; removing them keeps the mo
     t.skip(`this filesystem takes no ACLs: ${set.stderr.trim()}`);
     return;
   }
+  // The root directory itself too (a step's `setfacl -m ... /`): readXattrTree names it ''.
+  assert.equal(spawnSync('setfattr', ['-n', 'system.posix_acl_access', '-v', `0s${acl.toString('base64')}`, root]).status, 0);
   const listing = await walkTree(root, { overlay: false });
-  assert.deepEqual(listing.acls, [{ path: 'x', name: 'system.posix_acl_access' }]);
+  assert.deepEqual(listing.acls, [{ path: '', name: 'system.posix_acl_access' }, { path: 'x', name: 'system.posix_acl_access' }]);
   const entry = listing.entries.find((e) => e.path === 'x');
   assert.equal(entry?.mode, 0o674, 'the group bits hold the mask');
   assert.equal(entry?.xattrs, undefined);

@@ -463,7 +463,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
 
     const runOne = async (planStep: PlanStep): Promise<Outcome> => {
       let step = planStep;
-      if (step.kind === 'build' && waitedForLock) {
+      if (step.kind === 'build' && waitedForLock && !step.reasons.some((r) => r.code === 'forced')) {
         // Planned before another build into this store finished: it may have built this image.
         const done = await findReusable({ storePath: store.path, family: family.project.name, inputHash: step.inputHash, ...(signal ? { signal } : {}) });
         if (done) step = { kind: 'reuse', image: step.image, arch: step.arch, inputHash: step.inputHash, parent: step.parent, digest: done.digest };

@@ -123,7 +123,8 @@ export async function writeXattrs(cwd: string, items: ReadonlyArray<{ path: stri
 /** Removes the named xattrs (each known to be there) from paths relative to `cwd`, not following symlinks. */
 export async function removeXattrs(cwd: string, items: ReadonlyArray<{ path: string; name: string }>, signal?: AbortSignal): Promise<void> {
   const byName = new Map<string, string[]>();
-  for (const { path, name } of items) byName.set(name, [...(byName.get(name) ?? []), path]);
+  // readXattrTree names the root itself '' (its "# file: ." line).
+  for (const { path, name } of items) byName.set(name, [...(byName.get(name) ?? []), path === '' ? '.' : path]);
   for (const [name, paths] of byName) {
     for (let i = 0; i < paths.length; i += 500) {
       await run('setfattr', ['-h', '-x', name, '--', ...paths.slice(i, i + 500)], cwd, undefined, `removing ${name} below ${cwd}`, signal);

@@ -303,6 +303,19 @@ test('a build that waited for another one into the same store reuses what that o
   // Built again, the random bytes would give another digest.
   assert.deepEqual(after.built, []);
   assert.deepEqual(after.reused.find((r) => r.image === 'slowrnd'), { image: 'slowrnd', arch: 'amd64', digest: built.digest });
+  // --force means build, also after waiting.
+  let forcedSecond: ReturnType<typeof buildFamily> | undefined;
+  const forcedFirst = await buildFamily({
+    ...common,
+    force: ['slowrnd'],
+    onEvent: (e) => {
+      if (e.type === 'stage' && e.image === 'slowrnd' && e.stage === 'run' && !forcedSecond) forcedSecond = buildFamily({ ...common, force: ['slowrnd'] });
+    },
+  });
+  const forcedAfter = await (forcedSecond as ReturnType<typeof buildFamily>);
+  const again = forcedAfter.built.find((b) => b.image === 'slowrnd');
+  assert.ok(again, JSON.stringify(forcedAfter.reused));
+  assert.notEqual(again.digest, forcedFirst.built.find((b) => b.image === 'slowrnd')?.digest);
 });
 
 test("a killed build's work directory and mounts are removed by the next build, also one with nothing to build", async () => {
