@@ -21,7 +21,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .option('--strict-sources', 'fail when a source cannot be reached instead of skipping it with a warning')
     .action(async (packages: string[], opts: { arch?: string[]; essential: boolean; sources?: string[]; suite?: string[]; lockOut?: string; offline?: boolean; strictSources?: boolean }) => {
       const c = ctx();
-      const [{ atomicWriteFile }, { aptResolve, serializeLock }] = await Promise.all([import('../../core/index.js'), import('../../debian/index.js')]);
+      const [{ atomicWriteFile, fsReason }, { aptResolve, serializeLock, DebianError }] = await Promise.all([import('../../core/index.js'), import('../../debian/index.js')]);
       const { lock, resolution } = await aptResolve({
         packages,
         architectures: list(opts.arch),
@@ -34,7 +34,12 @@ export function register(program: Command, ctx: () => CliContext): void {
         logger: c.logger,
         signal: c.signal,
       });
-      if (opts.lockOut) await atomicWriteFile(resolvePath(c.cwd, opts.lockOut), serializeLock(lock), { signal: c.signal });
+      if (opts.lockOut) {
+        // A directory that does not exist is the user's to make (a typo must not create one).
+        await atomicWriteFile(resolvePath(c.cwd, opts.lockOut), serializeLock(lock), { createParents: false, signal: c.signal }).catch((err: unknown) => {
+          throw new DebianError('LOCK_INVALID', `writing ${opts.lockOut}: ${fsReason(err)}`);
+        });
+      }
       output(c, lock, () =>
         resolution.architectures
           .map((a) => {

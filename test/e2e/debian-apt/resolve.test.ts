@@ -132,6 +132,11 @@ test('CLI: apt resolve --lock-out, apt fetch --offline lists what is missing, th
   assert.match(r.stdout, /curl/);
   const lock = parseLock(await readFile(lockFile), lockFile);
   const count = lock.architectures[repo.architecture]!.packages.length;
+  // --lock-out into a directory that does not exist fails; the directory is not made.
+  const typo = await ladingHere(['--cache', cache, 'apt', 'resolve', 'curl', '--no-essential', '--sources', repo.sourcesFile, '--lock-out', join(work, 'no-such-dir', 'x.lock')]);
+  assert.equal(typo.code, 1);
+  assert.match(typo.stderr, /writing .*no-such-dir\/x\.lock: no such file or directory/);
+  assert.deepEqual((await readdir(work)).filter((n) => n === 'no-such-dir'), []);
 
   const offline = await ladingHere(['--cache', join(work, 'empty-cache'), 'apt', 'fetch', '--lock', lockFile, '--offline']);
   assert.equal(offline.code, 1);
