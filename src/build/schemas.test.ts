@@ -39,5 +39,5 @@ test('the JSON Schema refuses the names, keys, paths, ports and dates the loader
   // A run step: exactly one of script and args.
   assert.deepEqual((image.run as unknown as { items: { oneOf: unknown } }).items.oneOf, [{ required: ['script'] }, { required: ['args'] }]);
   const port = image.ports?.items?.anyOf?.find((a) => a.pattern)?.pattern;
-  assert.deepEqual(matches(port, ['1', '80/tcp', '65535/udp', '0', '65536', '99999']), ['1', '80/tcp', '65535/udp']);
+  assert.deepEqual(matches(port, ['1', '80/tcp', '65535/udp', '08080', '0', '65536', '99999']), ['1', '80/tcp', '65535/udp', '08080']);
 });

@@ -206,6 +206,17 @@ export function parseTolerant<T extends z.ZodType>(
     if (check.data !== undefined) return { data: check.data, dropped };
     let progress = false;
     for (const f of check.failed) {
+      // A required field missing in a top-level map with a placeholder (project.name): fill in
+      // that field alone, so the map's other fields are still checked.
+      const [top, field] = f.path;
+      const holder = typeof top === 'string' ? (current as Record<string, unknown> | null)?.[top] : undefined;
+      const stand = typeof top === 'string' && typeof field === 'string' ? (options.placeholders?.[top] as Record<string, unknown> | undefined)?.[field] : undefined;
+      if (f.missing && f.path.length === 2 && stand !== undefined && holder !== null && typeof holder === 'object' && !Array.isArray(holder) && !Object.hasOwn(holder, field as string)) {
+        (holder as Record<string, unknown>)[field as string] = structuredClone(stand);
+        dropped.push([...f.path]);
+        progress = true;
+        continue;
+      }
       let target = [...f.path];
       if (f.missing) target = target.slice(0, -1);
       // Never delete list items (it would shift the indices problems point at): drop the list.

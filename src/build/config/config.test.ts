@@ -82,7 +82,7 @@ test('every validation problem at once, each with file:line:col and field path',
   assert.deepEqual(err.problems.map(formatProblem), [
     'lading.yaml:3:3 project.vendr: unknown key "vendr" (did you mean "vendor"?)',
     'lading.yaml:4:24 architectures[1]: expected one of amd64, arm64, armel, armhf, i386, mips64el, ppc64el, riscv64, s390x, got the string "arm46"',
-    'lading.yaml:11:17 images.nova-base.users[1].name: user nova is already defined by users[0]',
+    'lading.yaml:11:17 images.nova-base.users[1].name: user nova is already defined by users[0] (lading.yaml:10)',
     'lading.yaml:12:33 images.nova-base.users[2].uid: uid 64060 is already used by user nova',
     'lading.yaml:14:11 images.nova-api.from: unknown image "nova-bse" (did you mean "nova-base"?)',
     'lading.yaml:16:11 images.loop-a.from: cycle: loop-a -> loop-b -> loop-c -> loop-a (each image is built FROM the next)',
@@ -90,12 +90,12 @@ test('every validation problem at once, each with file:line:col and field path',
     'lading.yaml:25:18 images.files.noEssential: noEssential applies only to images built from scratch (files is built from nova-base)',
     'lading.yaml:27:16 images.files.files[0].src: "../secret" is outside the build context (use a path relative to the context, without "..")',
     'lading.yaml:28:54 images.files.files[1].mode: unquoted mode 755 is ambiguous (YAML 1.2 reads it as the decimal number 755, chmod as octal): write "0755" (quoted) or 0o755',
-    'lading.yaml:29:35 images.files.files[2].dest: /etc/a.conf is already written by files[1].dest',
+    'lading.yaml:29:35 images.files.files[2].dest: /etc/a.conf is already written by files[1].dest (lading.yaml:28)',
     'lading.yaml:30:16 images.files.files[3].src: "missing.conf" does not exist in the build context',
     'lading.yaml:32:17 images.files.directories[0].path: "relative/dir" must be an absolute path in the image',
     'lading.yaml:34:7 images.files.labels["org.opencontainers.image.created"]: "org.opencontainers.image.created" is reserved: lading sets created, base.name, base.digest and ref.name itself; a config may set org.opencontainers.image.{title,description,version,url,documentation,source,revision,vendor,licenses,authors}',
     'lading.yaml:35:7 images.files.labels["dev.lading.support.status"]: "dev.lading.support.status": keys under dev.lading. are set by lading (from project metadata and the image definition)',
-    'lading.yaml:39:17 images.files.run[1].name: run step "a" is already defined at run[0]',
+    'lading.yaml:39:17 images.files.run[1].name: run step "a" is already defined at run[0] (lading.yaml:38)',
     'lading.yaml:40:9 images.files.run[2]: run step "b" needs exactly one of script and args',
     'lading.yaml:41:5 images.files.entrypont: unknown key "entrypont" (did you mean "entrypoint"?)',
     'lading.yaml:43:9 profiles.api[0]: unknown image "nova-apx" (did you mean "nova-api"?)',
@@ -527,7 +527,7 @@ test('a missing or broken project, and images with a broken chain, do not hide t
   assert.deepEqual(problems({ file: 'lading.yaml', text }), [
     'lading.yaml:1:1 project: required field is missing',
     'lading.yaml:2:13 images.a.from: unknown image "nope" (not in this family; an external base is written REGISTRY/REPO[:TAG]@sha256:..., or use scratch)',
-    'lading.yaml:3:50 images.b.users[1].name: user x is already defined by users[0]',
+    'lading.yaml:3:50 images.b.users[1].name: user x is already defined by users[0] (lading.yaml:3)',
     'lading.yaml:4:44 images.c.ports[2]: port 0 is out of range 1-65535',
   ]);
   const badName = problems({ file: 'lading.yaml', text: `project: {name: Demo}\n${text}` });
@@ -580,8 +580,28 @@ test('a zero or huge duration gets one message; a second YAML document is named 
     'lading.yaml:8:44 images.a.run[0].timeout: must be at least 1, got the number 0',
     'lading.yaml:9:44 images.a.run[1].timeout: must be at most 604800, got the number 99999999',
   ]);
+  assert.deepEqual(problems(family(['  a:', '    from: scratch', '    run:', '      - {name: a, script: "true", timeout: "0"}', ''].join('\n'))), [
+    'lading.yaml:8:44 images.a.run[0].timeout: expected seconds (an integer) or a duration such as "90s", "10m", "1h30m", got the string "0"',
+  ]);
+  // A duplicate key under an anchor is one problem, not one per alias.
+  const aliased = ['  a: {from: scratch, env: &e {A: 1, A: 2}}', '  b: {from: scratch, env: *e}', '  c: {from: scratch, env: *e}', ''].join('\n');
+  assert.deepEqual(problems(family(aliased)), ['lading.yaml:5:37 images.a.env.A: duplicate key (each key may appear once in a map)']);
   assert.deepEqual(problems({ file: 'lading.yaml', text: 'project: {name: p}\nimages: {}\n---\nfoo: 1\n' }), [
     'lading.yaml:3:1 (document): a second YAML document (after ---): a config file holds one document',
+  ]);
+});
+
+test('a duplicate names the entry it repeats as written, also after an override removed one before it', () => {
+  const base = family(['  a:', '    from: scratch', '    files:', '      - {src: f, dest: /etc/a}', '      - {src: f, dest: /etc/b}', '      - {src: f, dest: /etc/b}', ''].join('\n'));
+  const site: ConfigText = { file: 'site.yaml', text: 'images:\n  a:\n    files: {remove: [/etc/a]}\n' };
+  assert.deepEqual(problems(base, [site], () => 'file'), ['lading.yaml:10:24 images.a.files[2].dest: /etc/b is already written by files[1].dest (lading.yaml:9)']);
+  // Unreadable images: no profile member or override image is called unknown because of it.
+  const noImages = { file: 'lading.yaml', text: 'project: {name: p}\nprofiles: {p: [nosuch, "x*"]}\n' };
+  assert.deepEqual(problems(noImages, [{ file: 'site.yaml', text: 'images: {a: {from: scratch}}\n' }]), ['lading.yaml:1:1 images: required field is missing']);
+  // A project without a name still has its other fields checked.
+  assert.deepEqual(problems({ file: 'lading.yaml', text: 'project: {vendor: y, support: {status: supported, until: 2027-02-30}}\nimages: {a: {from: scratch}}\n' }), [
+    'lading.yaml:1:10 project.name: required field is missing',
+    'lading.yaml:1:58 project.support.until: "2027-02-30" is not a calendar date',
   ]);
 });
 

@@ -46,7 +46,7 @@ const FAMILY_PLACEHOLDERS = { project: { name: 'unnamed' }, images: {} };
 function mergeFamily(
   options: ParseFamilyOptions,
   problems: Problem[],
-): { merged: MergedFamily; sources: SourceMap; dropped: FieldPath[]; brokenImages: Set<string> } | undefined {
+): { merged: MergedFamily; sources: SourceMap; dropped: FieldPath[]; brokenImages: Set<string>; imagesUnreadable: boolean } | undefined {
   const base = parseYaml(options.config.text, options.config.file);
   problems.push(...base.problems);
   const baseList = new ProblemList(base.sources);
@@ -60,13 +60,15 @@ function mergeFamily(
   const merged = toMerged(parsed.data, sources);
   const dropped = [...parsed.dropped];
   const brokenImages = new Set(parsed.dropped.filter((d) => d.length === 2 && d[0] === 'images').map((d) => String(d[1])));
+  // `images:` itself could not be read: no image name can be judged unknown.
+  const imagesUnreadable = parsed.dropped.some((d) => d.length === 1 && d[0] === 'images');
   for (const o of options.overrides ?? []) {
     const doc = parseYaml(o.text, o.file);
     problems.push(...doc.problems);
     if (doc.value === undefined || doc.value === null) continue;
     const list = new ProblemList(doc.sources);
     const patch = parseTolerant(WrittenOverrideSchema, doc.value, list);
-    if (patch.data) applyOverride(merged, sources, patch.data, doc.sources, list, brokenImages);
+    if (patch.data) applyOverride(merged, sources, patch.data, doc.sources, list, imagesUnreadable ? { has: () => true } : brokenImages);
     for (const d of patch.dropped) {
       if (d.length === 2 && d[0] === 'addImages') brokenImages.add(String(d[1]));
       // Dropped fields of a patch land at the same path in the merged family.
@@ -74,7 +76,7 @@ function mergeFamily(
     }
     problems.push(...list.items);
   }
-  return { merged, sources, dropped, brokenImages };
+  return { merged, sources, dropped, brokenImages, imagesUnreadable };
 }
 
 /**
@@ -91,6 +93,7 @@ export function parseFamily(options: ParseFamilyOptions): ParsedFamily {
   list.suppressDropped(m.dropped);
   const normOptions: NormaliseOptions = {
     brokenImages: m.brokenImages,
+    imagesUnreadable: m.imagesUnreadable,
     hostArchitecture: options.hostArchitecture ?? hostArchitecture(),
     ...(options.context ? { context: options.context } : {}),
     origin: { config: options.config.file, overrides: (options.overrides ?? []).map((o) => o.file) },

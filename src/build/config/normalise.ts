@@ -4,7 +4,7 @@ import { posix } from 'node:path';
 import { parseDeb822Sources, parseSourcesList, type AptSource } from '../../debian/index.js';
 import { parseImageReference } from '../../oci/index.js';
 import type { Digest } from '../../core/index.js';
-import { suggestion, type FieldPath, type ProblemList, type SourceMap } from './problems.js';
+import { pathKey, suggestion, type FieldPath, type ProblemList, type SourceMap } from './problems.js';
 import type { MergedFamily, MergedImage, PackageOrigin } from './override.js';
 import type {
   AptSourceEntry,
@@ -43,6 +43,8 @@ export interface NormaliseOptions {
   context?: (src: string) => ContextEntryKind;
   /** Images dropped because of schema problems already reported: references to them are not reported again. */
   brokenImages?: ReadonlySet<string>;
+  /** `images:` could not be read at all: names cannot be judged unknown. */
+  imagesUnreadable?: boolean;
   /** Files the family was read from, for FamilyConfig.origin. */
   origin?: FamilyConfig['origin'];
 }
@@ -273,9 +275,10 @@ export function normalise(merged: MergedFamily, sources: SourceMap, problems: Pr
       if (m.includes('*')) {
         const re = new RegExp(`^${m.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
         const hits = names.filter((n) => re.test(n));
-        if (hits.length === 0) problems.warning('UNKNOWN_IMAGE', ['profiles', pname, i], `pattern ${JSON.stringify(m)} matches no image`);
+        const brokenHit = options.imagesUnreadable === true || [...(options.brokenImages ?? [])].some((n) => re.test(n));
+        if (hits.length === 0 && !brokenHit) problems.warning('UNKNOWN_IMAGE', ['profiles', pname, i], `pattern ${JSON.stringify(m)} matches no image`);
         for (const h of hits) set.add(h);
-      } else if (options.brokenImages?.has(m)) {
+      } else if (options.imagesUnreadable === true || options.brokenImages?.has(m)) {
         // already reported where the image is defined
       } else if (!merged.images[m]) {
         problems.error('UNKNOWN_IMAGE', ['profiles', pname, i], `unknown image ${JSON.stringify(m)}${suggestion(m, names)}`);
@@ -504,7 +507,7 @@ function normaliseImage(
     }
     const prev = destinations.get(dest);
     if (prev !== undefined) problems.error('DUPLICATE_PATH', path, `${dest} is already written by ${prev}`);
-    else destinations.set(dest, formatRel(path, at));
+    else destinations.set(dest, formatRel(path, at, sources));
   };
 
   const files: FileSpec[] = [];
@@ -558,7 +561,7 @@ function normaliseImage(
     if (byName !== undefined) problems.error('DUPLICATE_USER', [...p, 'name'], `group ${g.name} is already defined by ${byName}`);
     else if (byId !== undefined) problems.error('DUPLICATE_ID', [...p, 'gid'], `gid ${g.gid} is already used by ${byId}`);
     else {
-      groupNames.set(g.name, formatRel(p, at));
+      groupNames.set(g.name, formatRel(p, at, sources));
       gids.set(g.gid, `group ${g.name}`);
       groups.push({ name: g.name, gid: g.gid, system: g.system ?? true, implicit: false });
     }
@@ -579,7 +582,7 @@ function normaliseImage(
       problems.error('DUPLICATE_ID', [...p, 'uid'], `uid ${u.uid} is already used by ${byId}`);
       return;
     }
-    userNames.set(u.name, formatRel(p, at));
+    userNames.set(u.name, formatRel(p, at, sources));
     uids.set(u.uid, `user ${u.name}`);
     const gid = u.gid ?? u.uid;
     const system = u.system ?? true;
@@ -609,15 +612,15 @@ function normaliseImage(
 
   // Run steps.
   const run: RunStepSpec[] = [];
-  const stepNames = new Map<string, number>();
+  const stepNames = new Map<string, string>();
   (img.run ?? []).forEach((s, i) => {
     const p: FieldPath = [...at, 'run', i];
     const prev = stepNames.get(s.name);
     if (prev !== undefined) {
-      problems.error('DUPLICATE_STEP', [...p, 'name'], `run step ${JSON.stringify(s.name)} is already defined at run[${prev}]`);
+      problems.error('DUPLICATE_STEP', [...p, 'name'], `run step ${JSON.stringify(s.name)} is already defined at ${prev}`);
       return;
     }
-    stepNames.set(s.name, i);
+    stepNames.set(s.name, formatRel(p, at, sources));
     if ((s.script === undefined) === (s.args === undefined)) {
       problems.error(s.script === undefined ? 'REQUIRED' : 'INVALID_VALUE', p, `run step ${JSON.stringify(s.name)} needs exactly one of script and args`);
       return;
@@ -697,11 +700,14 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function formatRel(path: FieldPath, at: FieldPath): string {
-  return path
-    .slice(at.length)
+/** Where `path` (under image `at`) was written: its path in its own file, and file:line. */
+function formatRel(path: FieldPath, at: FieldPath, sources: SourceMap): string {
+  const written = sources.writtenPath(path);
+  const rel = (pathKey(written.slice(0, at.length)) === pathKey(at) ? written.slice(at.length) : written)
     .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`))
     .join('');
+  const pos = sources.valueAt(path);
+  return `${rel} (${pos.file}:${pos.line})`;
 }
 
 function envMap(env: Record<string, string | number | boolean> | undefined, path: FieldPath, sources: SourceMap, problems: ProblemList): Record<string, string> {

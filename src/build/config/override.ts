@@ -101,7 +101,7 @@ export function applyOverride(
   overrideSources: SourceMap,
   problems: ProblemList,
   /** Images left out for problems already reported: an override naming one is not an unknown image. */
-  brokenImages: ReadonlySet<string> = new Set(),
+  brokenImages: { has(name: string): boolean } = new Set<string>(),
 ): void {
   const copy = (from: FieldPath, to: FieldPath) => {
     sources.deleteSubtree(to);

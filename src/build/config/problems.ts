@@ -119,7 +119,7 @@ export function suggestion(name: string, candidates: Iterable<string>): string {
   return m === undefined ? '' : ` (did you mean ${JSON.stringify(m)}?)`;
 }
 
-function pathKey(path: FieldPath): string {
+export function pathKey(path: FieldPath): string {
   // Every segment starts with a separator, so the key of a path is a string prefix of the keys
   // of everything under it.
   return path.map((p) => (typeof p === 'number' ? `\u0000#${p}` : `\u0000.${p}`)).join('');

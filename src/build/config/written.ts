@@ -16,6 +16,8 @@ export const PACKAGE_NAME = new RegExp(`^[a-z0-9][a-z0-9+.-]+(?::(?:any|native|$
 /** Run step, user and group names. */
 export const STEP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
+// The same, written with at least one number and unit (one rule, so bad text gets one message).
+const DURATION_TEXT = /^(?=\d+[hms])(?:\d+h)?(?:\d+m)?(?:\d+s)?$/;
 
 // The signal names runc and Docker accept (x/sys/unix), real-time ones as SIGRTMIN+n / SIGRTMAX-n.
 const STOP_SIGNAL =
@@ -42,11 +44,11 @@ export function durationSeconds(v: number | string): number {
 }
 
 function wellFormedDuration(v: unknown): v is number | string {
-  return (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_DURATION_SECONDS) || (typeof v === 'string' && v.length >= 2 && DURATION.test(v));
+  return (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_DURATION_SECONDS) || (typeof v === 'string' && DURATION_TEXT.test(v));
 }
 
 const Duration = z
-  .union([z.number().int().min(1).max(MAX_DURATION_SECONDS), z.string().regex(DURATION, { error: DURATION_MSG }).min(2, { error: DURATION_MSG })], { error: DURATION_MSG })
+  .union([z.number().int().min(1).max(MAX_DURATION_SECONDS), z.string().regex(DURATION_TEXT, { error: DURATION_MSG })], { error: DURATION_MSG })
   // Runs after a failed union too: judge only what the union accepts, so bad text gets one message.
   .refine((v) => !wellFormedDuration(v) || (durationSeconds(v) >= 1 && durationSeconds(v) <= MAX_DURATION_SECONDS), { error: 'expected a duration from 1s to 168h (7 days)' })
   .describe('Seconds as an integer, or a duration such as "90s", "10m", "1h30m"; from 1s to 168h.');
@@ -83,7 +85,7 @@ const LABEL_KEYS = {
   },
 };
 const ABSOLUTE = { pattern: '^/' };
-const PORT_TEXT = { pattern: '^(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])(?:/(?:tcp|udp|sctp))?$' };
+const PORT_TEXT = { pattern: '^0*(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])(?:/(?:tcp|udp|sctp))?$' };
 // A run step has exactly one of script and args.
 const ONE_COMMAND = { oneOf: [{ required: ['script'] }, { required: ['args'] }] };
 const CALENDAR_DATE = { pattern: '^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$' };
@@ -302,8 +304,9 @@ const PackagesEdit = z.strictObject({
   add: Packages.optional().describe('Add these.'),
 });
 
-const NullableLabelMap = z.record(z.string(), z.union([LabelValue, z.null()])).meta(LABEL_KEYS);
-const NullableStringMap = z.record(z.string(), z.union([scalarValue, z.null()])).meta(ENV_KEYS);
+// No key patterns here: removing a key (null) that could never be set is a harmless no-op.
+const NullableLabelMap = z.record(z.string(), z.union([LabelValue, z.null()]));
+const NullableStringMap = z.record(z.string(), z.union([scalarValue, z.null()]));
 
 /** Changes one site override makes to one image. */
 export const ImagePatchSchema = z.strictObject({

@@ -48,6 +48,7 @@ export function parseYaml(text: string, file: string): ParsedYaml {
 
   let values = 0;
   let tooMany = false;
+  const duplicatesSeen = new Set<number>();
   const walk = (node: unknown, path: FieldPath, depth: number, keyPos?: SourcePosition): unknown => {
     if (tooMany) return undefined;
     if (++values > MAX_VALUES) {
@@ -101,7 +102,12 @@ export function parseYaml(text: string, file: string): ParsedYaml {
           continue;
         }
         if (Object.hasOwn(out, key)) {
-          problems.push({ ...kp, code: 'SYNTAX', severity: 'error', path: [...path, key], message: 'duplicate key (each key may appear once in a map)' });
+          // Once per written key, not again at every alias that repeats its map.
+          const at = (keyNode as Node | null)?.range?.[0] ?? -1;
+          if (!duplicatesSeen.has(at)) {
+            duplicatesSeen.add(at);
+            problems.push({ ...kp, code: 'SYNTAX', severity: 'error', path: [...path, key], message: 'duplicate key (each key may appear once in a map)' });
+          }
           continue;
         }
         Object.defineProperty(out, key, { value: walk(pair.value, [...path, key], depth + 1, kp), enumerable: true, writable: true, configurable: true });
