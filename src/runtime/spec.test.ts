@@ -137,29 +137,24 @@ test('container ids name their owner process and differ between runs', () => {
 });
 
 test('CappedLog writes up to its limit, notes the cut, and appends the tail only when something was dropped', () => {
-  const out: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      out.push(chunk.toString());
-      cb();
-    },
-  });
-  const quiet = new CappedLog(sink, 10);
-  quiet.write(Buffer.from('0123456789'));
-  quiet.finish('789');
-  assert.equal(out.join(''), '0123456789');
-  out.length = 0;
-  const loud = new CappedLog(sink, 10);
-  loud.write(Buffer.from('01234'));
-  loud.write(Buffer.from('56789abc'));
-  loud.write(Buffer.from('def'));
-  loud.finish('cdef');
-  assert.equal(out.join(''), '0123456789\n[lading: output clipped here, at the log limit of 10 bytes; its end follows]\n[lading: 6 bytes of output left out; the last 4 bytes follow]\ncdef\n');
-  out.length = 0;
+  /** What a CappedLog of `limit` bytes writes for these chunks, finished with `tail`. */
+  const logged = (limit: number, chunks: string[], tail: string): string => {
+    const out: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        out.push(chunk.toString());
+        cb();
+      },
+    });
+    const log = new CappedLog(sink, limit);
+    for (const c of chunks) log.write(Buffer.from(c));
+    log.finish(tail);
+    return out.join('');
+  };
+  const note = (limit: number, dropped: number, tail: string) =>
+    `\n[lading: output clipped here, at the log limit of ${limit} bytes; its end follows]\n[lading: ${dropped} bytes of output left out; the last ${tail.length} bytes follow]\n${tail}\n`;
+  assert.equal(logged(10, ['0123456789'], '789'), '0123456789');
+  assert.equal(logged(10, ['01234', '56789abc', 'def'], 'cdef'), `0123456789${note(10, 6, 'cdef')}`);
   // A chunk that fills the log exactly: the note comes with the next one.
-  const exact = new CappedLog(sink, 4);
-  exact.write(Buffer.from('0123'));
-  exact.write(Buffer.from('45'));
-  exact.finish('2345');
-  assert.equal(out.join(''), '0123\n[lading: output clipped here, at the log limit of 4 bytes; its end follows]\n[lading: 2 bytes of output left out; the last 4 bytes follow]\n2345\n');
+  assert.equal(logged(4, ['0123', '45'], '2345'), `0123${note(4, 2, '2345')}`);
 });
