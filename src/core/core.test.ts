@@ -27,6 +27,7 @@ import {
   verifyBytes,
   isProcessAlive,
   processStartTime,
+  processTag,
 } from './index.js';
 
 test('digest vectors from the OCI spec notes', () => {
@@ -194,6 +195,7 @@ test('isProcessAlive: a live process is alive; a killed one its parent has not r
   assert.equal(isProcessAlive(process.pid, start), true);
   assert.equal(isProcessAlive(process.pid, String(Number(start) - 1)), false);
   assert.equal(isProcessAlive(parent.pid as number, processStartTime(parent.pid as number)), true);
+  assert.equal(processTag(), `${process.pid}-${start}`);
 });
 
 test("withFileLock takes over a lock whose pid is alive but names another process (reuse, or this one's pid in another container)", async (t) => {

@@ -16,5 +16,5 @@ export { createLimiter, mapLimit } from './limit.js';
 export type { Limiter } from './limit.js';
 export { atomicWriteFile, atomicWriteStream, fsyncDir, pathExists, tempPathFor, withFileLock, LockError } from './fs.js';
 export type { AtomicWriteOptions, FileLockOptions, LockErrorCode } from './fs.js';
-export { programStream, ProcessError, isProcessAlive, processStartTime } from './process.js';
+export { programStream, ProcessError, isProcessAlive, processStartTime, processTag } from './process.js';
 export type { ProgramStreamOptions, ProcessErrorCode } from './process.js';

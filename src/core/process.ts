@@ -98,3 +98,11 @@ export function processStartTime(pid: number = process.pid): string | undefined 
     return undefined;
   }
 }
+
+/**
+ * `<pid>-<start>` of this process, for names of things it leaves while it runs (work
+ * directories, containers): a later process with the same pid has another start time.
+ */
+export function processTag(): string {
+  return `${process.pid}-${processStartTime() ?? '0'}`;
+}

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, posix } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
-import { describeError, errnoCode, nullLogger, processStartTime, type Logger } from '../core/index.js';
+import { describeError, errnoCode, nullLogger, processTag, type Logger } from '../core/index.js';
 import { RuntimeError } from './errors.js';
 import { acquireMountPoints, type MountPointLease, type MountPointRequest } from './mountpoints.js';
 import { CappedLog, TailBuffer, type OutputSink } from './output.js';
@@ -147,7 +147,7 @@ const DEFAULT_TMPFS: readonly string[] = ['/tmp', '/run'];
  * random bytes keep the ids of one process apart.
  */
 export function newContainerId(): string {
-  return `lading-${process.pid}-${processStartTime() ?? '0'}-${randomBytes(6).toString('hex')}`;
+  return `lading-${processTag()}-${randomBytes(6).toString('hex')}`;
 }
 
 /** Hard limits of this process (what a child may be granted), from /proc/self/limits. */

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createLimiter, describeError, epochToRfc3339, errnoCode, errorChain, isBaseError, isProcessAlive, nullLogger, processStartTime, systemClock, withFileLock, type Clock, type Logger } from '../../core/index.js';
+import { createLimiter, describeError, epochToRfc3339, errnoCode, errorChain, isBaseError, isProcessAlive, nullLogger, processTag, systemClock, withFileLock, type Clock, type Logger } from '../../core/index.js';
 import { openLayout, STATE_DIR, type LayoutStore } from '../../layout/index.js';
 import {
   assembleIndex,
@@ -164,20 +164,16 @@ async function loadStored(store: LayoutStore, digest: string, what: string, sign
   return { manifest: doc as ManifestDocument & { kind: 'manifest' }, config: parseImageConfig(raw, { mediaType: m.config.mediaType, expected: { digest: m.config.digest, size: m.config.size }, what: `${what}: config` }) };
 }
 
-/** Work entries are named `<pid>-...` (build directories, the overlay probe): those of dead processes go. */
-/** Work directories whose build process is gone. */
+/**
+ * Work entries whose process is gone. They are named `<pid>-<start>-...` (processTag: build
+ * directories, the overlay probe); names of older versions, `<pid>-...`, are judged by pid alone.
+ */
 async function staleWorkDirs(workRoot: string): Promise<string[]> {
   const names = await readdir(workRoot).catch(() => [] as string[]);
-  // `<pid>-<start>-<hex>` (workDirName); other entries, `<pid>-...`, by pid alone.
   return names.filter((n) => {
     const [pid, start] = n.split('-');
     return !isProcessAlive(Number(pid), /^\d+$/.test(start ?? '') ? start : undefined);
   });
-}
-
-/** A work directory named for this process: pid and start time, so no later process with the same pid takes it for its own. */
-function workDirName(): string {
-  return `${process.pid}-${processStartTime() ?? '0'}-${randomBytes(4).toString('hex')}`;
 }
 
 async function cleanStaleWork(workRoot: string, logger: Logger): Promise<void> {
@@ -308,7 +304,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
       }
     }
     summary.overlay = overlay;
-    const workDir = join(workRoot, workDirName());
+    const workDir = join(workRoot, `${processTag()}-${randomBytes(4).toString('hex')}`);
     let runtimePromise: Promise<RuntimeInfo> | undefined;
     const packages = createPackageFetcher({
       transport: debTransport({ cacheDir: options.cacheDir, ...(options.offline ? { offline: true } : {}), logger, ...(signal ? { signal } : {}) }),

@@ -5,7 +5,7 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { describeError, sleep, type Logger } from '../../core/index.js';
+import { describeError, processTag, sleep, type Logger } from '../../core/index.js';
 import { BuildError } from '../errors.js';
 import { execProgram } from './exec.js';
 
@@ -88,7 +88,8 @@ export async function removeTree(dir: string, logger?: Logger): Promise<void> {
  * reason. One mount and unmount: callers probe once per family build.
  */
 export async function probeOverlay(workRoot: string): Promise<string | undefined> {
-  const dir = join(workRoot, `${process.pid}-overlay-probe-${randomBytes(4).toString('hex')}`);
+  // Named like a work directory (processTag): a killed probe's leftovers are found by the next build.
+  const dir = join(workRoot, `${processTag()}-overlay-probe-${randomBytes(4).toString('hex')}`);
   try {
     await mkdir(join(dir, 'lower'), { recursive: true });
     await mountOverlay({ lower: [join(dir, 'lower')], upper: join(dir, 'upper'), work: join(dir, 'work'), merged: join(dir, 'merged') });
