@@ -2,8 +2,8 @@
 // The same tree gives the same manifest digest on any machine, from any path, whoever owns the
 // files and whatever their mtimes after SOURCE_DATE_EPOCH: owners are written as root (0:0),
 // mtimes are clamped to the epoch, and no host path or time enters config or history.
-import { isAbsolute, relative, resolve, sep } from 'node:path';
-import { epochToRfc3339, throwIfAborted, type Digest, type Logger } from '../core/index.js';
+import { relative, resolve, sep } from 'node:path';
+import { epochToRfc3339, isWithin, throwIfAborted, type Digest, type Logger } from '../core/index.js';
 import type { LayoutStore } from '../layout/index.js';
 import { assembleImage, buildLayer, describe, OciError, type Descriptor, type LayerCompression, type Platform } from '../oci/index.js';
 
@@ -68,8 +68,7 @@ export async function fromDir(options: FromDirOptions): Promise<FromDirResult> {
   // image: it would put the store, and this very layer being written, into the layer.
   const inside = relative(resolve(options.dir), resolve(store.path));
   if (inside === '') throw new OciError('LAYER_INVALID', `${options.dir} is the store itself: choose another directory or --store`);
-  const outside = inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside);
-  const storeRel = outside ? undefined : inside.split(sep).join('/');
+  const storeRel = isWithin(resolve(options.dir), resolve(store.path)) ? inside.split(sep).join('/') : undefined;
   if (storeRel !== undefined) options.logger?.info(`leaving the store ${storeRel}/ out of the layer of ${options.dir}`);
   const layer = await buildLayer({
     dir: options.dir,

@@ -28,6 +28,7 @@ import {
   isProcessAlive,
   processStartTime,
   processTag,
+  isWithin,
 } from './index.js';
 
 test('digest vectors from the OCI spec notes', () => {
@@ -206,4 +207,13 @@ test("withFileLock takes over a lock whose pid is alive but names another proces
   await writeFile(lock, JSON.stringify({ pid: process.pid, start: String(Number(processStartTime()) - 1), host: hostname(), token: 'dead' }));
   const ran = await withFileLock(lock, async () => 'ran', { timeoutMs: 2_000 });
   assert.equal(ran, 'ran');
+});
+
+test('isWithin: the directory itself and what lies below it; not siblings with a common prefix or parents', () => {
+  assert.equal(isWithin('/srv/ctx', '/srv/ctx'), true);
+  assert.equal(isWithin('/srv/ctx', '/srv/ctx/a/b'), true);
+  assert.equal(isWithin('/srv/ctx', '/srv/ctx/..x'), true);
+  assert.equal(isWithin('/srv/ctx', '/srv/ctx2'), false);
+  assert.equal(isWithin('/srv/ctx', '/srv'), false);
+  assert.equal(isWithin('/', '/srv/ctx'), true);
 });

@@ -2,13 +2,22 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { link, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname, basename, join } from 'node:path';
+import { dirname, basename, isAbsolute, join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { createWriteStream } from 'node:fs';
 import { sleep, throwIfAborted } from './abort.js';
 import { BaseError, errnoCode } from './errors.js';
 import { isProcessAlive, processStartTime } from './process.js';
+
+/**
+ * True when `path` is `dir` or lies below it. Both absolute; lexical only, so resolve symlinks
+ * first where a link could lead out. (`dir/..x` is below `dir`; `/` holds everything.)
+ */
+export function isWithin(dir: string, path: string): boolean {
+  const rel = relative(dir, path);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+}
 
 /** A temp path next to `path`, so the final rename stays on one filesystem. */
 export function tempPathFor(path: string): string {

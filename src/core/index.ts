@@ -14,7 +14,7 @@ export { systemClock, fixedClock, parseSourceDateEpoch, epochToRfc3339 } from '.
 export type { Clock } from './clock.js';
 export { createLimiter, mapLimit } from './limit.js';
 export type { Limiter } from './limit.js';
-export { atomicWriteFile, atomicWriteStream, fsyncDir, pathExists, tempPathFor, withFileLock, LockError } from './fs.js';
+export { atomicWriteFile, atomicWriteStream, fsyncDir, isWithin, pathExists, tempPathFor, withFileLock, LockError } from './fs.js';
 export type { AtomicWriteOptions, FileLockOptions, LockErrorCode } from './fs.js';
 export { programStream, ProcessError, isProcessAlive, processStartTime, processTag } from './process.js';
 export type { ProgramStreamOptions, ProcessErrorCode } from './process.js';

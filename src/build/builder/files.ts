@@ -3,8 +3,8 @@
 // and /etc/group; every placed entry gets the image's epoch as mtime, so the context's
 // timestamps never reach the image.
 import { chmodSync, chownSync, copyFileSync, lchownSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, statSync, utimesSync } from 'node:fs';
-import { dirname, join, sep } from 'node:path';
-import { digestOf } from '../../core/index.js';
+import { dirname, join } from 'node:path';
+import { digestOf, isWithin } from '../../core/index.js';
 import { BuildError } from '../errors.js';
 import type { ContextDigests } from '../config/context.js';
 import type { DirectorySpec, FileSpec, IdRef, SymlinkSpec } from '../config/types.js';
@@ -82,7 +82,7 @@ function copyTree(src: string, dest: string, ids: { uid: number; gid: number }, 
 function inContext(contextDir: string, rel: string, what: string): string {
   const root = realpathSync(contextDir);
   const real = realpathSync(join(contextDir, rel));
-  if (real !== root && !real.startsWith(root + sep)) throw new BuildError('FILE_FAILED', `${what}: ${rel} leads outside the build context (to ${real})`);
+  if (!isWithin(root, real)) throw new BuildError('FILE_FAILED', `${what}: ${rel} leads outside the build context (to ${real})`);
   return real;
 }
 

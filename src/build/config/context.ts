@@ -2,8 +2,8 @@
 // planner itself is pure: the caller hashes and passes these in).
 import { realpathSync } from 'node:fs';
 import { lstat, readdir, readlink, stat } from 'node:fs/promises';
-import { basename, dirname, join, posix, resolve, sep } from 'node:path';
-import { canonicalJson, digestFile, digestOf, fsReason, throwIfAborted, type Digest } from '../../core/index.js';
+import { basename, dirname, join, posix, resolve } from 'node:path';
+import { canonicalJson, digestFile, digestOf, fsReason, isWithin, throwIfAborted, type Digest } from '../../core/index.js';
 import { BuildError } from '../errors.js';
 import type { FamilyConfig } from './types.js';
 
@@ -40,12 +40,12 @@ function overlap(src: string, abs: string, exclude: HashContextOptions['exclude'
   abs = real(abs);
   for (const e of exclude ?? []) {
     const x = real(e.path);
-    if (x === abs || x.startsWith(abs + sep)) {
+    if (isWithin(abs, x)) {
       throw new BuildError('CONTEXT_INVALID', `build context: files src ${JSON.stringify(src)} holds the ${e.what} (${x}), which would be copied into the image`, {
         hint: `copy a narrower directory, or keep the ${e.what} outside the build context`,
       });
     }
-    if (abs.startsWith(x + sep)) throw new BuildError('CONTEXT_INVALID', `build context: files src ${JSON.stringify(src)} is inside the ${e.what} (${x})`);
+    if (isWithin(x, abs)) throw new BuildError('CONTEXT_INVALID', `build context: files src ${JSON.stringify(src)} is inside the ${e.what} (${x})`);
   }
 }
 

@@ -1,8 +1,8 @@
 // Entry points for reading a family: parseFamily (pure: texts in, FamilyConfig + problems out)
 // and loadFamily (reads lading.yaml, the overrides and the build context from disk).
 import { readFile, realpath, stat } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
-import { errnoCode, fsReason, throwIfAborted } from '../../core/index.js';
+import { dirname, join, resolve } from 'node:path';
+import { errnoCode, fsReason, isWithin, throwIfAborted } from '../../core/index.js';
 import { hostArchitecture } from '../../debian/index.js';
 import { BuildError } from '../errors.js';
 import { parseTolerant } from './check.js';
@@ -149,7 +149,7 @@ async function contextKind(root: string, rel: string): Promise<ContextEntryKind>
     // Symlinks are followed, in the last component or any other, and must stay in the context.
     const real = await realpath(abs);
     const realRoot = await realpath(root);
-    if (real !== realRoot && !real.startsWith(realRoot + sep)) return 'other';
+    if (!isWithin(realRoot, real)) return 'other';
     const t = await stat(real);
     return t.isFile() ? 'file' : t.isDirectory() ? 'directory' : 'other';
   } catch (err) {
