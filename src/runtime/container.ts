@@ -317,7 +317,7 @@ export async function runWithRuntime(runtime: RuntimeInfo, options: RunOptions):
   let failure: unknown;
   try {
     try {
-      bundle = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'lading-bundle-'));
+      bundle = await mkdtemp(join(options.tmpDir ?? tmpdir(), `lading-bundle-${processTag()}-`));
     } catch (err) {
       throw new RuntimeError('IO', `${what}: cannot create a bundle directory: ${describeError(err)}`, { cause: err });
     }

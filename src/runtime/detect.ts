@@ -6,7 +6,7 @@ import { constants } from 'node:fs';
 import { access, lstat, mkdir, mkdtemp, readlink, rmdir, stat, symlink, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, delimiter, isAbsolute, join } from 'node:path';
-import { describeError, nullLogger, type Logger } from '../core/index.js';
+import { describeError, nullLogger, processTag, type Logger } from '../core/index.js';
 import { runWithRuntime, type BindMount, type RuntimeInfo } from './container.js';
 import { RuntimeError } from './errors.js';
 
@@ -67,7 +67,7 @@ function runtimeVersion(path: string): Promise<string> {
  * recursively: should a bind mount ever leak out of the container, nothing of the host is deleted.
  */
 async function makeProbeRootfs(parent: string): Promise<{ rootfs: string; mounts: BindMount[]; remove: () => Promise<void> }> {
-  const rootfs = await mkdtemp(join(parent, 'lading-probe-'));
+  const rootfs = await mkdtemp(join(parent, `lading-probe-${processTag()}-`));
   const mounts: BindMount[] = [];
   const made: Array<{ path: string; dir: boolean }> = [];
   for (const name of ['usr', 'bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32']) {

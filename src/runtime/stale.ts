@@ -3,13 +3,16 @@
 // (a dpkg or a build step still writing into a root filesystem the next build wants to remove).
 // lading names its containers `lading-<pid>-<start>-<hex>` (the process's start time, so a pid
 // that now names another process does not count), so one whose process is gone is stale.
-import { rm } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { lstat, readdir, rm, rmdir, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { describeError, isProcessAlive, nullLogger, type Logger } from '../core/index.js';
 import { runtimeCommand } from './container.js';
 import { findExecutable, RUNTIME_CANDIDATES } from './detect.js';
 
 const ID = /^lading-(\d+)-(\d+)-[0-9a-f]+$/;
+// Bundle directories and runtime-probe roots: `lading-<kind>-<pid>-<start>-<mkdtemp suffix>`.
+const TEMP_DIR = /^lading-(?:bundle|probe)-(\d+)-(\d+)-[A-Za-z0-9]{6}$/;
 // Earlier versions put epoch milliseconds where the start time (clock ticks since boot) is now.
 const LEGACY_MS = 1e11;
 
@@ -24,6 +27,8 @@ export function containerOwner(id: string): { pid: number; start?: string } | un
 export interface RemoveStaleContainersOptions {
   /** Runtime binaries to ask (default: runc and crun, those found on PATH). */
   readonly runtimes?: readonly string[];
+  /** Where bundles and probe roots of dead lading processes are looked for (default [os.tmpdir()]). */
+  readonly tmpDirs?: readonly string[];
   readonly logger?: Logger;
   readonly signal?: AbortSignal;
 }
@@ -41,8 +46,10 @@ export interface StaleContainer {
 
 /**
  * Kills and deletes the containers of lading processes that no longer exist, and removes their
- * bundle directories. Containers of running lading processes (this one included) are left alone.
- * A runtime that cannot list its containers is skipped with a debug message.
+ * bundle directories, then the bundles and runtime-probe roots such a process left in the temp
+ * directories without a container (killed before `run` or after `delete`). Containers of running
+ * lading processes (this one included) are left alone. A runtime that cannot list its containers
+ * is skipped with a debug message.
  */
 export async function removeStaleContainers(options: RemoveStaleContainersOptions = {}): Promise<StaleContainer[]> {
   const logger = (options.logger ?? nullLogger).child({ component: 'runtime' });
@@ -88,5 +95,35 @@ export async function removeStaleContainers(options: RemoveStaleContainersOption
       out.push({ runtime: path, id, owner, removed: true });
     }
   }
+  for (const dir of options.tmpDirs ?? [tmpdir()]) {
+    options.signal?.throwIfAborted();
+    await removeStaleTempDirs(dir, logger);
+  }
   return out;
+}
+
+/**
+ * Removes `lading-bundle-*` and `lading-probe-*` directories of dead lading processes from `dir`.
+ * Never recursively: a bundle holds files, a probe root symlinks and empty mount points (its bind
+ * mounts lived in the container's mount namespace). Anything else inside (a mount that leaked, a
+ * directory with content) keeps the directory, with a debug message.
+ */
+async function removeStaleTempDirs(dir: string, logger: Logger): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = TEMP_DIR.exec(name);
+    if (!m || isProcessAlive(Number(m[1]), m[2])) continue;
+    const path = join(dir, name);
+    try {
+      for (const entry of await readdir(path)) {
+        const p = join(path, entry);
+        if ((await lstat(p)).isDirectory()) await rmdir(p);
+        else await unlink(p);
+      }
+      await rmdir(path);
+      logger.debug('removed a temp directory of a lading process no longer alive', { path });
+    } catch (err) {
+      logger.debug('cannot remove a temp directory of a lading process no longer alive', { path, error: describeError(err) });
+    }
+  }
 }
