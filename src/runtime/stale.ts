@@ -25,8 +25,15 @@ export function containerOwner(id: string): { pid: number; start?: string } | un
 
 /** Options of removeStaleContainers. */
 export interface RemoveStaleContainersOptions {
-  /** Runtime binaries to ask (default: runc and crun, those found on PATH). */
+  /**
+   * Runtime binaries to ask, names or absolute paths (default: `runtime` or the environment's
+   * LADING_RUNTIME, then runc and crun; those found).
+   */
   readonly runtimes?: readonly string[];
+  /** The runtime builds were asked to use (as detectRuntime's option): a custom path keeps its own state. */
+  readonly runtime?: string;
+  /** Environment to read LADING_RUNTIME from (default process.env). */
+  readonly env?: NodeJS.ProcessEnv;
   /** Where bundles and probe roots of dead lading processes are looked for (default [os.tmpdir()]). */
   readonly tmpDirs?: readonly string[];
   readonly logger?: Logger;
@@ -54,10 +61,13 @@ export interface StaleContainer {
 export async function removeStaleContainers(options: RemoveStaleContainersOptions = {}): Promise<StaleContainer[]> {
   const logger = (options.logger ?? nullLogger).child({ component: 'runtime' });
   const out: StaleContainer[] = [];
-  for (const name of options.runtimes ?? RUNTIME_CANDIDATES) {
+  const asked = new Set<string>();
+  const requested = options.runtime ?? ((options.env ?? process.env).LADING_RUNTIME || undefined);
+  for (const name of options.runtimes ?? [...(requested ? [requested] : []), ...RUNTIME_CANDIDATES]) {
     options.signal?.throwIfAborted();
     const path = await findExecutable(name);
-    if (!path) continue;
+    if (!path || asked.has(path)) continue;
+    asked.add(path);
     // `runc list` fails when a container it is listing is deleted meanwhile (its state dir goes
     // between readdir and stat): try again a few times.
     let list = await runtimeCommand(path, ['list', '-q'], { signal: options.signal });

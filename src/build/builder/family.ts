@@ -295,7 +295,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
     let overlay = false;
     if (building || leftovers) {
       // Containers of a killed build may still run in its work directory: stop them first.
-      await removeStaleContainers({ logger, ...(signal ? { signal } : {}) });
+      await removeStaleContainers({ ...(options.runtime ? { runtime: options.runtime } : {}), ...(options.runtimeEnv ? { env: options.runtimeEnv } : {}), logger, ...(signal ? { signal } : {}) });
       await cleanStaleWork(workRoot, logger);
       if (options.overlay !== false && (stale > 0 || toBuild.some((s) => s.parent.kind !== 'scratch'))) {
         const why = await probeOverlay(workRoot);

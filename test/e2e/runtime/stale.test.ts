@@ -4,7 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -77,5 +77,35 @@ test('the container of a SIGKILLed lading process is stopped, deleted and its bu
     if (isProcessAlive(childPid)) child.kill('SIGKILL');
     ours.abort();
     await own;
+  }
+});
+
+test('a custom LADING_RUNTIME keeps its own container state: its stale containers are found through it too', { skip }, async () => {
+  const rt = runtime as RuntimeInfo;
+  const { rootfs } = await makeBusyboxRootfs(scratch);
+  // A wrapper with its own state root, as a site's runtime path may be: runc alone never lists it.
+  const root = join(scratch, 'wrapper-state');
+  await mkdir(root);
+  const wrapper = join(scratch, 'site-runtime');
+  await writeFile(wrapper, `#!/bin/sh\nexec '${rt.path}' --root '${root}' "$@"\n`);
+  await chmod(wrapper, 0o755);
+  const asWrapper: RuntimeInfo = { ...rt, path: wrapper };
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'sleeper-child.ts'), rootfs], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LADING_RUNTIME: wrapper } });
+  const childPid = child.pid as number;
+  try {
+    let stale: string | undefined;
+    for (let i = 0; i < 200 && !stale; i++) {
+      stale = (await containerIds(asWrapper)).find((c) => c.startsWith(`lading-${childPid}-`));
+      if (!stale) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(stale, 'the child started its container through the wrapper');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    assert.deepEqual((await removeStaleContainers({ env: {} })).filter((r) => r.owner === childPid), [], 'runc and crun alone do not see it');
+    const removed = await removeStaleContainers({ env: { LADING_RUNTIME: wrapper } });
+    assert.deepEqual(removed.filter((r) => r.owner === childPid).map((r) => [r.runtime, r.id, r.removed]), [[wrapper, stale, true]]);
+    assert.ok(!(await containerIds(asWrapper)).includes(stale));
+  } finally {
+    if (isProcessAlive(childPid)) child.kill('SIGKILL');
   }
 });
