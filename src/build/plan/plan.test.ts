@@ -88,8 +88,8 @@ test('input hashes are pinned: an accidental change to what is hashed shows here
     'tools/amd64': 'sha256:f20c657e18260be40cedd73ac5c6c8207551aa9cdc25dd3796315492b92532ca',
     'app-base/amd64': 'sha256:03514570e8873fbd19ebd554185d8ebaec47436b54aa265414e9323bce5d5239',
     'app-base/arm64': 'sha256:8a445d3991b389aff411d272b1fc41d9cbcb70e41221b474dc3a32dfbb8ffdc9',
-    'web/amd64': 'sha256:edebd71265948310f15034c23a7fb6b2af53dbe7d714375a4a65ddf4a2dad215',
-    'web/arm64': 'sha256:d1d39a03513797880016eab035eb796deb1b7052dc3165cab2217067fed9b15e',
+    'web/amd64': 'sha256:cf55b1f45f0cf57ad4ab2831c2b7054d1292b9324f3ad4f13e3a57c0e21c1687',
+    'web/arm64': 'sha256:77164a151c7bf07e5d1eba84575ed9029e1e308dbaddd2ac0a9421fa95bd747d',
     'worker/amd64': 'sha256:7a98a7fee39baccd13a9475969823b60348d7cc97ad82fe25bacda39b9ea0262',
     'worker/arm64': 'sha256:f94991527855acbe778a14e57ee9a2135aae4e0082210ec8a4593aa5217a343b',
   });
@@ -160,7 +160,7 @@ test('the parent definition changes: the whole subtree under it rebuilds, the ex
   assert.deepEqual(reasons(plan, 'worker'), ['parent: parent app-base rebuilt']);
 });
 
-test('a volatile label changes: nothing rebuilds; a plain label change rebuilds that image and its children', async () => {
+test('a volatile label or a run step timeout changes: nothing rebuilds; a plain label or a step change rebuilds that image and its children', async () => {
   const vol = await edited((t) => t.replace('https://ci.example.org/1', 'https://ci.example.org/2'));
   assert.deepEqual(planBuild({ family: vol, lock, files, store: store(firstRecords) }).summary, { build: 0, reuse: 9 });
   const plain = await edited((t) => t.replace('org.example.tier: base', 'org.example.tier: core'));
@@ -171,6 +171,10 @@ test('a volatile label changes: nothing rebuilds; a plain label change rebuilds 
   const runPlan = planBuild({ family: run, lock, files, store: store(firstRecords) });
   assert.deepEqual(built(runPlan), ['web/amd64', 'web/arm64']);
   assert.deepEqual(reasons(runPlan, 'web'), ['definition: run step compile changed']);
+  // A step's timeout decides whether it may finish, not what it makes.
+  const timeout = await edited((t) => t.replace('timeout: 1m', 'timeout: 5m'));
+  assert.notDeepEqual(timeout, family);
+  assert.deepEqual(planBuild({ family: timeout, lock, files, store: store(firstRecords) }).summary, { build: 0, reuse: 9 });
 });
 
 test('a change reverted is reused from the store; an image gone from the store rebuilds with a reason', async () => {

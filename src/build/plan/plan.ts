@@ -51,7 +51,7 @@ export interface PlanOptions {
   readonly lockFile?: string;
 }
 
-/** The part of an image's definition that is hashed: everything but packages, file bytes and parent. */
+/** The part of an image's definition that is hashed: everything but packages, file bytes, parent and run step timeouts. */
 export function hashedDefinition(family: FamilyConfig, img: ImageConfig): Record<string, unknown> {
   return {
     project: family.project,
@@ -64,7 +64,8 @@ export function hashedDefinition(family: FamilyConfig, img: ImageConfig): Record
     symlinks: img.symlinks,
     users: img.users,
     groups: img.groups,
-    run: img.run,
+    // A step's timeout decides only whether it may finish, not what it makes: left out.
+    run: img.run.map(({ timeoutSeconds: _, ...step }) => step),
     own: img.own,
     annotations: img.annotations,
   };
