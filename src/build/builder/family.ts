@@ -236,6 +236,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
     ...(options.selection ? { selection: options.selection } : {}),
     ...(options.architectures ? { architectures: options.architectures } : {}),
     ...(options.force !== undefined ? { force: options.force } : {}),
+    logger,
   });
   const { plan } = planned;
   const family = planned.loaded.family;

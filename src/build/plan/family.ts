@@ -37,6 +37,8 @@ export interface PlanFamilyOptions extends FamilyFiles {
   readonly selection?: Selection;
   readonly architectures?: readonly DebianArch[];
   readonly force?: boolean | readonly string[];
+  /** Warnings about the store's build records go here. */
+  readonly logger?: Logger;
 }
 
 /** What planFamily() returns. */
@@ -103,7 +105,7 @@ export async function planFamily(options: PlanFamilyOptions): Promise<PlannedFam
     exclude: [{ path: options.storePath, what: 'store' }],
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  const store = await readBuildRecords({ storePath: options.storePath, family: loaded.family.project.name, ...(options.signal ? { signal: options.signal } : {}) });
+  const store = await readBuildRecords({ storePath: options.storePath, family: loaded.family.project.name, ...(options.signal ? { signal: options.signal } : {}), ...(options.logger ? { logger: options.logger } : {}) });
   const base = { family: loaded.family, lock, files, store, lockFile: lockDisplay, ...(options.selection ? { selection: options.selection } : {}) };
   const plan = planBuild({
     ...base,

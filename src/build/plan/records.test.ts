@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { nullLogger } from '../../core/index.js';
 import { markReused, readBuildRecords, recordPaths, writeBuildRecord } from './records.js';
 import type { BuildRecord } from './schema.js';
 
@@ -35,9 +36,15 @@ test('build records: written atomically, read back only while their image is in 
   await writeFile(join(store, 'blobs', 'sha256', hex('1')), JSON.stringify({ schemaVersion: 2, config: desc('e'), layers: [desc('f')] }));
   await writeFile(join(store, 'blobs', 'sha256', hex('e')), '{}');
   await writeFile(join(store, 'blobs', 'sha256', hex('f')), '{}');
-  // A corrupt record is skipped, not fatal: records only save work.
-  await writeFile(join(recordPaths(store).byHash, `${hex('c')}.json`), '{"recordVersion":');
-  const state = await readBuildRecords({ storePath: store, family: 'demo' });
+  // A corrupt record is skipped, not fatal: records only save work. It is said, with its path.
+  const corrupt = join(recordPaths(store).byHash, `${hex('c')}.json`);
+  await writeFile(corrupt, '{"recordVersion":');
+  const warnings: string[] = [];
+  const logger = { ...nullLogger, warn: (m: string) => void warnings.push(m) };
+  const state = await readBuildRecords({ storePath: store, family: 'demo', logger });
+  assert.equal(warnings.length, 1, warnings.join('\n'));
+  assert.ok(warnings[0]?.startsWith(`build record ${corrupt} is unreadable (`), warnings[0]);
+  assert.equal(warnings[0]?.split(corrupt).length, 2, `the path once: ${warnings[0]}`);
   assert.deepEqual(state.records, [a1]);
   assert.deepEqual(state.previous, [a2]);
   assert.deepEqual(await readBuildRecords({ storePath: store, family: 'other' }), { records: [], previous: [] });

@@ -3,7 +3,7 @@
 // They live in the store's private corner (`.lading/build/`, ignored by other OCI tools).
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { atomicWriteFile, errnoCode, parseJson, prettyJson, splitDigest, throwIfAborted, type Digest } from '../../core/index.js';
+import { atomicWriteFile, describeError, errnoCode, parseJson, prettyJson, splitDigest, throwIfAborted, type Digest, type Logger } from '../../core/index.js';
 import { STATE_DIR } from '../../layout/index.js';
 import { BuildError } from '../errors.js';
 import type { StoreState } from './plan.js';
@@ -122,23 +122,31 @@ export interface ReadRecordsOptions {
   /** Only records of this family (project.name). */
   readonly family: string;
   readonly signal?: AbortSignal;
+  /** Told of each unreadable record (a warning: it only costs a rebuild). */
+  readonly logger?: Logger;
 }
 
 /**
  * Reads the store's build records for one family: `records` are those whose image is still
  * whole in the store (manifest, config and layers: reusable), `previous` the latest per
  * image/arch (to explain rebuilds). A missing store reads as empty. Unreadable records are
- * skipped: a record only saves work.
+ * skipped with a warning: a record only saves work.
  */
 export async function readBuildRecords(options: ReadRecordsOptions): Promise<StoreState> {
   const paths = recordPaths(options.storePath);
+  const unreadable = (path: string, err: unknown) => {
+    let reason = describeError(err);
+    for (const prefix of [`build record ${path}: `, `${path}: `]) if (reason.startsWith(prefix)) reason = reason.slice(prefix.length);
+    options.logger?.warn(`build record ${path} is unreadable (${reason}): ignored, so what it records may be rebuilt`);
+  };
   const records: BuildRecord[] = [];
   for (const name of await listJson(paths.byHash)) {
     throwIfAborted(options.signal, 'reading build records');
     let r: BuildRecord;
     try {
       r = await readRecord(join(paths.byHash, name));
-    } catch {
+    } catch (err) {
+      unreadable(join(paths.byHash, name), err);
       continue;
     }
     if (r.family === options.family && (await present(options.storePath, r.digest))) records.push(r);
@@ -155,8 +163,8 @@ export async function readBuildRecords(options: ReadRecordsOptions): Promise<Sto
     for (const name of await listJson(join(famDir, img))) {
       try {
         previous.push(await readRecord(join(famDir, img, name)));
-      } catch {
-        // skipped: see above
+      } catch (err) {
+        unreadable(join(famDir, img, name), err);
       }
     }
   }

@@ -48,6 +48,7 @@ export function register(program: Command, ctx: () => CliContext): void {
       selection: { images, profiles: flags.profile ?? [] },
       ...(flags.arch ? { architectures: flags.arch } : {}),
       ...(flags.force ? { force: forced(images, flags.profile ?? []) } : {}),
+      logger: c.logger,
     });
     await printWarnings(c, result.warnings);
     output(c, result.plan, () => formatPlan(result.plan));
