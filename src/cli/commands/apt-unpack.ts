@@ -4,7 +4,7 @@ import { Option, type Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import type { UnpackState } from '../../debian/index.js';
-import { output, table, type CliContext } from '../context.js';
+import { integerFlag, output, table, type CliContext } from '../context.js';
 import { aptGroup } from './apt.js';
 
 const STATES: readonly UnpackState[] = ['unpacked', 'auto', 'installed'];
@@ -15,7 +15,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .command('unpack')
     .description('unpack the .debs of a lock into a directory (merged /usr, dpkg database); maintainer scripts are not run')
     .requiredOption('--lock <file>', 'lock written by `lading apt resolve --lock-out`')
-    .requiredOption('--root <dir>', 'target directory (created; must be empty)')
+    .requiredOption('--root <dir>', 'target directory (created if missing; must not hold a dpkg database yet)')
     .option('--arch <arch>', 'architecture of the lock to unpack (needed when the lock has several)')
     .option('--offline', 'use only the cache; list what is missing')
     .addOption(
@@ -23,7 +23,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     )
     .option('--no-merged-usr', 'do not create the bin, sbin, lib... -> usr/... symlinks first')
     .option('--allow-overlaps', 'let a later package overwrite a file of an earlier one without Replaces')
-    .option('--concurrency <n>', 'packages extracted at once', (v) => Number.parseInt(v, 10))
+    .option('--concurrency <n>', 'packages extracted at once', (v) => integerFlag(v, '--concurrency', 1))
     .action(async (opts: { lock: string; root: string; arch?: string; offline?: boolean; state: string; mergedUsr: boolean; allowOverlaps?: boolean; concurrency?: number }) => {
       const c = ctx();
       const { aptUnpack, DebianError, parseLock } = await import('../../debian/index.js');

@@ -191,6 +191,10 @@ export async function unpackPackages(options: UnpackOptions): Promise<UnpackResu
   const logger = options.logger ?? nullLogger;
   const signal = options.signal;
   signal?.throwIfAborted();
+  if (options.concurrency !== undefined && !(Number.isInteger(options.concurrency) && options.concurrency >= 1)) {
+    // NaN slipped through Math.max/min and no worker ever started: the unpack never ended.
+    throw new DebianError('OPTIONS_INVALID', `unpacking into ${options.root}: concurrency must be an integer >= 1, got ${String(options.concurrency)}`);
+  }
   const total = options.debs.length;
   const root = resolve(options.root);
   const { fresh } = prepareRoot(root);

@@ -55,4 +55,10 @@ test('apt unpack: a locked set unpacked with a dpkg database, again offline from
   const bad = await lading(['--cache', cache, 'apt', 'unpack', '--lock', join(work, 'bad.json'), '--root', join(work, 'root4')]);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /bad\.json/);
+  // A count that is not one is a usage error (it was parsed to NaN, and the unpack never ended).
+  for (const n of ['abc', '2x', '0']) {
+    const usage = await lading(['--cache', cache, 'apt', 'unpack', '--lock', lock, '--root', join(work, 'root5'), '--offline', '--concurrency', n]);
+    assert.equal(usage.code, 2, usage.stderr);
+    assert.match(usage.stderr, new RegExp(`--concurrency: want an integer >= 1, got "${n}"`));
+  }
 });

@@ -271,6 +271,15 @@ test('an aborted unpack stops its workers and removes its staging directory', as
   );
 });
 
+test('a concurrency that is not a whole number >= 1 is refused before anything is written (NaN used to hang)', async () => {
+  const list = debs({ control: { Package: 'one' }, data: [{ name: './', type: 'dir' }, { name: './f', content: 'x' }] });
+  for (const concurrency of [Number.NaN, 0, 1.5]) {
+    const root = freshRoot();
+    await assert.rejects(unpackPackages({ debs: list, root, concurrency }), (err: unknown) => err instanceof DebianError && err.code === 'OPTIONS_INVALID' && /concurrency/.test(err.message));
+    assert.throws(() => readdirSync(root), /ENOENT/, 'the root is not even created');
+  }
+});
+
 test('members compressed with gzip, xz, zstd, bzip2 or not at all unpack alike', async () => {
   const kinds = ['none', 'gz', 'xz', 'zst', 'bz2'] as const;
   const specs: DebSpec[] = kinds.map((k) => ({ control: { Package: `c-${k}` }, compression: k, data: [{ name: './', type: 'dir' }, { name: `./${k}.txt`, content: `${k}\n`.repeat(1000) }] }));
