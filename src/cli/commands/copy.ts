@@ -1,6 +1,6 @@
 // `lading copy SRC DST` (or `--from-file LIST`): images and indexes between registries and OCI
 // layouts (`oci:DIR[:name]`), digests unchanged, tags last.
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { CopyReport, ImageProgress } from '../../registry/index.js';
 import { output, type CliContext } from '../context.js';
 import { addRegistryOptions, type RegistryFlags } from './registry-flags.js';
@@ -52,16 +52,16 @@ export function register(program: Command, ctx: () => CliContext): void {
       .option('--concurrency <n>', 'blobs transferred at once', '6'),
   ).action(async (source: string | undefined, destination: string | undefined, flags: CopyFlags) => {
     const c = ctx();
-    const [{ RegistryError, copyImages, parsePlatform }, { planCopyItems, positiveInt, readCopyPairs, registryClient }] = await Promise.all([
+    const [{ copyImages, parsePlatform }, { planCopyItems, positiveInt, readCopyPairs, registryClient }] = await Promise.all([
       import('../../registry/index.js'),
       import('./registry-client.js'),
     ]);
     let pairs: Array<[string, string]>;
     if (flags.fromFile) {
-      if (source !== undefined) throw new RegistryError('REFERENCE_INVALID', 'give either SOURCE DESTINATION or --from-file, not both');
+      if (source !== undefined) throw new InvalidArgumentError('give either SOURCE DESTINATION or --from-file, not both');
       pairs = await readCopyPairs(flags.fromFile, c.cwd);
     } else {
-      if (source === undefined || destination === undefined) throw new RegistryError('REFERENCE_INVALID', 'copy needs SOURCE and DESTINATION (or --from-file)');
+      if (source === undefined || destination === undefined) throw new InvalidArgumentError('copy needs SOURCE and DESTINATION (or --from-file)');
       pairs = [[source, destination]];
     }
     const srcClient = registryClient(c, flags, flags.srcCreds);

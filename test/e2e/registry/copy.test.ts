@@ -249,6 +249,11 @@ describe('copy against the distribution registry', () => {
     const badCreds = await cli(['copy', '--creds', 'bob', `${reg.host}/cli/app:v1`, `${reg.host}/cli/x:v1`]);
     assert.equal(badCreds.code, 2, 'a flag written wrong is a usage error');
     assert.match(badCreds.stderr, /--creds: want user:password/);
+    for (const args of [['copy', `${reg.host}/cli/app:v1`], ['copy', '--from-file', 'list.txt', `${reg.host}/cli/app:v1`]]) {
+      const usage = await cli(args);
+      assert.equal(usage.code, 2, `missing or extra operands are a usage error: ${usage.stderr}`);
+      assert.match(usage.stderr, /copy needs SOURCE and DESTINATION|not both/);
+    }
     assert.deepEqual(await repo(new RegistryClient(), 'cli/broken').listTags(), []);
 
     const refs = await cli(['referrers', `${reg.host}/cli/app:v1`]);
