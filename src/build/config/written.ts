@@ -243,7 +243,7 @@ const Deb822Source = z.strictObject({
   types: z.array(z.enum(['deb', 'deb-src'])).min(1).optional().describe('Default [deb].'),
   uris: z.array(z.string().min(1)).min(1),
   suites: z.array(z.string().min(1)).min(1),
-  components: z.array(z.string().min(1)).optional().describe('Required unless the suite is a path ending in "/".'),
+  components: z.array(z.string().min(1)).optional().describe('Required: lading uses only sources with a dists/ tree (flat repositories, a suite ending in "/", are refused).'),
   signedBy: z.string().min(1).optional().describe('Keyring path, or an armored public key block.'),
   architectures: z.array(z.enum(DEBIAN_ARCHITECTURES)).optional(),
 });
