@@ -8,7 +8,7 @@ import { loadFamily, type LoadedFamily } from '../config/load.js';
 import type { Problem } from '../config/problems.js';
 import { describeFamily, type FamilySummary, type Selection } from '../config/select.js';
 import type { DebianArch, FamilyConfig } from '../config/types.js';
-import { atomicWriteFile, errnoCode, fsReason, throwIfAborted, type Logger } from '../../core/index.js';
+import { atomicWriteFile, describeError, errnoCode, fsReason, throwIfAborted, type Logger } from '../../core/index.js';
 import { lockFamily } from '../lock/family.js';
 import { checkLock, parseFamilyLock, serializeFamilyLock } from '../lock/lock.js';
 import type { FamilyLock } from '../lock/schema.js';
@@ -175,11 +175,14 @@ export async function lockFamilyFiles(options: LockFamilyFilesOptions): Promise<
   const lockDisplay = options.lockPath ?? lockPath;
   // Absent: it is written. Unreadable (a directory, no permission): fail now, not after resolving.
   const previousText = await readLockText(lockPath, lockDisplay, options.signal);
+  const replaced: string[] = [];
   if (previousText !== undefined) {
     try {
       previousReasons = checkLock(loaded.family, parseFamilyLock(previousText, lockPath)).reasons;
-    } catch {
-      // not a lock lading can read: it is replaced
+    } catch (err) {
+      // Not a lock lading can read: it is replaced, and said so (it may hold hand-made pins).
+      const reason = describeError(err);
+      replaced.push(`${lockDisplay} is not a lock lading can read (${reason.startsWith(`${lockPath}: `) ? reason.slice(lockPath.length + 2) : reason}): it is replaced by a new one`);
     }
   }
   const { lock, warnings } = await lockFamily({
@@ -204,5 +207,5 @@ export async function lockFamilyFiles(options: LockFamilyFilesOptions): Promise<
       throw new BuildError('LOCK_INVALID', `writing ${lockDisplay}: ${fsReason(err)}`);
     }
   }
-  return { lock, family: loaded.family, lockPath, written, previousReasons, warnings, configWarnings: loaded.warnings };
+  return { lock, family: loaded.family, lockPath, written, previousReasons, warnings: [...replaced, ...warnings], configWarnings: loaded.warnings };
 }

@@ -78,6 +78,13 @@ test('lading lock resolves every image; a child contains its parent; a second ru
   assert.equal(typo.code, 1);
   assert.match(typo.stderr, /writing .*no-such-dir\/x\.lock: no such file or directory/);
   assert.equal(existsSync(join(dir, 'no-such-dir')), false);
+  // A lock lading cannot read is replaced, and the user is told (it may have held hand-made pins).
+  const broken = join(dir, 'broken.lock');
+  await writeFile(broken, '{"lockVersion": 1, "images": ');
+  const replaced = await run(['lock', '--lock', broken]);
+  assert.equal(replaced.code, 0, replaced.stderr);
+  assert.match(replaced.stderr, /broken\.lock is not a lock lading can read \(invalid JSON: [^/]*\): it is replaced by a new one/);
+  assert.equal(await readFile(broken, 'utf8'), text);
 });
 
 test('unknown packages are reported at the line (of the config or the override) that asked for them', async () => {
