@@ -21,7 +21,9 @@ export function redactUrl(input: string | URL): string {
 
 const PATTERNS: Array<[RegExp, string]> = [
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi, '$1 REDACTED'],
-  [/(https?:\/\/)[^/\s:@]+:[^/\s@]+@/gi, '$1REDACTED@'],
+  // user:password@ in any scheme://, up to the last @ of the token: a password may hold an unencoded
+  // "/" or "@" (then the URL does not even parse). A port ("host:8080/", "host:8080 ") is not a password.
+  [/(\b[a-z][a-z0-9+.-]*:\/\/)[^/\s:@[\]"'<>]+:(?!\d*(?:[/?#\s"'<>]|$))[^\s"'<>]*@/gi, '$1REDACTED@'],
   [/("(?:password|secret|token|access_token|refresh_token|identitytoken|auth|Secret)"\s*:\s*")[^"]*(")/gi, '$1REDACTED$2'],
 ];
 
