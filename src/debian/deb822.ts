@@ -49,6 +49,12 @@ export interface ParseDeb822Options {
   what: string;
   /** Allow `#` comment lines (sources files and debian/control do; Packages and Release do not). */
   comments?: boolean;
+  /**
+   * A line of only spaces and tabs: a paragraph separator ('separator', the default, as dpkg reads
+   * it), or apt's reading of sources files ('continuation'): inside a paragraph an empty
+   * continuation line of the last field, outside one nothing.
+   */
+  spaceLines?: 'separator' | 'continuation';
 }
 
 /**
@@ -71,6 +77,10 @@ export function parseDeb822(text: string, options: ParseDeb822Options): Deb822Pa
     if (line.endsWith('\r')) line = line.slice(0, -1);
     const lineNo = i + 1;
     if (options.comments && line.startsWith('#')) continue;
+    if (options.spaceLines === 'continuation' && /^[ \t]+$/.test(line)) {
+      fields[fields.length - 1]?.parts.push('');
+      continue;
+    }
     if (line.trim() === '') {
       flush();
       continue;
