@@ -2,7 +2,7 @@
 // inline in a .sources file (spec debian.md §2.2: per-source keyring, at least one good signature).
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Key } from 'openpgp';
+import type { Key, Subkey } from 'openpgp';
 import { errnoCode, fsReason } from '../core/index.js';
 import { DebianError } from './errors.js';
 import type { SignedBy } from './sources.js';
@@ -58,9 +58,48 @@ export async function defaultKeyringPaths(root = '/'): Promise<string[]> {
   return out;
 }
 
-function matchesFingerprint(key: Key, wanted: readonly string[]): boolean {
-  const fps = [key.getFingerprint(), ...key.getSubkeys().map((s) => s.getFingerprint())].map((f) => f.toUpperCase());
-  return wanted.some((w) => fps.some((f) => f === w || (w.length === 16 && f.endsWith(w))));
+/**
+ * The key packets of `key` that Signed-By fingerprints let sign, as apt's gpgv method decides
+ * (methods/gpgv.cc): a primary key's fingerprint allows the key and its subkeys, `FPR!` exactly
+ * that key, and a subkey's fingerprint (with or without `!`) that subkey only.
+ */
+function allowedSigners(key: Key, wanted: readonly string[]): Set<string> {
+  const primary = key.getFingerprint().toUpperCase();
+  const subkeys = key.getSubkeys().map((s) => s.getFingerprint().toUpperCase());
+  const out = new Set<string>();
+  for (const w of wanted) {
+    const exact = w.endsWith('!');
+    const fpr = exact ? w.slice(0, -1) : w;
+    if (fpr === primary) {
+      out.add(primary);
+      if (!exact) for (const s of subkeys) out.add(s);
+    } else if (subkeys.includes(fpr)) out.add(fpr);
+  }
+  return out;
+}
+
+let restrictedKeyClass: Promise<new (key: Key, allowed: ReadonlySet<string>) => Key> | undefined;
+
+/**
+ * `key` narrowed to some of its key packets: openpgp looks a signature's issuer up with getKeys(),
+ * so a packet left out cannot verify anything (the signature counts as by an unknown key).
+ */
+async function restrictKey(key: Key, allowed: ReadonlySet<string>): Promise<Key> {
+  restrictedKeyClass ??= import('openpgp').then(({ PublicKey }) => {
+    class RestrictedKey extends PublicKey {
+      private readonly allowed: ReadonlySet<string>;
+      constructor(source: Key, allowedFingerprints: ReadonlySet<string>) {
+        super(source.toPacketList());
+        this.allowed = allowedFingerprints;
+      }
+      override getKeys(keyID?: Parameters<Key['getKeys']>[0]): Array<this | Subkey> {
+        return super.getKeys(keyID).filter((k) => this.allowed.has(k.getFingerprint().toUpperCase()));
+      }
+    }
+    return RestrictedKey;
+  });
+  const Restricted = await restrictedKeyClass;
+  return new Restricted(key, allowed);
 }
 
 /** Options of loadKeyring. */
@@ -99,7 +138,15 @@ export async function loadKeyring(signedBy: SignedBy | undefined, options: LoadK
     keys.push(...(await parseKeyring(Buffer.from(signedBy.inline), 'inline Signed-By key block')));
     origins.push('inline');
   }
-  const selected = signedBy?.fingerprints.length ? keys.filter((k) => matchesFingerprint(k, signedBy.fingerprints)) : keys;
+  let selected = keys;
+  if (signedBy?.fingerprints.length) {
+    selected = [];
+    for (const k of keys) {
+      const allowed = allowedSigners(k, signedBy.fingerprints);
+      if (allowed.size === 0) continue;
+      selected.push(allowed.size === k.getSubkeys().length + 1 ? k : await restrictKey(k, allowed));
+    }
+  }
   if (selected.length === 0) {
     const from = origins.length ? origins.join(', ') : 'no keyring files (Signed-By absent and /etc/apt/trusted.gpg.d empty)';
     throw new DebianError('KEYRING_INVALID', `no usable OpenPGP key in ${from}${signedBy?.fingerprints.length ? ` matching ${signedBy.fingerprints.join(', ')}` : ''}`);
