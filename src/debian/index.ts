@@ -12,8 +12,8 @@ export { parseVersion, formatVersion, compareVersions, compareParsedVersions, ve
 export type { DebianVersion, ParsedVersion, VersionOperator } from './version.js';
 export { parseRelations, parseRelation, formatRelation, formatGroup } from './relation.js';
 export type { Relation, RelationGroup } from './relation.js';
-export { loadSources, parseSourcesList, parseDeb822Sources, parseSourcesText, parseSignedBy, selectSources, sourceName, stripCredentials } from './sources.js';
-export type { AptSource, SignedBy, ParsedSources, LoadSourcesOptions, SelectSourcesOptions } from './sources.js';
+export { loadSources, parseSourcesList, parseDeb822Sources, parseSourcesText, parseSourceTexts, parseSignedBy, selectSources, sourceName, stripCredentials } from './sources.js';
+export type { AptSource, SignedBy, ParsedSources, LoadSourcesOptions, SelectSourcesOptions, SourcesText } from './sources.js';
 export { loadKeyring, parseKeyring, defaultKeyringPaths } from './keyring.js';
 export type { Keyring, LoadKeyringOptions } from './keyring.js';
 export { parseRelease, parseReleaseDate, verifyInRelease, verifyDetachedRelease, checkRelease } from './release.js';

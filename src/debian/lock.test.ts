@@ -73,6 +73,12 @@ test('the request record carries no credentials and its checksum covers what was
   assert.ok(!serializeLock(lock).includes('pw'));
   const other = aptRequest({ packages: ['curl', 'wget'], architectures: ['amd64'], sources: [] });
   assert.notEqual(requestChecksum(other), lock.requestChecksum);
+  // `arch-=` changes which sources serve an architecture: part of the question.
+  const src = { uri: 'http://x/', suite: 'bookworm', components: ['main'], trusted: false, checkValidUntil: true, checkDate: true, definedAt: 'x:1' };
+  const plain = aptRequest({ packages: [], architectures: ['amd64', 'arm64'], sources: [src] });
+  const minus = aptRequest({ packages: [], architectures: ['amd64', 'arm64'], sources: [{ ...src, excludeArchitectures: ['arm64'] }] });
+  assert.notEqual(requestChecksum(minus), requestChecksum(plain));
+  assert.equal('excludeArchitectures' in (plain.sources[0] ?? {}), false, 'absent when not used: older locks keep their checksum');
 });
 
 test('serializeLock is stable (sorted keys, final newline) and parseLock reads it back', () => {

@@ -87,6 +87,7 @@ export const AptRequestSchema = z.strictObject({
         suite: z.string(),
         components: z.array(z.string()),
         architectures: z.array(z.string()).optional(),
+        excludeArchitectures: z.array(z.string()).optional().describe('`arch-=` / `Architectures-Remove:`.'),
         trusted: z.boolean(),
         checkValidUntil: z.boolean(),
         checkDate: z.boolean(),
@@ -137,6 +138,7 @@ export function aptRequest(options: { packages: readonly string[]; architectures
         checkDate: s.checkDate,
       };
       if (s.architectures) r.architectures = [...s.architectures];
+      if (s.excludeArchitectures?.length) r.excludeArchitectures = [...s.excludeArchitectures];
       if (s.signedBy?.keyrings.length) r.keyrings = [...s.signedBy.keyrings];
       if (s.signedBy?.fingerprints.length) r.fingerprints = [...s.signedBy.fingerprints];
       if (s.signedBy?.inline) r.inlineKey = digestOf(s.signedBy.inline);

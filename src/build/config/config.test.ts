@@ -6,6 +6,7 @@ import { loadFamily, parseFamily, type ConfigText, type ParseFamilyOptions } fro
 import { formatProblem } from './problems.js';
 import { describeFamily, selectImages } from './select.js';
 import type { FamilyConfig } from './types.js';
+import { toAptSources } from './normalise.js';
 
 const testdata = fileURLToPath(new URL('../testdata/', import.meta.url));
 
@@ -111,6 +112,21 @@ test('apt sources are checked by the debian module\'s parsers, each problem at i
     'lading.yaml:4:5 sources[1]: unknown type "nonsense" (want deb or deb-src)',
     'lading.yaml:5:5 sources[2]: http://x/ bookworm: no components',
   ]);
+});
+
+test('apt sources of lading.yaml are one list, as apt reads it: conflicting trust is refused naming both entries; what apt ignores is a warning', () => {
+  const text = (lines: string[]) => `project: {name: t}\nsources:\n${lines.map((l) => `  - ${l}\n`).join('')}images: {a: {from: scratch}}\n`;
+  assert.deepEqual(problems({ file: 'lading.yaml', text: text(['"deb [trusted=yes] http://b.example/debian bookworm main"', '"deb http://b.example/debian bookworm contrib"']) }), [
+    'lading.yaml:3:3 sources: sources[1] (lading.yaml:4): http://b.example/debian/ bookworm: Trusted is not set here but yes at sources[0] (lading.yaml:3); apt refuses the whole sources list ("Conflicting values set for option Trusted")',
+  ]);
+  const warned = parseFamily({ config: { file: 'lading.yaml', text: text(['"deb [TRUSTED=yes] http://b.example/debian bookworm main"', '"deb http://b.example/debian bookworm main"']) }, hostArchitecture: 'amd64' });
+  assert.ok(warned.family, warned.problems.map(formatProblem).join('\n'));
+  assert.deepEqual(warned.problems.map((p) => `${p.severity} ${formatProblem(p)}`), [
+    "warning lading.yaml:3:3 sources: warning: sources[1] (lading.yaml:4): http://b.example/debian/ bookworm main is configured multiple times (first at sources[0] (lading.yaml:3)); using it once",
+    "warning lading.yaml:3:5 sources[0]: warning: ignoring option TRUSTED=: apt's option names are case-sensitive (write trusted=); apt ignores it too",
+  ]);
+  assert.equal(warned.family.sources.kind === 'inline' && toAptSources(warned.family.sources.entries, 'lading.yaml').length, 1);
+  assert.equal(warned.family.sources.kind === 'inline' && toAptSources(warned.family.sources.entries, 'lading.yaml')[0]?.trusted, false);
 });
 
 test('YAML syntax problems are located, and the rest of the file is still checked', () => {

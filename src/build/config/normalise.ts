@@ -1,7 +1,7 @@
 // Semantic validation and normalisation: merged family -> FamilyConfig. Pure: the build context
 // is consulted only through the `context` callback the caller passes (see load.ts).
 import { posix } from 'node:path';
-import { parseDeb822Sources, parseSourcesList, type AptSource } from '../../debian/index.js';
+import { parseSourceTexts, type AptSource, type ParsedSources, type SourcesText } from '../../debian/index.js';
 import { parseImageReference } from '../../oci/index.js';
 import type { Digest } from '../../core/index.js';
 import { pathKey, suggestion, type FieldPath, type ProblemList, type SourceMap } from './problems.js';
@@ -102,12 +102,20 @@ export function deb822Text(e: Extract<AptSourceEntry, { format: 'deb822' }>): st
  * sources.list(5) and deb822 parsers. Throws DebianError SOURCES_INVALID naming `what`.
  */
 export function toAptSources(entries: readonly AptSourceEntry[], what: string): AptSource[] {
-  return entries.flatMap((e, i) => parseEntry(e, `${what} sources[${i}]`).sources);
+  return parseEntries(entries, `${what} `).sources;
 }
 
-function parseEntry(e: AptSourceEntry, at: string): { sources: AptSource[]; warnings: string[] } {
-  const r = e.format === 'one-line' ? parseSourcesList(e.line, at) : parseDeb822Sources(deb822Text(e), at);
-  return { sources: [...r.sources], warnings: [...r.warnings] };
+/** The entries as one list (apt's list-wide checks); each named `<prefix>sources[i]`. */
+function parseEntries(entries: readonly AptSourceEntry[], prefix = ''): ParsedSources {
+  return parseSourceTexts(entries.map((e, i) => sourceText(e, `${prefix}sources[${i}]`)));
+}
+
+function sourceText(e: AptSourceEntry, what: string): SourcesText {
+  return e.format === 'one-line' ? { text: e.line, what, format: 'one-line' } : { text: deb822Text(e), what, format: 'deb822' };
+}
+
+function parseEntry(e: AptSourceEntry, at: string): ParsedSources {
+  return parseSourceTexts([sourceText(e, at)]);
 }
 
 /** Parses and normalises the merged family, reporting every semantic problem. */
@@ -137,6 +145,7 @@ export function normalise(merged: MergedFamily, sources: SourceMap, problems: Pr
   let sourcesConfig: SourcesConfig = { kind: 'machine' };
   if (merged.sources !== undefined && merged.sources !== 'machine') {
     const entries: AptSourceEntry[] = [];
+    const entryPaths: FieldPath[] = [];
     merged.sources.forEach((s: WrittenSource, i) => {
       const path: FieldPath = ['sources', i];
       const e: AptSourceEntry =
@@ -154,14 +163,28 @@ export function normalise(merged: MergedFamily, sources: SourceMap, problems: Pr
       // The debian module's parsers decide what apt accepts; their message names the problem.
       try {
         const parsed = parseEntry(e, 'source sources[0]');
-        // The parser's warning says why an entry yields nothing (a flat repository, a scheme).
+        // The parser's warning says why an entry yields nothing (a flat repository, a scheme),
+        // or what it ignored (an option apt does not know).
         const why = parsed.warnings.map((w) => w.replace(/^source sources\[0\](?::\d+)?:? ?/, '')).join('; ');
         if (parsed.sources.length === 0) problems.error('INVALID_VALUE', path, `no usable source: ${why || 'deb-src only'}`);
-        else entries.push(e);
+        else {
+          if (why) problems.warning('INVALID_VALUE', path, why);
+          entries.push(e);
+          entryPaths.push(path);
+        }
       } catch (err) {
         problems.error('INVALID_VALUE', path, (err as Error).message.replace(/^source sources\[0\](?::\d+)?:? ?/, ''));
       }
     });
+    // As apt reads one list: entries of one URI and suite must agree on trust options.
+    const named = (m: string) => m.replace(/\bsources\[(\d+)\](?::\d+)?/g, (_, i: string) => formatRel(entryPaths[Number(i)] ?? ['sources', Number(i)], [], sources));
+    try {
+      // Only what the list adds: each entry's own warnings are reported at the entry above.
+      const own = new Set(entries.flatMap((e, i) => parseEntry(e, `sources[${i}]`).warnings));
+      for (const w of parseEntries(entries).warnings) if (!own.has(w)) problems.warning('INVALID_VALUE', ['sources'], named(w));
+    } catch (err) {
+      problems.error('INVALID_VALUE', ['sources'], named((err as Error).message));
+    }
     sourcesConfig = { kind: 'inline', entries };
   }
 
