@@ -5,6 +5,8 @@
 // - every image passes validate();
 // - the keystone image, unpacked by umoci and run by runc, runs `keystone-manage --version`;
 //   `dpkg -l` lists its packages as installed; /lib is still the usr/lib symlink;
+// - each image's entrypoint starts its service: horizon serves its login page, the other APIs
+//   answer on their ports, the workers log from their own code (config and database from outside);
 // - changing one package of openstack-base rebuilds exactly openstack-base and what is below it;
 // - a site override adds a package to nova-api and a label to every image, lading.yaml untouched.
 // Times and digests are printed. Skipped when the mirror is unreachable or LADING_OFFLINE=1.
@@ -22,6 +24,7 @@ import { promisify } from 'node:util';
 import type { BuildSummary } from '../../src/build/index.js';
 import { openLayout } from '../../src/layout/index.js';
 import { parseImageConfig, type Manifest } from '../../src/oci/index.js';
+import { mapLimit } from '../../src/core/index.js';
 import { runInRootfs } from '../../src/runtime/index.js';
 import { buildJson, digests, shIn, umociUnpack, validateStored } from '../helpers/build.js';
 import { mirrorSkipReason } from '../helpers/mirror.js';
@@ -124,7 +127,7 @@ test('keystone, unpacked by umoci and run by runc: keystone-manage --version, ev
   }
 });
 
-test("horizon's entrypoint starts Apache, which serves the dashboard's login page", async (t) => {
+test("horizon's entrypoint starts Apache, which serves the dashboard's login page and logs the request to the container's output", async (t) => {
   if (skip) return t.skip(skip);
   if (!first['horizon amd64']) return t.skip('the first build did not finish');
   const u = await umociUnpack(storeA, 'horizon:latest');
@@ -136,15 +139,85 @@ test("horizon's entrypoint starts Apache, which serves the dashboard's login pag
     // /run is not a tmpfs here: a container runtime shows the image's /run (and its /run/lock).
     const r = await runInRootfs({
       rootfs: u.rootfs,
-      args: ['/bin/sh', '-c', `${quoted} > /tmp/apache.out 2>&1 & for i in $(seq 1 100); do python3 -c '${probe}' 2>/dev/null && exit 0; sleep 0.3; done; cat /tmp/apache.out; exit 1`],
+      // Apache's access log is the container's output: the request shows there.
+      args: ['/bin/sh', '-c', `${quoted} > /tmp/apache.out 2>&1 & for i in $(seq 1 100); do python3 -c '${probe}' 2>/dev/null && sleep 1 && cat /tmp/apache.out && exit 0; sleep 0.3; done; cat /tmp/apache.out; exit 1`],
       tmpfs: ['/tmp'],
       timeoutMs: 120_000,
     });
     assert.equal(r.exitCode, 0, `${args.join(' ')}: ${r.outputTail}`);
     assert.match(r.stdoutTail, /status 200/);
+    assert.match(r.stdoutTail, /"GET \/horizon\/auth\/login\/ HTTP\/1\.1" 200 /, `the access log line: ${r.stdoutTail}`);
   } finally {
     await u.cleanup();
   }
+});
+
+/**
+ * How each service image shows that its entrypoint started the service, as a deployment would
+ * run it: config and database come from outside (oslo.config reads OS_<GROUP>__<OPTION>), keys
+ * are made by the deployment's bootstrap. An API answers on its port with a status below 500; a
+ * worker, or an API whose database sqlite cannot stand in for, prints a log line of its own code
+ * (it then stops without its database and message bus).
+ */
+interface ServiceCheck {
+  readonly image: string;
+  /** Run first, as the image's user (a deployment's bootstrap). */
+  readonly setup?: string;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly http?: { readonly port: number; readonly path?: string };
+  /** A line the service's own code logs to the container's output (an extended regular expression for grep). */
+  readonly logs?: string;
+}
+// oslo.log's default format: "2026-11-27 21:40:01.123 7 CRITICAL nova [-] ...".
+const oslo = (service: string) => ` [0-9]+ (INFO|WARNING|ERROR|CRITICAL) ${service}[. ]`;
+const SERVICES: readonly ServiceCheck[] = [
+  // A token request without credentials: 401, and keystone logs the refusal, which must reach the
+  // container's output (Debian's keystone.conf had its log in a file).
+  { image: 'keystone', setup: 'keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone && keystone-manage credential_setup --keystone-user keystone --keystone-group keystone', http: { port: 5000, path: '/v3/auth/tokens' }, logs: oslo('keystone') },
+  { image: 'glance-api', http: { port: 9292 } },
+  { image: 'heat-api', http: { port: 8004 } },
+  { image: 'placement-api', env: { OS_PLACEMENT_DATABASE__CONNECTION: 'sqlite:////var/lib/placement/placement.sqlite', OS_PLACEMENT_DATABASE__SYNC_ON_STARTUP: 'true' }, http: { port: 8778 } },
+  { image: 'cinder-api', setup: 'cinder-manage db sync', http: { port: 8776 } },
+  // neutron's migrations need MySQL or PostgreSQL (sqlite cannot ALTER constraints): it runs, logs, and stops.
+  { image: 'neutron-server', env: { OS_NOVA__AUTH_URL: 'http://localhost:5000' }, logs: oslo('neutron') },
+  { image: 'nova-api', logs: oslo('nova') },
+  { image: 'nova-conductor', logs: oslo('nova') },
+  { image: 'nova-scheduler', logs: oslo('nova') },
+];
+
+test("every other service image's entrypoint starts its service: APIs answer on their port, workers log from their own code", async (t) => {
+  if (skip) return t.skip(skip);
+  if (!first['nova-api amd64']) return t.skip('the first build did not finish');
+  const failures: string[] = [];
+  await mapLimit(SERVICES, 2, async (svc) => {
+    const u = await umociUnpack(storeA, `${svc.image}:latest`);
+    try {
+      // The image's own entrypoint + cmd, user and environment, as umoci put them into the bundle.
+      const bundle = JSON.parse(await readFile(join(u.rootfs, '..', 'config.json'), 'utf8')) as { process: { args: string[]; env: string[]; user: { uid: number; gid: number; additionalGids?: number[] } } };
+      const quoted = bundle.process.args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+      const probe = [
+        ...(svc.http
+          ? [
+              `python3 -c 'import sys, urllib.request as u, urllib.error as e
+try: s = u.urlopen("http://127.0.0.1:${svc.http.port}${svc.http.path ?? '/'}", timeout=5).status
+except e.HTTPError as x: s = x.code
+print("status", s); sys.exit(0 if s < 500 else 1)' 2>/dev/null`,
+            ]
+          : []),
+        ...(svc.logs ? [`grep -Eq '${svc.logs}' /tmp/service.out`] : []),
+      ].join(' && ');
+      const script = [`${svc.setup ?? 'true'} > /tmp/setup.out 2>&1 || { cat /tmp/setup.out; exit 3; }`, `${quoted} > /tmp/service.out 2>&1 &`, `for i in $(seq 1 90); do ${probe} && exit 0; sleep 1; done`, 'cat /tmp/service.out; exit 1'].join('\n');
+      const env = { ...Object.fromEntries(bundle.process.env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])), ...svc.env };
+      const r = await runInRootfs({ rootfs: u.rootfs, args: ['/bin/sh', '-c', script], user: bundle.process.user, env, tmpfs: ['/tmp'], timeoutMs: 180_000 });
+      const out = `${r.stdoutTail}${r.stderrTail}`;
+      const status = [...out.matchAll(/status \d+/g)].at(-1)?.[0];
+      console.log(`# ${svc.image}: exit ${r.exitCode}${status ? `, ${status}` : ''}`);
+      if (r.exitCode !== 0 || /ModuleNotFoundError|ImportError|PermissionError|Permission denied/.test(out)) failures.push(`${svc.image} (${bundle.process.args.join(' ')}): exit ${r.exitCode}\n${out.split('\n').slice(-25).join('\n')}`);
+    } finally {
+      await u.cleanup();
+    }
+  });
+  assert.deepEqual(failures, []);
 });
 
 test('changing one package of openstack-base rebuilds exactly openstack-base and the images below it', async (t) => {
