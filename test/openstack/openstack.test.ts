@@ -176,7 +176,8 @@ const SERVICES: readonly ServiceCheck[] = [
   { image: 'keystone', setup: 'keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone && keystone-manage credential_setup --keystone-user keystone --keystone-group keystone', http: { port: 5000, path: '/v3/auth/tokens' }, logs: oslo('keystone') },
   { image: 'glance-api', http: { port: 9292 } },
   { image: 'heat-api', http: { port: 8004 } },
-  { image: 'placement-api', env: { OS_PLACEMENT_DATABASE__CONNECTION: 'sqlite:////var/lib/placement/placement.sqlite', OS_PLACEMENT_DATABASE__SYNC_ON_STARTUP: 'true' }, http: { port: 8778 } },
+  // The schema made before start (sync_on_startup in each uwsgi worker races on one sqlite file).
+  { image: 'placement-api', setup: 'placement-manage db sync', env: { OS_PLACEMENT_DATABASE__CONNECTION: 'sqlite:////var/lib/placement/placement.sqlite' }, http: { port: 8778 } },
   { image: 'cinder-api', setup: 'cinder-manage db sync', http: { port: 8776 } },
   // neutron's migrations need MySQL or PostgreSQL (sqlite cannot ALTER constraints): it runs, logs, and stops.
   { image: 'neutron-server', env: { OS_NOVA__AUTH_URL: 'http://localhost:5000' }, logs: oslo('neutron') },
@@ -208,11 +209,18 @@ print("status", s); sys.exit(0 if s < 500 else 1)' 2>/dev/null`,
       ].join(' && ');
       const script = [`${svc.setup ?? 'true'} > /tmp/setup.out 2>&1 || { cat /tmp/setup.out; exit 3; }`, `${quoted} > /tmp/service.out 2>&1 &`, `for i in $(seq 1 90); do ${probe} && exit 0; sleep 1; done`, 'cat /tmp/service.out; exit 1'].join('\n');
       const env = { ...Object.fromEntries(bundle.process.env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])), ...svc.env };
-      const r = await runInRootfs({ rootfs: u.rootfs, args: ['/bin/sh', '-c', script], user: bundle.process.user, env, tmpfs: ['/tmp'], timeoutMs: 180_000 });
+      const r = await runInRootfs({ rootfs: u.rootfs, args: ['/bin/sh', '-c', script], user: bundle.process.user, env, tmpfs: ['/tmp'], timeoutMs: 180_000, tailBytes: 1 << 20 });
       const out = `${r.stdoutTail}${r.stderrTail}`;
       const status = [...out.matchAll(/status \d+/g)].at(-1)?.[0];
       console.log(`# ${svc.image}: exit ${r.exitCode}${status ? `, ${status}` : ''}`);
-      if (r.exitCode !== 0 || /ModuleNotFoundError|ImportError|PermissionError|Permission denied/.test(out)) failures.push(`${svc.image} (${bundle.process.args.join(' ')}): exit ${r.exitCode}\n${out.split('\n').slice(-25).join('\n')}`);
+      if (r.exitCode !== 0 || /ModuleNotFoundError|ImportError|PermissionError|Permission denied/.test(out)) {
+        // The start (where a failure to load shows) and the end, without uwsgi's request lines.
+        const lines = out
+          .split('\n')
+          .filter((l) => !/^\[pid: \d+\|app: /.test(l))
+          .filter((l, i, all) => l !== all[i - 1]);
+        failures.push(`${svc.image} (${bundle.process.args.join(' ')}): exit ${r.exitCode}\n${[...lines.slice(0, 30), '...', ...lines.slice(-15)].join('\n')}`);
+      }
     } finally {
       await u.cleanup();
     }
