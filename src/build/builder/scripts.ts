@@ -5,6 +5,7 @@
 // (debian.md sections 9 and 10); docs/build.md "Maintainer scripts" explains each choice.
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { describeError, errnoCode } from '../../core/index.js';
 import { architectureSupport, runWithRuntime, type RunResult, type RuntimeInfo } from '../../runtime/index.js';
 import { BuildError, type BuildErrorCode } from '../errors.js';
@@ -117,6 +118,40 @@ export interface RunInImageOptions {
   readonly timeoutMs?: number;
   /** Host directory bind-mounted read-only at /.lading-build. */
   readonly helperDir?: string;
+  /** Also receives the output (stdout and stderr) as it arrives. */
+  readonly watch?: FirstScriptError;
+}
+
+/**
+ * The output lines before dpkg's first "error processing package": where the failing script said
+ * why. The result's tail holds only the end, where dpkg lists the packages that failed after it.
+ */
+export class FirstScriptError {
+  private readonly recent: string[] = [];
+  private readonly decoders = [new StringDecoder('utf8'), new StringDecoder('utf8')];
+  private readonly partial = ['', ''];
+  /** The lines before the first error (up to 12) and the error line; undefined while none. */
+  lines: string[] | undefined;
+
+  /** A sink for stream 0 (stdout) or 1 (stderr). */
+  sink(stream: 0 | 1): (chunk: Buffer) => void {
+    return (chunk) => this.push(stream, this.decoders[stream]!.write(chunk));
+  }
+
+  private push(stream: 0 | 1, text: string): void {
+    if (this.lines) return;
+    const parts = (this.partial[stream] + text).split('\n');
+    this.partial[stream] = parts.pop() ?? '';
+    for (const line of parts) {
+      if (/^dpkg: error processing (?:package|archive) /.test(line)) {
+        this.lines = [...this.recent.slice(-12), line];
+        return;
+      }
+      if (line.trim() === '') continue;
+      this.recent.push(line);
+      if (this.recent.length > 12) this.recent.shift();
+    }
+  }
 }
 
 /**
@@ -150,13 +185,17 @@ export async function runInImage(t: ContainerTarget, o: RunInImageOptions): Prom
     logFile: t.logFile,
     tmpDir: t.tmpDir,
     tailBytes: 4096,
+    ...(o.watch ? { stdout: o.watch.sink(0), stderr: o.watch.sink(1) } : {}),
     ...(t.signal ? { signal: t.signal } : {}),
   });
 }
 
-function failure(code: BuildErrorCode, t: ContainerTarget, what: string, r: RunResult, timeoutS?: number): BuildError {
+function failure(code: BuildErrorCode, t: ContainerTarget, what: string, r: RunResult, timeoutS?: number, first?: FirstScriptError): BuildError {
   // The output's last lines as they came (stdout and stderr interleaved, as in the log).
-  const tail = r.outputTail.trim().split('\n').filter(Boolean).slice(-10).join('\n    ');
+  const last = r.outputTail.trim().split('\n').filter(Boolean).slice(-10);
+  // Where the first failing script said why, when the tail no longer shows it.
+  const cause = first?.lines && !last.includes(first.lines.at(-1) ?? '') ? [...first.lines, '...'] : [];
+  const tail = [...cause, ...last].join('\n    ');
   const why = r.timedOut ? `timed out after ${timeoutS ?? '?'} s` : `exited with ${r.exitCode}`;
   // dpkg names the packages whose scripts failed: put them on the first line (the summary shows it).
   const pkgs = [...new Set([...`${r.stderrTail}\n${r.stdoutTail}`.matchAll(/error processing package (\S+) \(--configure\)/g)].map((m) => m[1]))];
@@ -318,9 +357,10 @@ export async function runConfigure(t: ContainerTarget, fileTriggers: readonly st
   t.note(`dpkg --configure -a${fileTriggers.length ? ` (file triggers: ${fileTriggers.join(' ')})` : ''}${options.deferPy3compile ? ' (py3compile deferred to one pass)' : ''}`);
   try {
     const timeoutS = withPre.length > 0 ? 5400 : 3600;
-    const r = await withPolicyRcd(t.rootfs, () => runInImage(t, { args: ['/bin/sh', '-c', lines.join('\n')], env, timeoutMs: timeoutS * 1000, ...(dir ? { helperDir: dir } : {}) }));
+    const watch = new FirstScriptError();
+    const r = await withPolicyRcd(t.rootfs, () => runInImage(t, { args: ['/bin/sh', '-c', lines.join('\n')], env, timeoutMs: timeoutS * 1000, watch, ...(dir ? { helperDir: dir } : {}) }));
     if (r.exitCode === PREINST_FAILED && !r.timedOut && withPre.length > 0) throw preinstFailure(t, r, timeoutS);
-    if (r.exitCode !== 0) throw failure('SCRIPTS_FAILED', t, 'dpkg --configure -a', r, timeoutS);
+    if (r.exitCode !== 0) throw failure('SCRIPTS_FAILED', t, 'dpkg --configure -a', r, timeoutS, watch);
   } finally {
     if (dir) rmSync(dir, { recursive: true, force: true });
   }

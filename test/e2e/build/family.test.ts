@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { rootfsCacheDir } from '../../../src/build/index.js';
 import { openLayout } from '../../../src/layout/index.js';
 import { parseImageConfig, type Manifest } from '../../../src/oci/index.js';
-import { startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
+import { cachedDebs, startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
+import { writeDeb } from '../../helpers/deb-writer.js';
 import { buildJson, digests, lading, shIn, umociUnpack, validateStored } from '../../helpers/build.js';
 
 let repo: AptRepo;
@@ -26,8 +27,21 @@ let first: Record<string, string>;
 
 before(async () => {
   // Slow .deb answers make parallel downloads overlap, so --downloads shows in the server's count.
-  repo = await startAptRepo({ debDelayMs: 25 });
   dir = await mkdtemp(join(tmpdir(), 'lading-build-family-'));
+  // Crafted packages for the failure test: a postinst that fails saying why, and three packages
+  // that depend on it; dpkg reports each of those after the failure, pushing it out of the tail.
+  const badpost = writeDeb(dir, 'lading-badpost_1.0_all.deb', {
+    control: { Package: 'lading-badpost', Architecture: 'all' },
+    controlFiles: { postinst: { content: '#!/bin/sh\necho "badpost: cannot configure: the real cause" >&2\nexit 7\n', mode: 0o755 } },
+    data: [{ name: './usr/share/doc/lading-badpost/', type: 'dir' }],
+  });
+  const dependents = [1, 2, 3].map((n) =>
+    writeDeb(dir, `lading-dep${n}_1.0_all.deb`, {
+      control: { Package: `lading-dep${n}`, Architecture: 'all', Depends: 'lading-badpost' },
+      data: [{ name: `./usr/share/doc/lading-dep${n}/`, type: 'dir' }],
+    }),
+  );
+  repo = await startAptRepo({ debDelayMs: 25, debs: [...(await cachedDebs()), badpost, ...dependents] });
   store = join(dir, 'store');
   cache = join(dir, 'cache');
   await mkdir(join(dir, 'files'));
@@ -178,4 +192,16 @@ test('rebuilt on copies (no overlayfs), or on a parent materialised from its lay
   assert.deepEqual(digests(applied.summary), first);
   const log = await readFile(applied.summary.built[0]!.log, 'utf8');
   assert.match(log, /prepared overlay root filesystem on mid:latest/);
+});
+
+test("a failing postinst: the reason names the packages and quotes the script's own words, though dpkg's later complaints fill the tail", async () => {
+  const config = await readFile(join(dir, 'lading.yaml'), 'utf8');
+  await writeFile(join(dir, 'broken.yaml'), `${config}  bad:\n    from: base\n    packages: [lading-dep1, lading-dep2, lading-dep3]\n`);
+  const r = await buildJson(['-f', 'broken.yaml', '--lock', 'broken.lock', 'bad'], { cwd: dir, store, cache });
+  assert.equal(r.code, 1, r.stderr);
+  const bad = r.summary.failed.find((f) => f.image === 'bad');
+  assert.equal(bad?.code, 'SCRIPTS_FAILED', JSON.stringify(r.summary.failed));
+  assert.match(bad.reason, /dpkg --configure -a exited with 1 \(failed: lading-badpost, lading-dep\d, lading-dep\d, lading-dep\d\)/);
+  // The cause first, then the output's end.
+  assert.match(bad.reason, /badpost: cannot configure: the real cause\n {4}dpkg: error processing package lading-badpost \(--configure\):\n {4}\.\.\.\n[\s\S]*Errors were encountered while processing:/);
 });
