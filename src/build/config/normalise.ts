@@ -146,6 +146,8 @@ export function normalise(merged: MergedFamily, sources: SourceMap, problems: Pr
   if (merged.sources !== undefined && merged.sources !== 'machine') {
     const entries: AptSourceEntry[] = [];
     const entryPaths: FieldPath[] = [];
+    // Each entry's own warnings, named as in the list parse (which repeats them).
+    const own = new Set<string>();
     merged.sources.forEach((s: WrittenSource, i) => {
       const path: FieldPath = ['sources', i];
       const e: AptSourceEntry =
@@ -160,27 +162,30 @@ export function normalise(merged: MergedFamily, sources: SourceMap, problems: Pr
               ...(s.signedBy !== undefined ? { signedBy: s.signedBy } : {}),
               ...(s.architectures !== undefined ? { architectures: s.architectures } : {}),
             };
-      // The debian module's parsers decide what apt accepts; their message names the problem.
+      // The debian module's parsers decide what apt accepts; their message names the problem. The
+      // entry is named as it will be in the list parse below, so its own warnings are known there.
+      const at = `sources[${entries.length}]`;
+      const unnamed = (m: string) => m.replace(/^sources\[\d+\](?::\d+)?:? ?/, '');
       try {
-        const parsed = parseEntry(e, 'source sources[0]');
+        const parsed = parseEntry(e, at);
         // The parser's warning says why an entry yields nothing (a flat repository, a scheme),
         // or what it ignored (an option apt does not know).
-        const why = parsed.warnings.map((w) => w.replace(/^source sources\[0\](?::\d+)?:? ?/, '')).join('; ');
+        const why = parsed.warnings.map(unnamed).join('; ');
         if (parsed.sources.length === 0) problems.error('INVALID_VALUE', path, `no usable source: ${why || 'deb-src only'}`);
         else {
           if (why) problems.warning('INVALID_VALUE', path, why);
+          for (const w of parsed.warnings) own.add(w);
           entries.push(e);
           entryPaths.push(path);
         }
       } catch (err) {
-        problems.error('INVALID_VALUE', path, (err as Error).message.replace(/^source sources\[0\](?::\d+)?:? ?/, ''));
+        problems.error('INVALID_VALUE', path, unnamed((err as Error).message));
       }
     });
     // As apt reads one list: entries of one URI and suite must agree on trust options.
     const named = (m: string) => m.replace(/\bsources\[(\d+)\](?::\d+)?/g, (_, i: string) => formatRel(entryPaths[Number(i)] ?? ['sources', Number(i)], [], sources));
     try {
       // Only what the list adds: each entry's own warnings are reported at the entry above.
-      const own = new Set(entries.flatMap((e, i) => parseEntry(e, `sources[${i}]`).warnings));
       for (const w of parseEntries(entries).warnings) if (!own.has(w)) problems.warning('INVALID_VALUE', ['sources'], named(w));
     } catch (err) {
       problems.error('INVALID_VALUE', ['sources'], named((err as Error).message));
