@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { BuildError } from '../errors.js';
 import { loadFamily, parseFamily, type ConfigText, type ParseFamilyOptions } from './load.js';
 import { formatProblem } from './problems.js';
@@ -624,4 +625,21 @@ test('a duplicate names the entry it repeats as written, also after an override 
 test('an override naming an image that lading.yaml has but could not read adds no second problem', () => {
   const base = family(['  a: {packages: [curl]}', '  b: {from: scratch}', ''].join('\n'));
   assert.deepEqual(problems(base, [{ file: 'site.yaml', text: 'images:\n  a:\n    env: {X: y}\n' }]), ['lading.yaml:5:6 images.a.from: required field is missing']);
+});
+
+test('compression: gzip levels 1-9, zstd 1-19, in the loader and the JSON Schema alike', () => {
+  const img = '  a:\n    from: scratch\n';
+  assert.deepEqual(ok(family(img, 'compression: {algorithm: zstd, level: 19}\n')).compression, { algorithm: 'zstd', level: 19 });
+  assert.deepEqual(ok(family(img, 'compression: gzip\n')).compression, { algorithm: 'gzip' });
+  assert.deepEqual(problems(family(img, 'compression: {algorithm: gzip, level: 12}\n')), ['lading.yaml:4:39 compression.level: must be at most 9, got the number 12']);
+  assert.deepEqual(problems(family(img, 'compression: {algorithm: xz}\n')), ['lading.yaml:4:26 compression.algorithm: expected one of gzip, zstd, got the string "xz"']);
+  // An override replaces the whole value: its level is checked against its own algorithm.
+  assert.deepEqual(problems(family(img, 'compression: {algorithm: zstd, level: 15}\n'), [{ file: 'site.yaml', text: 'compression: {algorithm: gzip, level: 15}\n' }]), ['site.yaml:1:39 compression.level: must be at most 9, got the number 15']);
+  type Branch = { properties?: { algorithm?: { const?: string }; level?: { maximum?: number } } };
+  for (const file of ['lading', 'lading-override']) {
+    const schema = JSON.parse(readFileSync(new URL(`../../../schemas/${file}.schema.json`, import.meta.url), 'utf8')) as { properties: { compression: { anyOf: Array<{ oneOf?: Branch[] }> } } };
+    const maxLevel = (algorithm: string) => schema.properties.compression.anyOf.flatMap((b) => b.oneOf ?? []).find((b) => b.properties?.algorithm?.const === algorithm)?.properties?.level?.maximum;
+    assert.equal(maxLevel('gzip'), 9, file);
+    assert.equal(maxLevel('zstd'), 19, file);
+  }
 });

@@ -200,9 +200,6 @@ export function normalise(merged: MergedFamily, sources: SourceMap, problems: Pr
       : typeof merged.compression === 'string'
         ? { algorithm: merged.compression }
         : { algorithm: merged.compression.algorithm, ...(merged.compression.level !== undefined ? { level: merged.compression.level } : {}) };
-  if (compression.algorithm === 'gzip' && compression.level !== undefined && compression.level > 9) {
-    problems.error('INVALID_VALUE', ['compression', 'level'], `gzip levels are 1-9, got ${compression.level}`);
-  }
   const sourceDateEpoch = typeof merged.sourceDateEpoch === 'number' ? { kind: 'fixed' as const, seconds: merged.sourceDateEpoch } : { kind: 'packages' as const };
 
   // --- the image graph ---

@@ -254,8 +254,15 @@ const Sources = z
   })
   .describe('"machine" (the default: /etc/apt/sources.list and sources.list.d of the machine running lading), or a list of one-line entries ("deb [signed-by=...] URI SUITE COMPONENT...") and deb822-style maps.');
 
+// One branch per algorithm, so the JSON Schema knows gzip stops at level 9 as the loader does.
 const Compression = z.union(
-  [z.enum(['gzip', 'zstd']), z.strictObject({ algorithm: z.enum(['gzip', 'zstd']), level: z.number().int().min(1).max(19).optional() })],
+  [
+    z.enum(['gzip', 'zstd']),
+    z.discriminatedUnion('algorithm', [
+      z.strictObject({ algorithm: z.literal('gzip'), level: z.number().int().min(1).max(9).optional() }),
+      z.strictObject({ algorithm: z.literal('zstd'), level: z.number().int().min(1).max(19).optional() }),
+    ], { error: 'expected one of gzip, zstd' }),
+  ],
   { error: 'expected gzip, zstd, or {algorithm, level}' },
 );
 
