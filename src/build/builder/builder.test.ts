@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, unlinkSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tarBytes } from '../../../test/helpers/deb-writer.js';
@@ -393,4 +394,25 @@ test('a file name that is not UTF-8 is refused once, naming the image path with 
   assert.ok(err instanceof BuildError && err.code === 'FILE_NAME_INVALID', String(err));
   assert.equal(err.message, 'the image has a file whose name is not UTF-8: /sub/a\\xff\\xfe');
   assert.equal(isTransient(err), false, 'not retried');
+});
+
+test('sockets are listed apart, not as entries; a diff lists only the new ones', async () => {
+  const root = tmp();
+  const listen = (path: string) => new Promise<Server>((ok) => { const s = createServer(); s.listen(path, () => ok(s)); });
+  const servers: Server[] = [];
+  try {
+    put(root, 'run/keep', 'x');
+    servers.push(await listen(join(root, 'run/old.sock')));
+    const before = snapshotTree(root);
+    servers.push(await listen(join(root, 'run/new.sock')));
+    const all = await walkTree(root, { overlay: false, xattrs: false });
+    assert.deepEqual(all.sockets.sort(), ['run/new.sock', 'run/old.sock']);
+    assert.deepEqual(all.entries.map((e) => `${e.type} ${e.path}`), ['dir run', 'file run/keep']);
+    const d = await diffSnapshots(root, before);
+    assert.deepEqual(d.sockets, ['run/new.sock']);
+    assert.deepEqual(d.entries.map((e) => `${e.type} ${e.path}`), ['dir run']);
+  } finally {
+    for (const s of servers) s.close();
+    rmSync(root, { recursive: true, force: true });
+  }
 });

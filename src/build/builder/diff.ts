@@ -41,6 +41,8 @@ export interface TreeListing {
   readonly whiteouts: number;
   /** POSIX ACLs found below the root, which layers do not carry (`system.posix_acl_*`). */
   readonly acls: Array<{ path: string; name: string }>;
+  /** Relative paths of sockets, which layers do not carry (as GNU tar and moby skip them). */
+  readonly sockets: string[];
 }
 
 /** Options of walkTree(). */
@@ -98,6 +100,7 @@ export async function walkTree(root: string, options: WalkTreeOptions): Promise<
   };
   const entries: LayerEntry[] = [];
   const paths: string[] = [];
+  const sockets: string[] = [];
   const links = new Map<string, string>();
   let whiteouts = 0;
   const visit = (rel: string) => {
@@ -125,7 +128,10 @@ export async function walkTree(root: string, options: WalkTreeOptions): Promise<
         links.set(key, path);
       }
       const e = entryFor(abs, path, st, kind, xattrsOf(path));
-      if (!e) continue;
+      if (!e) {
+        if (kind === 'socket') sockets.push(path);
+        continue;
+      }
       entries.push(e);
       paths.push(path);
       if (kind === 'dir') {
@@ -135,7 +141,7 @@ export async function walkTree(root: string, options: WalkTreeOptions): Promise<
     }
   };
   visit('');
-  return { entries, paths, whiteouts, acls };
+  return { entries, paths, whiteouts, acls, sockets };
 }
 
 /** What a path looked like, for copy mode. */
@@ -227,7 +233,7 @@ export async function diffSnapshots(root: string, before: Snapshot, options: { e
     if (e.type === 'dir' && opaque.has(e.path)) entries.push({ path: e.path, type: 'opaque' });
   }
   for (const p of removed) entries.push({ path: p, type: 'whiteout' });
-  return { entries, paths, whiteouts: removed.length, acls: full.acls };
+  return { entries, paths, whiteouts: removed.length, acls: full.acls, sockets: full.sockets.filter((p) => include.has(p)) };
 }
 
 /**

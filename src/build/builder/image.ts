@@ -10,7 +10,7 @@
 //   layer     the deterministic layer, streamed into the store
 //   assemble  config and manifest, stored (not named: the family run names images last)
 // Mounts and work directories are removed whatever happens.
-import { appendFileSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { describeError, epochToRfc3339, type Digest, type Logger } from '../../core/index.js';
@@ -334,6 +334,15 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
       await removeXattrs(layerRoot, listing.acls, run.signal);
       const shown = [...new Set(listing.acls.map((a) => `/${a.path}`))];
       const msg = `POSIX ACLs are not carried in image layers; removed from ${shown.slice(0, 5).join(' ')}${shown.length > 5 ? ` and ${shown.length - 5} more` : ''} (the group bits keep the ACL mask)`;
+      warnings.push(msg);
+      note(msg);
+    }
+    if (listing.sockets.length > 0) {
+      // A socket left by a run step or a script is not carried either (moby warns and skips it);
+      // it goes from the tree children build on too.
+      for (const p of listing.sockets) rmSync(join(layerRoot, p), { force: true });
+      const shown = listing.sockets.map((p) => `/${p}`);
+      const msg = `sockets are not carried in image layers; left out: ${shown.slice(0, 5).join(' ')}${shown.length > 5 ? ` and ${shown.length - 5} more` : ''}`;
       warnings.push(msg);
       note(msg);
     }

@@ -10,6 +10,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readlink, mkdir, mkdtemp, rm, stat, writeFile, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootfsCacheDir } from '../../../src/build/index.js';
@@ -71,6 +72,8 @@ before(async () => {
       '    packages: [python3-minimal]',
       '    run:',
       '      - {name: marker, script: "python3 -c \'print(6*7)\' > /etc/leaf-marker"}',
+      // A socket left behind (a daemon's): layers do not carry sockets, and the build says so.
+      '      - {name: socket, script: "python3 -c \'import socket; socket.socket(socket.AF_UNIX).bind(\\"/srv/leaf.sock\\")\'"}',
       '    cmd: ["cat /etc/leaf-marker"]',
       '',
     ].join('\n'),
@@ -114,6 +117,7 @@ test('builds base -> mid -> leaf with maintainer scripts; every image validates'
   assert.ok(cfg.config?.Env?.includes('LANG=C.UTF-8'));
   assert.ok(cfg.config?.Env?.some((e) => e.startsWith('PATH=')));
   assert.deepEqual(cfg.history?.map((h) => h.created_by), ['lading build base', 'lading build mid', 'lading build leaf']);
+  assert.match(stderr, /leaf \(amd64\): sockets are not carried in image layers; left out: \/srv\/leaf\.sock/);
 });
 
 test('the leaf, unpacked by umoci and run by runc: packages installed, dpkg -V clean, /lib is usr/lib, accounts and files in place', async () => {
@@ -132,6 +136,7 @@ test('the leaf, unpacked by umoci and run by runc: packages installed, dpkg -V c
     assert.equal(lines[5], '/');
     assert.match(lines[6] ?? '', /^uid=1500\(app\) gid=1500\(app\)/);
     assert.equal(lines[7], 'welcome to the test family');
+    assert.ok(!existsSync(join(u.rootfs, 'srv/leaf.sock')), 'the socket a run step left is not in the image');
     const srv = await stat(join(u.rootfs, 'srv/app'));
     assert.equal(srv.mode & 0o7777, 0o750);
     assert.equal(srv.uid, 1500);
