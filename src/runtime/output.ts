@@ -36,6 +36,8 @@ export class TailBuffer {
 export class CappedLog {
   private written = 0;
   private dropped = 0;
+  /** The output so far ends a line (nothing written counts as ended). */
+  private lineEnded = true;
 
   constructor(
     private readonly stream: Writable,
@@ -47,6 +49,7 @@ export class CappedLog {
     if (room >= chunk.length) {
       this.stream.write(chunk);
       this.written += chunk.length;
+      if (chunk.length > 0) this.lineEnded = chunk[chunk.length - 1] === 0x0a;
       return;
     }
     if (this.dropped === 0) {
@@ -58,9 +61,16 @@ export class CappedLog {
     this.dropped += chunk.length - Math.max(room, 0);
   }
 
-  /** Appends the end of the output (from a TailBuffer) when some of it was dropped. */
+  /**
+   * Appends the end of the output (from a TailBuffer) when some of it was dropped, and ends an
+   * unfinished last line, so what lading writes next starts a line of its own.
+   */
   finish(tail: string): void {
-    if (this.dropped === 0) return;
+    if (this.dropped === 0) {
+      if (!this.lineEnded) this.stream.write('\n');
+      this.lineEnded = true;
+      return;
+    }
     this.stream.write(`[lading: ${this.dropped} bytes of output left out; the last ${Buffer.byteLength(tail)} bytes follow]\n${tail}${tail.endsWith('\n') ? '' : '\n'}`);
   }
 }

@@ -136,7 +136,7 @@ test('container ids name their owner process and differ between runs', () => {
   assert.deepEqual(containerOwner('lading-42-1795000000000-00112233aabb'), { pid: 42 });
 });
 
-test('CappedLog writes up to its limit, notes the cut, and appends the tail only when something was dropped', () => {
+test('CappedLog writes up to its limit, notes the cut, appends the tail only when something was dropped, and ends the last line', () => {
   /** What a CappedLog of `limit` bytes writes for these chunks, finished with `tail`. */
   const logged = (limit: number, chunks: string[], tail: string): string => {
     const out: string[] = [];
@@ -153,7 +153,11 @@ test('CappedLog writes up to its limit, notes the cut, and appends the tail only
   };
   const note = (limit: number, dropped: number, tail: string) =>
     `\n[lading: output clipped here, at the log limit of ${limit} bytes; its end follows]\n[lading: ${dropped} bytes of output left out; the last ${tail.length} bytes follow]\n${tail}\n`;
-  assert.equal(logged(10, ['0123456789'], '789'), '0123456789');
+  // An unfinished last line is ended, so the next line of the log starts on its own.
+  assert.equal(logged(10, ['0123456789'], '789'), '0123456789\n');
+  assert.equal(logged(10, ['01234567\n'], '67\n'), '01234567\n');
+  assert.equal(logged(10, ['ab\n', ''], ''), 'ab\n');
+  assert.equal(logged(10, [], ''), '');
   assert.equal(logged(10, ['01234', '56789abc', 'def'], 'cdef'), `0123456789${note(10, 6, 'cdef')}`);
   // A chunk that fills the log exactly: the note comes with the next one.
   assert.equal(logged(4, ['0123', '45'], '2345'), `0123${note(4, 2, '2345')}`);

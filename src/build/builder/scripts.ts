@@ -378,7 +378,12 @@ export async function runStep(t: ContainerTarget, step: RunStepSpec, imageEnv: R
     ...imageEnv,
     ...step.env,
   };
-  t.note(`run step ${step.name}: ${step.script !== undefined ? step.script.split('\n')[0] : (step.args ?? []).join(' ')}`);
+  t.note(`run step ${step.name}: ${describeCommand(step)}`);
+  if (step.workdir !== undefined) {
+    // The runtime would fail to create it, which reads as a runtime failure and is retried.
+    const problem = workdirProblem(t.rootfs, step.workdir);
+    if (problem) throw new BuildError('STEP_FAILED', `image ${t.image} (${t.arch}): run step ${JSON.stringify(step.name)}: workdir ${step.workdir} ${problem} in the image\n  log: ${t.logFile}`);
+  }
   let r: RunResult;
   try {
     r = await withPolicyRcd(t.rootfs, () =>
@@ -395,6 +400,24 @@ export async function runStep(t: ContainerTarget, step: RunStepSpec, imageEnv: R
     throw new BuildError(code, `image ${t.image} (${t.arch}): run step ${JSON.stringify(step.name)} could not start: ${describeError(err)}\n  log: ${t.logFile}`, { cause: err });
   }
   if (r.exitCode !== 0 || r.timedOut) throw failure('STEP_FAILED', t, `run step ${JSON.stringify(step.name)}`, r, step.timeoutSeconds);
+}
+
+/** A step's command for its log header: a script's first line, an exec form as JSON. */
+function describeCommand(step: RunStepSpec): string {
+  if (step.script === undefined) return JSON.stringify(step.args ?? []);
+  const lines = step.script.split('\n');
+  const more = lines.slice(1).filter((l) => l.trim() !== '').length;
+  return `${lines[0] ?? ''}${more > 0 ? ` (and ${more} more line${more === 1 ? '' : 's'})` : ''}`;
+}
+
+/** Why `workdir` cannot be a step's working directory in the image at `root`, if it cannot. */
+function workdirProblem(root: string, workdir: string): string | undefined {
+  try {
+    return lstatSync(resolveInRoot(root, workdir, { followLast: true })).isDirectory() ? undefined : 'is not a directory';
+  } catch (err) {
+    // Missing is fine: the runtime makes it, as Docker does for WORKDIR.
+    return errnoCode(err) === 'ENOTDIR' ? 'is below a file' : undefined;
+  }
 }
 
 /** Byte-compiled standard-library files (not dist-packages) below a Python library directory. */

@@ -643,3 +643,34 @@ test('compression: gzip levels 1-9, zstd 1-19, in the loader and the JSON Schema
     assert.equal(maxLevel('zstd'), 19, file);
   }
 });
+
+test('run steps: an empty script, a NUL byte in a script, an argument or an env value, a workdir below /proc, /sys or /dev', () => {
+  assert.deepEqual(
+    problems(
+      family(
+        [
+          '  a:',
+          '    from: scratch',
+          '    env: {A: "x\\0y"}',
+          '    run:',
+          '      - {name: empty, script: "  "}',
+          '      - {name: nul, script: "echo a\\0b", env: {B: "\\0"}}',
+          '      - {name: arg, args: [/bin/echo, "a\\0"]}',
+          '      - {name: proc, script: pwd, workdir: /proc/self}',
+          '      - {name: dev, script: pwd, workdir: /dev}',
+          '      - {name: devices, script: pwd, workdir: /devices}',
+          '',
+        ].join('\n'),
+      ),
+    ),
+    [
+      'lading.yaml:7:14 images.a.env.A: an environment value cannot hold a NUL byte',
+      'lading.yaml:9:31 images.a.run[0].script: run step "empty": the script is empty',
+      'lading.yaml:10:29 images.a.run[1].script: must not contain a NUL byte',
+      'lading.yaml:10:51 images.a.run[1].env.B: an environment value cannot hold a NUL byte',
+      'lading.yaml:11:39 images.a.run[2].args[1]: must not contain a NUL byte',
+      'lading.yaml:12:44 images.a.run[3].workdir: "/proc/self" is in /proc, which the runtime mounts over during a step',
+      'lading.yaml:13:43 images.a.run[4].workdir: "/dev" is in /dev, which the runtime mounts over during a step',
+    ],
+  );
+});

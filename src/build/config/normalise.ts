@@ -414,6 +414,9 @@ function isCalendarDate(date: string): boolean {
   return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === date;
 }
 
+/** Kernel file systems the runtime mounts in every step's container (docs/runtime.md). */
+const KERNEL_DIRS = ['/proc', '/sys', '/dev'];
+
 function checkAbsolute(p: string, path: FieldPath, problems: ProblemList): string | undefined {
   if (!p.startsWith('/')) {
     problems.error('INVALID_VALUE', path, `${JSON.stringify(p)} must be an absolute path in the image`);
@@ -650,7 +653,18 @@ function normaliseImage(
       problems.error(s.script === undefined ? 'REQUIRED' : 'INVALID_VALUE', p, `run step ${JSON.stringify(s.name)} needs exactly one of script and args`);
       return;
     }
-    const workdir = s.workdir === undefined ? '/' : checkAbsolute(s.workdir, [...p, 'workdir'], problems);
+    if (s.script !== undefined && s.script.trim() === '') problems.error('INVALID_VALUE', [...p, 'script'], `run step ${JSON.stringify(s.name)}: the script is empty`);
+    // No program can take a NUL byte in an argument (execve ends the string there).
+    if (s.script?.includes('\0')) problems.error('INVALID_VALUE', [...p, 'script'], 'must not contain a NUL byte');
+    (s.args ?? []).forEach((a, j) => {
+      if (a.includes('\0')) problems.error('INVALID_VALUE', [...p, 'args', j], 'must not contain a NUL byte');
+    });
+    let workdir = s.workdir === undefined ? '/' : checkAbsolute(s.workdir, [...p, 'workdir'], problems);
+    const kernelDir = workdir === undefined ? undefined : KERNEL_DIRS.find((d) => workdir === d || workdir?.startsWith(`${d}/`));
+    if (kernelDir) {
+      problems.error('INVALID_VALUE', [...p, 'workdir'], `${JSON.stringify(workdir)} is in ${kernelDir}, which the runtime mounts over during a step`);
+      workdir = undefined;
+    }
     const env = envMap(s.env, [...p, 'env'], sources, problems);
     run.push({
       name: s.name,
@@ -739,6 +753,7 @@ function envMap(env: Record<string, string | number | boolean> | undefined, path
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env ?? {})) {
     if (!ENV_NAME.test(k)) problems.keyError('INVALID_VALUE', [...path, k], `environment variable name ${JSON.stringify(k)}: expected letters, digits and _ (not starting with a digit)`);
+    else if (typeof v === 'string' && v.includes('\0')) problems.error('INVALID_VALUE', [...path, k], 'an environment value cannot hold a NUL byte');
     else out[k] = text(v, [...path, k], sources, problems);
   }
   return sortRecord(out);

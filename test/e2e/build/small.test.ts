@@ -59,6 +59,12 @@ images:
       - {name: fail, script: "echo about to fail; exit 3"}
   below:
     from: broken
+  badwd:
+    from: tiny
+    run:
+      - {name: exec, args: [/bin/busybox, echo, "a b"]}
+      - {name: noeol, script: "busybox printf no-eol"}
+      - {name: wd, script: "pwd", workdir: /hello}
   rnd:
     from: tiny
     run:
@@ -115,6 +121,15 @@ test('a failing run step or preinst fails its image, skips its children and exit
   assert.ok(existsSync(broken.log), broken.log);
   assert.match(await readFile(broken.log, 'utf8'), /about to fail/);
   assert.deepEqual(summary.skipped, [{ image: 'below', arch: 'amd64', reason: 'parent broken failed' }]);
+  // A workdir that is a file is the step's fault, found before the container (not retried); the
+  // log shows an exec form as JSON, and output without a final newline ends its line.
+  const badwd = summary.failed.find((f) => f.image === 'badwd');
+  assert.equal(badwd?.code, 'STEP_FAILED', JSON.stringify(summary.failed));
+  assert.match(badwd.reason, /^image badwd \(amd64\): run step "wd": workdir \/hello is not a directory in the image\n/);
+  const wdLog = await readFile(badwd.log, 'utf8');
+  assert.doesNotMatch(wdLog, /attempt 2/);
+  assert.match(wdLog, /\nlading: run step exec: \["\/bin\/busybox","echo","a b"\]\na b\n/);
+  assert.match(wdLog, /\nno-eol\nlading: run step wd: pwd\n/);
   // The preinst runs in the configure container; its failure names the package and its status.
   const badpre = summary.failed.find((f) => f.image === 'badpre');
   assert.equal(badpre?.code, 'SCRIPTS_FAILED', JSON.stringify(summary.failed));
