@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tarBytes } from '../../../test/helpers/deb-writer.js';
 import { removeXattrs } from '../../oci/index.js';
+import { nullLogger } from '../../core/index.js';
 import { BuildError } from '../errors.js';
 import { applyAccounts, clampShadowDates, lookupId } from './accounts.js';
 import { clampMtimes, diffSnapshots, snapshotTree, walkTree } from './diff.js';
@@ -263,7 +264,7 @@ test('applying a stored layer whose bytes are damaged (same size) says the blob 
   const { digest, size } = await store.writeBlob(layer);
   const desc = { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest, size };
   mkdirSync(join(dir, 'ok'));
-  await applyLayers(store, [desc], join(dir, 'ok'));
+  await applyLayers(store, [desc], join(dir, 'ok'), { logger: nullLogger });
   assert.equal(readFileSync(join(dir, 'ok/hello'), 'utf8'), 'hello\n');
   // Flip bytes inside the deflate data: same size, same name, other content.
   const file = join(dir, 'store/blobs/sha256', digest.slice('sha256:'.length));
@@ -271,7 +272,7 @@ test('applying a stored layer whose bytes are damaged (same size) says the blob 
   for (let i = 20; i < 30; i++) damaged[i] = damaged[i]! ^ 0xff;
   writeFileSync(file, damaged);
   mkdirSync(join(dir, 'bad'));
-  await assert.rejects(applyLayers(store, [desc], join(dir, 'bad')), (err: unknown) => {
+  await assert.rejects(applyLayers(store, [desc], join(dir, 'bad'), { logger: nullLogger }), (err: unknown) => {
     assert.ok(err instanceof BuildError && err.code === 'ROOTFS_FAILED', String(err));
     assert.match(err.message, /the stored blob is damaged/);
     assert.match(err.hint ?? '', /lading store verify/);

@@ -91,7 +91,7 @@ export class RootfsCache {
     const tmp = join(this.dir, `.tmp-${hexOf(digest).slice(0, 12)}-${process.pid}-${Date.now()}`);
     await mkdir(join(tmp, 'tree'), { recursive: true });
     try {
-      await applyLayers(this.store, (doc.value as Manifest).layers, join(tmp, 'tree'), signal);
+      await applyLayers(this.store, (doc.value as Manifest).layers, join(tmp, 'tree'), { logger: this.logger, ...(signal ? { signal } : {}) });
       const meta: RootfsMeta = { digest, ...who, kind: 'tree' };
       await writeFile(join(tmp, 'meta.json'), JSON.stringify(meta));
       await removeTree(entry, this.logger);
@@ -172,15 +172,18 @@ export class RootfsCache {
   }
 }
 
-/** Applies layers in order into `root` (owners and xattrs restored). */
-export async function applyLayers(store: LayoutStore, layers: readonly Descriptor[], root: string, signal?: AbortSignal): Promise<void> {
+/** Applies layers in order into `root` (owners and xattrs restored); what could not be made is a warning. */
+export async function applyLayers(store: LayoutStore, layers: readonly Descriptor[], root: string, options: { logger: Logger; signal?: AbortSignal }): Promise<void> {
+  const { logger, signal } = options;
   for (const l of layers) {
     const compression = layerCompression(l.mediaType);
     if (!compression) throw new BuildError('ROOTFS_FAILED', `applying layer ${l.digest}: ${l.mediaType} is not a layer media type`);
     const blob = await store.openBlob(l, signal ? { signal } : {});
     const stream = compression === 'none' ? blob : blob.pipe(createDecompressor(compression));
     try {
-      await applyLayer({ stream, root, owners: true, xattrs: true, ...(signal ? { signal } : {}) });
+      const r = await applyLayer({ stream, root, owners: true, xattrs: true, ...(signal ? { signal } : {}) });
+      // A child built on this tree would not see these (device nodes need root to be made).
+      for (const k of r.skipped) logger.warn(`applying layer ${l.digest}: ${k.path}: ${k.reason}`);
     } catch (err) {
       blob.destroy();
       // zlib's data errors mean the stored blob's bytes are damaged, not that applying failed.

@@ -6,10 +6,14 @@
 //   link to /tmp/outside sends later members to <root>/tmp/outside;
 // - the last component is never followed: an existing file or link is unlinked and the new
 //   one created with O_EXCL|O_NOFOLLOW; hardlink targets resolve the same way and must exist;
-// - a directory member never replaces a symlink that resolves (inside root) to a directory
-//   (tar --keep-directory-symlink: the merged-/usr case, oci-image.md section 10).
+// - a directory member replaces a symlink (layer.md), except the merged-/usr links at the root
+//   (`bin`, `lib`...) while they resolve to a directory inside root (tar --keep-directory-symlink,
+//   oci-image.md section 10); elsewhere a layer that turned a link into a directory gets one, as
+//   umoci and containerd make it, so the tree matches the image users run;
+// - device nodes and FIFOs are made with mknod(1) (Node has no mknod); one that cannot be made
+//   (device nodes need root) is skipped and reported.
 // NOTE: this guards against hostile archives, not against another process changing the tree
-// while extraction runs. Device nodes and FIFOs are skipped and reported (Node has no mknod).
+// while extraction runs.
 // NOTE: file-system calls are synchronous, as in the writer (walk.ts): async ones cost several
 // thread-pool round trips per member, which made extraction four times slower than GNU tar.
 // applyLayer yields to the event loop every 20 ms.
@@ -36,6 +40,7 @@ import {
   writeSync,
   type Stats,
 } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { describeError, errnoCode, isBaseError, throwIfAborted, type Logger } from '../../core/index.js';
@@ -71,6 +76,9 @@ export interface ApplyLayerResult {
 }
 
 const MAX_SYMLINK_HOPS = 255;
+
+/** The root's merged-/usr links, which a directory member never replaces (oci-image.md section 10). */
+const MERGED_USR_LINKS = new Set(['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32']);
 
 function tryLstat(path: string): Stats | undefined {
   try {
@@ -219,9 +227,29 @@ class Extractor {
         return this.symlink(path, m, what);
       case 'hardlink':
         return this.hardlink(path, m, what);
+      case 'fifo':
+      case 'chardev':
+      case 'blockdev':
+        return this.special(path, m, what);
       default:
-        this.result.skipped.push({ path, reason: `${m.type} not created (no mknod in Node)` });
+        this.result.skipped.push({ path, reason: `${m.type} not created` });
     }
+  }
+
+  private async special(path: string, m: TarMember, what: string): Promise<void> {
+    const { rel } = await this.target(path, what);
+    await this.clearFor(rel);
+    const node = m.type === 'fifo' ? ['p'] : [m.type === 'chardev' ? 'c' : 'b', String(m.devmajor), String(m.devminor)];
+    const r = spawnSync('mknod', ['-m', '0600', '--', this.abs(rel), ...node], { encoding: 'utf8' });
+    if (r.error || r.status !== 0) {
+      this.result.skipped.push({ path, reason: `${m.type} not created: ${r.error?.message ?? (r.stderr.trim() || `mknod exited with ${r.status}`)}` });
+      return;
+    }
+    await this.setOwner(rel, m, false);
+    chmodSync(this.abs(rel), m.mode); // after chown, which clears setuid/setgid
+    utimesSync(this.abs(rel), m.mtime, m.mtime);
+    this.created.add(rel);
+    this.noteXattrs(rel, m);
   }
 
   private async whiteout(path: string, base: string, what: string): Promise<void> {
@@ -265,10 +293,8 @@ class Extractor {
       if (errnoCode(err) !== 'ENOENT') throw err;
     }
     if (existing?.isSymbolicLink()) {
-      // keep-directory-symlink: a link resolving to a directory inside root stays.
-      const real = await this.resolve(rel, what);
-      const st = tryLstat(this.abs(real));
-      if (st?.isDirectory()) {
+      // keep-directory-symlink, for the merged-/usr links only.
+      if (MERGED_USR_LINKS.has(rel) && tryLstat(this.abs(await this.resolve(rel, what)))?.isDirectory()) {
         this.created.add(rel);
         return;
       }
