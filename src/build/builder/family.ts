@@ -30,7 +30,7 @@ import type { DebianArch, ImageConfig } from '../config/types.js';
 import { defaultLockPath, lockFamilyFiles, planFamily, type FamilyFiles, type PlannedFamily } from '../plan/family.js';
 import { imageInputs } from '../plan/plan.js';
 import { findReusable, markReused, writeBuildRecord } from '../plan/records.js';
-import { RECORD_VERSION, type BuildPlan, type BuildStep, type PlanStep } from '../plan/schema.js';
+import { RECORD_VERSION, type BuildPlan, type BuildStep, type PlanStep, type Reason } from '../plan/schema.js';
 import { addedPackages, buildImage, debTransport, runsMaintainerScripts, storeName, type BuildRun, type BuiltImage, type ParentImage, type StageName } from './image.js';
 import { probeOverlay, removeTree } from './mounts.js';
 import { ociPlatform } from './platform.js';
@@ -101,6 +101,8 @@ export interface BuiltSummary {
   readonly durationMs: number;
   readonly stages: BuiltImage['stages'];
   readonly attempts: number;
+  /** Why it was built: the plan's reasons, or why a planned reuse was built after all. */
+  readonly reasons: readonly Reason[];
   readonly log: string;
 }
 
@@ -416,6 +418,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
               arch: step.arch,
               inputHash: step.inputHash,
               digest: built.manifest.digest,
+              ...(step.parent.kind === 'image' && parent ? { parentDigest: parent.manifest.digest } : {}),
               inputs: step.inputs,
               builtAt: clock.now().toISOString(),
               ...(Object.keys(img.volatile.labels).length || Object.keys(img.volatile.annotations).length ? { volatile: { labels: { ...img.volatile.labels }, annotations: { ...img.volatile.annotations } } } : {}),
@@ -433,6 +436,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
             durationMs: built.durationMs,
             stages: built.stages,
             attempts: n,
+            reasons: step.reasons,
             log,
           });
           for (const w of built.warnings) logger.warn(`${step.image} (${step.arch}): ${w}`);

@@ -160,6 +160,12 @@ test('the parent definition changes: the whole subtree under it rebuilds, the ex
   assert.deepEqual(reasons(plan, 'worker'), ['parent: parent app-base rebuilt']);
 });
 
+test('the project title, which no image carries, is not an input: adding one rebuilds nothing', async () => {
+  const titled = await edited((t) => t.replace('project:\n  name: demo\n', 'project:\n  name: demo\n  title: Demo images\n'));
+  assert.equal(titled.project.title, 'Demo images');
+  assert.deepEqual(planBuild({ family: titled, lock, files, store: store(firstRecords) }).summary, { build: 0, reuse: 9 });
+});
+
 test('a volatile label or a run step timeout changes: nothing rebuilds; a plain label or a step change rebuilds that image and its children', async () => {
   const vol = await edited((t) => t.replace('https://ci.example.org/1', 'https://ci.example.org/2'));
   assert.deepEqual(planBuild({ family: vol, lock, files, store: store(firstRecords) }).summary, { build: 0, reuse: 9 });
@@ -247,4 +253,30 @@ test('a files source that holds the store (or sits in it) is refused: the store 
   } finally {
     await rm(links, { recursive: true, force: true });
   }
+});
+
+test('an image stored on another build of its parent (same inputs, other digest) rebuilds, naming both digests', () => {
+  // Records as the builder writes them now: each child names the parent digest it was built on.
+  const withParents = firstRecords.map((r) => {
+    const from = family.images[r.image]?.from;
+    const parent = from?.kind === 'image' ? firstRecords.find((p) => p.image === from.name && p.arch === r.arch) : undefined;
+    return parent ? { ...r, parentDigest: parent.digest } : r;
+  });
+  assert.deepEqual(planBuild({ family, lock, files, store: store(withParents) }).summary, { build: 0, reuse: 9 });
+  // app-base rebuilt with --force gave other bytes (a step with network): its newest record wins.
+  const old = withParents.find((r) => r.image === 'app-base' && r.arch === 'amd64')!;
+  const again = { ...old, digest: `sha256:${'a'.repeat(64)}`, builtAt: '2026-11-20T00:00:00Z' };
+  const plan = planBuild({ family, lock, files, store: store([...withParents, again]) });
+  assert.deepEqual(built(plan), ['web/amd64', 'worker/amd64']);
+  assert.deepEqual(reasons(plan, 'web'), [`parent: parent app-base is now ${again.digest}; the stored image was built on ${old.digest}`]);
+  const appBase = plan.batches.flat().find((s) => s.image === 'app-base' && s.arch === 'amd64');
+  assert.equal(appBase?.kind === 'reuse' && appBase.digest, again.digest);
+  // Once web is built on it, its record says so and it is reused; a record without a parent digest
+  // (an older lading's) is reused as before.
+  const webOld = withParents.find((r) => r.image === 'web' && r.arch === 'amd64')!;
+  const webNew = { ...webOld, digest: `sha256:${'b'.repeat(64)}`, parentDigest: again.digest, builtAt: '2026-11-20T00:01:00Z' };
+  const after = planBuild({ family, lock, files, store: store([...withParents, again, webNew]) });
+  assert.deepEqual(built(after), ['worker/amd64']);
+  const { parentDigest: _dropped, ...legacy } = withParents.find((r) => r.image === 'worker' && r.arch === 'amd64')!;
+  assert.deepEqual(built(planBuild({ family, lock, files, store: store([...withParents.filter((r) => !(r.image === 'worker' && r.arch === 'amd64')), legacy, again, webNew]) })), []);
 });

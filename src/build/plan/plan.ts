@@ -51,10 +51,12 @@ export interface PlanOptions {
   readonly lockFile?: string;
 }
 
-/** The part of an image's definition that is hashed: everything but packages, file bytes, parent and run step timeouts. */
+/** The part of an image's definition that is hashed: everything but packages, file bytes, parent, run step timeouts and the project's title. */
 export function hashedDefinition(family: FamilyConfig, img: ImageConfig): Record<string, unknown> {
+  // The project's title is for people reading the config: no image carries it.
+  const { title: _title, ...project } = family.project;
   return {
-    project: family.project,
+    project,
     compression: family.compression,
     description: img.description ?? null,
     essential: img.essential,
@@ -149,13 +151,17 @@ export function planBuild(options: PlanOptions): BuildPlan {
       throw new BuildError('UNKNOWN_ARCH', `image ${name} is not built for ${archs.join(', ')} (it builds ${img.architectures.join(', ')})`);
     }
   }
-  const byHash = new Map<string, BuildRecord>();
-  for (const r of options.store?.records ?? []) if (!byHash.has(r.inputHash)) byHash.set(r.inputHash, r);
+  const byHash = new Map<string, BuildRecord[]>();
+  for (const r of options.store?.records ?? []) byHash.set(r.inputHash, [...(byHash.get(r.inputHash) ?? []), r]);
+  // Of images built from the same inputs, the newest first (a forced rebuild's).
+  for (const list of byHash.values()) list.sort((a, b) => cmp(b.builtAt, a.builtAt));
   const previous = newest(options.store?.previous ?? options.store?.records ?? []);
   const forced = (name: string) => options.force === true || (Array.isArray(options.force) && options.force.includes(name));
 
   const hashes = new Map<string, string>();
   const kinds = new Map<string, PlanStep['kind']>();
+  /** Digests of the images this plan reuses, by image and arch. */
+  const reused = new Map<string, string>();
   const levels: PlanStep[][] = [];
   for (const name of selected) {
     const img = family.images[name] as ImageConfig;
@@ -173,11 +179,21 @@ export function planBuild(options: PlanOptions): BuildPlan {
       const inputs = imageInputs({ family, lock, files: options.files, image: name, arch, parent, lockFile });
       const hash = inputHash(inputs);
       hashes.set(key, hash);
-      const stored = byHash.get(hash);
+      // The same inputs on another parent image (a parent rebuilt with other bytes, e.g. by a step
+      // with network): only an image built on the parent this plan reuses fits. Older records,
+      // without a parent digest, are left to the builder's check of the stored image.
+      const parentDigest = parent.kind === 'image' ? reused.get(`${parent.name}\u0000${arch}`) : undefined;
+      const candidates = byHash.get(hash) ?? [];
+      const stored = parentDigest === undefined ? candidates[0] : candidates.find((r) => r.parentDigest === undefined || r.parentDigest === parentDigest);
+      const otherParent = stored === undefined && parentDigest !== undefined ? candidates[0]?.parentDigest : undefined;
       const level = img.ancestors.length;
       let step: PlanStep;
       if (stored && !forced(name)) {
         step = { kind: 'reuse', image: name, arch, inputHash: hash, parent, digest: stored.digest };
+        reused.set(key, stored.digest);
+      } else if (otherParent !== undefined && parent.kind === 'image' && !forced(name)) {
+        const reasons: Reason[] = [{ code: 'parent', message: `parent ${parent.name} is now ${parentDigest}; the stored image was built on ${otherParent}` }];
+        step = { kind: 'build', image: name, arch, inputHash: hash, parent, reasons, inputs };
       } else {
         const prev = previous.get(key);
         const parentKind = img.from.kind === 'image' ? kinds.get(`${img.from.name}\u0000${arch}`) : undefined;

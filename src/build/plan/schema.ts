@@ -121,6 +121,7 @@ export const BuildRecordSchema = z
     arch: z.string(),
     inputHash: Digest,
     digest: Digest.describe('Manifest digest of the built per-architecture image.'),
+    parentDigest: Digest.optional().describe('Manifest digest of the family parent it was built on (absent for scratch and external bases, and in older records).'),
     inputs: InputManifestSchema,
     builtAt: z.string().describe('RFC 3339 wall-clock time of the build (informational, never hashed).'),
     volatile: z

@@ -214,6 +214,12 @@ test('a forced rebuild that gives a parent another digest rebuilds the children 
   assert.notEqual(rnd, before['rnd amd64'], 'the step writes random bytes');
   const again = await buildJson(['rnd-child'], opts());
   assert.deepEqual(again.summary.built.map((b) => b.image), ['rnd-child'], 'rnd-child was built on the old rnd');
+  // The plan already says so (the build record names the parent digest), and the build's entry too.
+  const planned = again.summary.plan.batches.flat().find((s) => s.image === 'rnd-child');
+  assert.equal(planned?.kind, 'build');
+  const why = `parent: parent rnd is now ${rnd}; the stored image was built on ${before['rnd amd64']}`;
+  assert.deepEqual(planned.kind === 'build' && planned.reasons.map((r) => `${r.code}: ${r.message}`), [why]);
+  assert.deepEqual(again.summary.built[0]?.reasons.map((r) => `${r.code}: ${r.message}`), [why]);
   const layout = await openLayout({ path: store });
   const child = await layout.getManifest('rnd-child:latest');
   assert.equal((child!.value as Manifest).annotations?.['org.opencontainers.image.base.digest'], rnd);
