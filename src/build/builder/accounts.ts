@@ -65,7 +65,8 @@ export function applyAccounts(root: string, image: string, users: readonly UserS
       if (g.implicit) continue;
       throw conflict(`gid ${g.gid} of group ${g.name} is already group ${byId[0]} in the image`);
     }
-    group.lines.push([g.name, 'x', String(g.gid), '']);
+    // Without a gshadow yet, the lock goes in the group file: grpconv (passwd's postinst) moves it.
+    group.lines.push([g.name, gshadow ? 'x' : '!', String(g.gid), '']);
     gshadow?.lines.push([g.name, '!', '', '']);
     added.groups.push(g.name);
   }
@@ -75,7 +76,9 @@ export function applyAccounts(root: string, image: string, users: readonly UserS
     if (byName && byName[2] === String(u.uid)) continue;
     if (byName) throw conflict(`user ${u.name} exists in the image with uid ${byName[2]}, not ${u.uid}`);
     if (byId) throw conflict(`uid ${u.uid} of user ${u.name} is already user ${byId[0]} in the image`);
-    passwd.lines.push([u.name, 'x', String(u.uid), String(u.gid), u.comment, u.home, u.shell]);
+    // Locked, as useradd makes it: in shadow, or, before the image has one, in passwd, from where
+    // pwconv (run by passwd's postinst) moves it; an "x" there would become the shadow password.
+    passwd.lines.push([u.name, shadow ? 'x' : '!', String(u.uid), String(u.gid), u.comment, u.home, u.shell]);
     shadow?.lines.push([u.name, '!', String(epochDays), '', '', '', '', '', '']);
     for (const gname of u.groups) {
       const row = group.lines.find((l) => l[0] === gname);

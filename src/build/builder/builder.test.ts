@@ -114,6 +114,28 @@ test('accounts: fixed ids added to passwd, group, shadow and gshadow; same entry
   }
 });
 
+test('accounts made before the image has shadow files are locked, and stay locked when pwconv and grpconv make them', () => {
+  const root = tmp();
+  try {
+    put(root, 'etc/passwd', 'root:x:0:0:root:/root:/bin/bash\n');
+    put(root, 'etc/group', 'root:x:0:\n');
+    const users = [{ name: 'app', uid: 1500, gid: 1500, groups: [], home: '/home/app', shell: '/bin/sh', system: false, comment: '' }];
+    applyAccounts(root, 'img', users, [{ name: 'app', gid: 1500, system: false, implicit: true }], 20000);
+    assert.match(readFileSync(join(root, 'etc/passwd'), 'utf8'), /\napp:!:1500:1500::\/home\/app:\/bin\/sh\n$/);
+    assert.match(readFileSync(join(root, 'etc/group'), 'utf8'), /\napp:!:1500:\n$/);
+    // What passwd's postinst (shadowconfig on) does next; the host's shadow tools work on the tree.
+    for (const tool of ['pwconv', 'grpconv']) {
+      const r = spawnSync(tool, ['-R', root], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `${tool}: ${r.stderr}`);
+    }
+    assert.match(readFileSync(join(root, 'etc/shadow'), 'utf8'), /\napp:!:\d+::::::\n$/);
+    assert.match(readFileSync(join(root, 'etc/gshadow'), 'utf8'), /\napp:!::\n$/);
+    assert.match(readFileSync(join(root, 'etc/passwd'), 'utf8'), /\napp:x:1500:/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('the cleanup removes logs, caches, backups and temporary files, and empties machine-id', () => {
   const root = tmp();
   try {

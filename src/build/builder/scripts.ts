@@ -225,11 +225,13 @@ function helperDir(t: ContainerTarget, name: string): string {
   return dir;
 }
 
+// DEBCONF_PACKAGE: debconf learns a preinst's package from dpkg's tmp.ci/control, which this
+// call has not; without it the questions a preinst registers are owned by "unknown".
 const PREINST = `lading_preinst() {
   f=/var/lib/dpkg/info/$3.preinst
   [ -e "$f" ] || return 0
   echo "lading: preinst install $1"
-  DPKG_MAINTSCRIPT_PACKAGE=$1 DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1 DPKG_MAINTSCRIPT_ARCH=$2 DPKG_MAINTSCRIPT_NAME=preinst "$f" install || {
+  DEBCONF_PACKAGE=$1 DPKG_MAINTSCRIPT_PACKAGE=$1 DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1 DPKG_MAINTSCRIPT_ARCH=$2 DPKG_MAINTSCRIPT_NAME=preinst "$f" install || {
     rc=$?; echo "lading: preinst of $1 exited with $rc" >&2; return $rc
   }
 }

@@ -136,6 +136,13 @@ test('the leaf, unpacked by umoci and run by runc: packages installed, dpkg -V c
     assert.equal(lines[5], '/');
     assert.match(lines[6] ?? '', /^uid=1500\(app\) gid=1500\(app\)/);
     assert.equal(lines[7], 'welcome to the test family');
+    // The questions preinsts register (libc6's) are owned by their package, as under dpkg; the
+    // account from users: is locked (its password field is "!" where the image keeps it).
+    const more = await shIn(u.rootfs, "grep -c '^Owners:.*unknown' /var/cache/debconf/config.dat; grep -c '^Owners: libc6, libc6:amd64$' /var/cache/debconf/config.dat; if [ -e /etc/shadow ]; then grep '^app:' /etc/shadow; else grep '^app:' /etc/passwd; fi | cut -d: -f2");
+    const [unknown, libc6, password] = more.stdoutTail.trim().split('\n');
+    assert.equal(unknown, '0', 'no debconf question is owned by "unknown"');
+    assert.ok(Number(libc6) > 0, `libc6 owns the questions of its preinst and postinst: ${more.stdoutTail}`);
+    assert.equal(password, '!', 'the users: account is locked');
     assert.ok(!existsSync(join(u.rootfs, 'srv/leaf.sock')), 'the socket a run step left is not in the image');
     const srv = await stat(join(u.rootfs, 'srv/app'));
     assert.equal(srv.mode & 0o7777, 0o750);
