@@ -393,6 +393,9 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
       const retries = Math.max(0, options.retries ?? 1);
       let stageNow: string | undefined;
       for (let n = 1; ; n++) {
+        // A queued image must not start once the run is stopped: it would fail at once and
+        // replace the log of its last real build.
+        if (signal?.aborted) throw new BuildError('ABORTED', `building family ${family.project.name}: aborted`, { cause: signal.reason });
         emit({ type: 'start', image: step.image, arch: step.arch, attempt: n });
         stageNow = undefined;
         try {

@@ -280,3 +280,9 @@ test('an image stored on another build of its parent (same inputs, other digest)
   const { parentDigest: _dropped, ...legacy } = withParents.find((r) => r.image === 'worker' && r.arch === 'amd64')!;
   assert.deepEqual(built(planBuild({ family, lock, files, store: store([...withParents.filter((r) => !(r.image === 'worker' && r.arch === 'amd64')), legacy, again, webNew]) })), []);
 });
+
+test('a change to a files, directories or users entry names the entry and its fields', async () => {
+  const changed = await edited((t) => t.replace('dest: /usr/local/bin/entry.sh, mode: 0o755', 'dest: /usr/local/bin/entry.sh, mode: 0o700').replace('{ path: /var/lib/app, mode: "0750", owner: "app:app" }', '{ path: /var/lib/app, mode: "0700", owner: "app:app" }\n      - { path: /var/lib/app2 }'));
+  const plan = planBuild({ family: changed, lock, files, store: store(firstRecords) });
+  assert.deepEqual(reasons(plan, 'app-base'), ['definition: directory /var/lib/app changed (mode)', 'definition: directory /var/lib/app2 added', 'definition: file /usr/local/bin/entry.sh changed (mode)']);
+});

@@ -14,23 +14,39 @@ function diffKeys(prefix: string, a: Record<string, unknown>, b: Record<string, 
   return keys.filter((k) => !same(a[k], b[k])).map((k) => `${prefix}${k}`);
 }
 
+/** Lists of the definition whose entries have a key: a change names the entry. */
+const KEYED_LISTS: Readonly<Record<string, { key: string; what: string; plural: string }>> = {
+  run: { key: 'name', what: 'run step', plural: 'run steps' },
+  files: { key: 'dest', what: 'file', plural: 'files' },
+  directories: { key: 'path', what: 'directory', plural: 'directories' },
+  symlinks: { key: 'path', what: 'symlink', plural: 'symlinks' },
+  users: { key: 'name', what: 'user', plural: 'users' },
+  groups: { key: 'name', what: 'group', plural: 'groups' },
+};
+
 function definitionReasons(prev: Record<string, unknown>, cur: Record<string, unknown>): Reason[] {
   const out: Reason[] = [];
   for (const key of [...new Set([...Object.keys(prev), ...Object.keys(cur)])].sort()) {
     const a = prev[key];
     const b = cur[key];
     if (same(a, b)) continue;
-    if (key === 'run' && Array.isArray(a) && Array.isArray(b)) {
-      const byName = (l: unknown[]) => new Map(l.map((s) => [String((s as { name?: unknown }).name), s]));
-      const ma = byName(a);
-      const mb = byName(b);
+    const keyed = KEYED_LISTS[key];
+    if (keyed && Array.isArray(a) && Array.isArray(b)) {
+      const byKey = (l: unknown[]) => new Map(l.map((s) => [String((s as Record<string, unknown>)[keyed.key]), s as Record<string, unknown>]));
+      const ma = byKey(a);
+      const mb = byKey(b);
       const parts: string[] = [];
       for (const [n, s] of mb) {
-        if (!ma.has(n)) parts.push(`run step ${n} added`);
-        else if (!same(ma.get(n), s)) parts.push(`run step ${n} changed`);
+        const old = ma.get(n);
+        if (!old) parts.push(`${keyed.what} ${n} added`);
+        else if (!same(old, s)) {
+          // Name the fields (a file's mode, a step's env), so the reason says what to look at.
+          const fields = diffKeys('', old, s);
+          parts.push(`${keyed.what} ${n} changed${key === 'run' ? '' : ` (${fields.join(', ')})`}`);
+        }
       }
-      for (const n of ma.keys()) if (!mb.has(n)) parts.push(`run step ${n} removed`);
-      if (parts.length === 0) parts.push('run steps reordered');
+      for (const n of ma.keys()) if (!mb.has(n)) parts.push(`${keyed.what} ${n} removed`);
+      if (parts.length === 0) parts.push(`${keyed.plural} reordered`);
       for (const p of parts) out.push({ code: 'definition', message: p });
     } else if ((key === 'own' || key === 'project') && a && b && typeof a === 'object' && typeof b === 'object') {
       const inner = diffKeys(key === 'own' ? '' : 'project.', a as Record<string, unknown>, b as Record<string, unknown>);

@@ -282,24 +282,28 @@ function writeVariant(file: string, project: string, images: string): Promise<vo
   return writeFile(join(dir, file), config(sources).replace('project: {name: small', `project: {name: ${project}`).replace(hello, `${hello}\n${images}`));
 }
 
-test('an interrupted build removes its mounts and work directories', async () => {
-  await writeVariant('abort.yaml', 'abort', '  slow:\n    from: tiny\n    run:\n      - {name: wait, script: "busybox sleep 60"}');
+test('an interrupted build removes its mounts and work directories, and starts no queued image', async () => {
+  await writeVariant('abort.yaml', 'abort', '  slow:\n    from: tiny\n    run:\n      - {name: wait, script: "busybox sleep 60"}\n  slow2:\n    from: tiny\n    run:\n      - {name: wait, script: "busybox sleep 61"}');
   const ctl = new AbortController();
   const started = Date.now();
+  const starts: string[] = [];
   const build = buildFamily({
     configPath: 'abort.yaml',
     lockPath: 'abort.lock',
     cwd: dir,
     storePath: store,
     cacheDir: cache,
-    selection: { images: ['slow'] },
+    selection: { images: ['slow', 'slow2'] },
+    jobs: 1,
     signal: ctl.signal,
     onEvent: (e) => {
-      if (e.type === 'stage' && e.image === 'slow' && e.stage === 'run') setTimeout(() => ctl.abort(new Error('interrupted by the test')), 300);
+      if (e.type === 'start') starts.push(e.image);
+      if (e.type === 'stage' && e.image.startsWith('slow') && e.stage === 'run') setTimeout(() => ctl.abort(new Error('interrupted by the test')), 300);
     },
   });
   await assert.rejects(build, (err: unknown) => (err as { code?: string }).code === 'ABORTED' || /abort/i.test(String(err)));
   assert.ok(Date.now() - started < 45_000, 'the 60 s step was killed');
+  assert.equal(starts.filter((i) => i.startsWith('slow')).length, 1, `one job: the other slow image waited and never started (${starts.join(', ')})`);
   assert.deepEqual(await mountsUnder(store), []);
   assert.deepEqual(await readdir(join(store, '.lading/work')), []);
   assert.deepEqual(await leasesLeft(), []);
