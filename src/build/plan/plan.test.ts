@@ -83,15 +83,15 @@ test('a first plan builds everything, parents first, in batches of independent s
 test('input hashes are pinned: an accidental change to what is hashed shows here', () => {
   const hashes = Object.fromEntries(first.batches.flat().map((s) => [`${s.image}/${s.arch}`, s.inputHash]));
   assert.deepEqual(hashes, {
-    'base/amd64': 'sha256:64a2464e597f6e543ebfb5d1ebbd4f59fed67d67eb86f79ee7e72c4636a05790',
-    'base/arm64': 'sha256:c716f6db6b079b7df15f5732d4ac012859575d2d6feaf8a95fdb3a73a7801e64',
-    'tools/amd64': 'sha256:f20c657e18260be40cedd73ac5c6c8207551aa9cdc25dd3796315492b92532ca',
-    'app-base/amd64': 'sha256:03514570e8873fbd19ebd554185d8ebaec47436b54aa265414e9323bce5d5239',
-    'app-base/arm64': 'sha256:8a445d3991b389aff411d272b1fc41d9cbcb70e41221b474dc3a32dfbb8ffdc9',
-    'web/amd64': 'sha256:cf55b1f45f0cf57ad4ab2831c2b7054d1292b9324f3ad4f13e3a57c0e21c1687',
-    'web/arm64': 'sha256:77164a151c7bf07e5d1eba84575ed9029e1e308dbaddd2ac0a9421fa95bd747d',
-    'worker/amd64': 'sha256:7a98a7fee39baccd13a9475969823b60348d7cc97ad82fe25bacda39b9ea0262',
-    'worker/arm64': 'sha256:f94991527855acbe778a14e57ee9a2135aae4e0082210ec8a4593aa5217a343b',
+    'base/amd64': 'sha256:6640772e18745aeeb2966f3782767cffec7c2b8786871b7ef243b24aefc83937',
+    'base/arm64': 'sha256:5fa33af15e8bb615bb7cf112a73799085f959221dd4e0db191221455fa90a737',
+    'tools/amd64': 'sha256:6ab371162a47e32a6023c49eef2b8b6b7a52c8fd06ff09a15e8efe02cfac464a',
+    'app-base/amd64': 'sha256:6c79c0b42678afd611c90dfa7cadc6c7c3a9f4ea826721c33325c0bafb6047df',
+    'app-base/arm64': 'sha256:676ac910db639b775a45f1eaa93e9b8a5e2585ba13d651a8519ec8fb4ccba90d',
+    'web/amd64': 'sha256:0b625dd1df06a3bfd545f907b38a2437be626773aaee242e11683184d816d4d3',
+    'web/arm64': 'sha256:2cd25e1bc3bc6fd38813c5f809d091f0f8eddf64f2d22f9330524d9100da58f7',
+    'worker/amd64': 'sha256:221d4a98ada3a352c2f5d268ec9fc3dfc8ad776a10c6865bd2a3adf0d286b34e',
+    'worker/arm64': 'sha256:38310caa24d69778859377d6544c8149210ab172665a994895c704d208f7560b',
   });
   // The same inputs plan the same hashes.
   assert.deepEqual(planBuild({ family, lock, files }), first);
