@@ -196,7 +196,11 @@ export function parseTolerant<T extends z.ZodType>(
   schema: T,
   value: unknown,
   problems: ProblemList,
-  options: { placeholders?: Readonly<Record<string, unknown>> } = {},
+  options: {
+    placeholders?: Readonly<Record<string, unknown>>;
+    /** A stand-in for a broken item of the list at `list` (its problems already reported), or undefined to drop the list. */
+    itemPlaceholder?: (list: FieldPath, index: number) => unknown;
+  } = {},
 ): TolerantParse<z.infer<T>> {
   const current = structuredClone(value);
   const dropped: FieldPath[] = [];
@@ -219,6 +223,20 @@ export function parseTolerant<T extends z.ZodType>(
       }
       let target = [...f.path];
       if (f.missing) target = target.slice(0, -1);
+      // An item that lacks a required field (or had a broken one deleted) takes a stand-in, so
+      // the other items are still checked; the stand-in's own problems are suppressed.
+      const index = target[target.length - 1];
+      if (typeof index === 'number' && options.itemPlaceholder) {
+        const list = target.slice(0, -1);
+        const stand = options.itemPlaceholder(list, index);
+        const holder = itemAt(current, list);
+        if (stand !== undefined && Array.isArray(holder) && index < holder.length) {
+          holder[index] = structuredClone(stand);
+          dropped.push(target);
+          progress = true;
+          continue;
+        }
+      }
       // Never delete list items (it would shift the indices problems point at): drop the list.
       while (target.length > 0 && typeof target[target.length - 1] === 'number') target = target.slice(0, -1);
       if (target.length === 0) {
@@ -243,6 +261,15 @@ export function parseTolerant<T extends z.ZodType>(
     if (!progress) return { data: undefined, dropped };
   }
   return { data: undefined, dropped };
+}
+
+function itemAt(root: unknown, path: FieldPath): unknown {
+  let cur = root;
+  for (const p of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string | number, unknown>)[p];
+  }
+  return cur;
 }
 
 function deleteAt(root: unknown, path: FieldPath): boolean {

@@ -674,3 +674,38 @@ test('run steps: an empty script, a NUL byte in a script, an argument or an env 
     ],
   );
 });
+
+test('a broken entry of a keyed list (invalid name, missing uid) hides none of the other entries\' problems', () => {
+  assert.deepEqual(
+    problems(
+      family(
+        [
+          '  a:',
+          '    from: scratch',
+          '    users:',
+          '      - {name: "Bad!", uid: 5}',
+          '      - {name: ok, uid: -1}',
+          '      - {name: dup, uid: 7}',
+          '      - {name: dup, uid: 8}',
+          '    run:',
+          '      - {name: "bad name!", script: x}',
+          '      - {name: t2, script: x, env: {"A=B": x}}',
+          '      - {name: t3, script: x, workdir: rel}',
+          '      - {name: t3, script: x}',
+          '      - {script: y}',
+          '',
+        ].join('\n'),
+      ),
+    ),
+    [
+      'lading.yaml:8:16 images.a.users[0].name: expected letters, digits, . _ - (starting with a letter or digit), got the string "Bad!"',
+      'lading.yaml:9:25 images.a.users[1].uid: must be at least 0, got the number -1',
+      'lading.yaml:11:16 images.a.users[3].name: user dup is already defined by users[2] (lading.yaml:10)',
+      'lading.yaml:13:16 images.a.run[0].name: expected letters, digits, . _ - (starting with a letter or digit), got the string "bad name!"',
+      'lading.yaml:14:37 images.a.run[1].env["A=B"]: environment variable name "A=B": expected letters, digits and _ (not starting with a digit)',
+      'lading.yaml:15:40 images.a.run[2].workdir: "rel" must be an absolute path in the image',
+      'lading.yaml:16:16 images.a.run[3].name: run step "t3" is already defined at run[2] (lading.yaml:15)',
+      'lading.yaml:17:9 images.a.run[4].name: required field is missing',
+    ],
+  );
+});

@@ -43,6 +43,32 @@ export interface ParsedFamily {
 // Stand-ins for a missing or broken `project:` or `images:`, so one run still reports the rest.
 const FAMILY_PLACEHOLDERS = { project: { name: 'unnamed' }, images: {} };
 
+/**
+ * Stand-ins for a broken entry of an image's keyed lists (a step whose name is invalid, a user
+ * without a uid): the list's other entries are still checked. Names and ids no real entry uses.
+ */
+function imageListPlaceholder(list: FieldPath, index: number): unknown {
+  if (list.length !== 3 || list[0] !== 'images') return undefined;
+  const name = `lading-unreadable-${index}`;
+  const id = 2 ** 31 - 1 - index;
+  switch (list[2]) {
+    case 'run':
+      return { name, script: 'true' };
+    case 'users':
+      return { name, uid: id };
+    case 'groups':
+      return { name, gid: id - 100_000 };
+    case 'files':
+      return { src: name, dest: `/${name}` };
+    case 'directories':
+      return { path: `/${name}` };
+    case 'symlinks':
+      return { path: `/${name}`, target: name };
+    default:
+      return undefined;
+  }
+}
+
 function mergeFamily(
   options: ParseFamilyOptions,
   problems: Problem[],
@@ -50,7 +76,7 @@ function mergeFamily(
   const base = parseYaml(options.config.text, options.config.file);
   problems.push(...base.problems);
   const baseList = new ProblemList(base.sources);
-  const parsed = base.value === undefined && base.problems.length === 0 ? undefined : parseTolerant(WrittenFamilySchema, base.value ?? {}, baseList, { placeholders: FAMILY_PLACEHOLDERS });
+  const parsed = base.value === undefined && base.problems.length === 0 ? undefined : parseTolerant(WrittenFamilySchema, base.value ?? {}, baseList, { placeholders: FAMILY_PLACEHOLDERS, itemPlaceholder: imageListPlaceholder });
   if (base.value === undefined && base.problems.length === 0) {
     problems.push({ file: options.config.file, line: 1, col: 1, code: 'REQUIRED', severity: 'error', path: [], message: 'the file is empty (a family needs project: and images:)' });
   }
