@@ -4,6 +4,7 @@
 // fixed hash seed. The order and the environment follow mmdebstrap and debootstrap
 // (debian.md sections 9 and 10); docs/build.md "Maintainer scripts" explains each choice.
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { describeError, errnoCode } from '../../core/index.js';
@@ -190,13 +191,20 @@ export async function runInImage(t: ContainerTarget, o: RunInImageOptions): Prom
   });
 }
 
+/** " (SIGSEGV)" for 139: a shell reports a child killed by signal N as 128 + N. */
+function signalNote(exitCode: number): string {
+  if (exitCode <= 128 || exitCode > 128 + 64) return '';
+  const name = Object.entries(osConstants.signals).find(([, n]) => n === exitCode - 128)?.[0];
+  return name ? ` (${name})` : '';
+}
+
 function failure(code: BuildErrorCode, t: ContainerTarget, what: string, r: RunResult, timeoutS?: number, first?: FirstScriptError): BuildError {
   // The output's last lines as they came (stdout and stderr interleaved, as in the log).
   const last = r.outputTail.trim().split('\n').filter(Boolean).slice(-10);
   // Where the first failing script said why, when the tail no longer shows it.
   const cause = first?.lines && !last.includes(first.lines.at(-1) ?? '') ? [...first.lines, '...'] : [];
   const tail = [...cause, ...last].join('\n    ');
-  const why = r.timedOut ? `timed out after ${timeoutS ?? '?'} s` : `exited with ${r.exitCode}`;
+  const why = r.timedOut ? `timed out after ${timeoutS ?? '?'} s` : `exited with ${r.exitCode}${signalNote(r.exitCode)}`;
   // dpkg names the packages whose scripts failed: put them on the first line (the summary shows it).
   const pkgs = [...new Set([...`${r.stderrTail}\n${r.stdoutTail}`.matchAll(/error processing package (\S+) \(--configure\)/g)].map((m) => m[1]))];
   const which = pkgs.length ? ` (failed: ${pkgs.join(', ')})` : '';

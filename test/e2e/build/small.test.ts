@@ -65,6 +65,10 @@ images:
       - {name: exec, args: [/bin/busybox, echo, "a b"]}
       - {name: noeol, script: "busybox printf no-eol"}
       - {name: wd, script: "pwd", workdir: /hello}
+  segv:
+    from: tiny
+    run:
+      - {name: crash, script: "busybox sh -c 'kill -SEGV $$'; echo not reached"}
   rnd:
     from: tiny
     run:
@@ -130,6 +134,9 @@ test('a failing run step or preinst fails its image, skips its children and exit
   assert.doesNotMatch(wdLog, /attempt 2/);
   assert.match(wdLog, /\nlading: run step exec: \["\/bin\/busybox","echo","a b"\]\na b\n/);
   assert.match(wdLog, /\nno-eol\nlading: run step wd: pwd\n/);
+  // A step killed by a signal: the shell's 128 + N, with the signal's name.
+  const segv = summary.failed.find((f) => f.image === 'segv');
+  assert.match(segv?.reason ?? JSON.stringify(summary.failed), /run step "crash" exited with 139 \(SIGSEGV\)/);
   // The preinst runs in the configure container; its failure names the package and its status.
   const badpre = summary.failed.find((f) => f.image === 'badpre');
   assert.equal(badpre?.code, 'SCRIPTS_FAILED', JSON.stringify(summary.failed));
