@@ -41,7 +41,7 @@ let storeB: string;
 let first: Record<string, string> = {};
 
 function report(title: string, s: BuildSummary): void {
-  const rows = [...s.built.map((b) => `  built   ${b.image.padEnd(15)} ${b.digest}  ${(b.durationMs / 1000).toFixed(1)} s (scripts ${((b.stages.scripts ?? 0) / 1000).toFixed(1)} s)`), ...s.reused.map((r) => `  reused  ${r.image.padEnd(15)} ${r.digest}`)];
+  const rows = [...s.built.map((b) => `  built   ${b.image.padEnd(15)} ${b.digest}  ${(b.durationMs / 1000).toFixed(1)} s (${b.layersFrom ? `config only, on the layers of ${b.layersFrom.slice(0, 19)}` : `scripts ${((b.stages.scripts ?? 0) / 1000).toFixed(1)} s`})`), ...s.reused.map((r) => `  reused  ${r.image.padEnd(15)} ${r.digest}`)];
   console.log(`# ${title}: ${s.built.length} built, ${s.reused.length} reused, ${s.failed.length} failed in ${(s.durationMs / 1000).toFixed(1)} s\n${rows.join('\n')}`);
   // The work directory (and with it every log) is removed after the run: keep the failures' tails.
   for (const f of s.failed) {

@@ -31,7 +31,7 @@ import { defaultLockPath, lockFamilyFiles, planFamily, type FamilyFiles, type Pl
 import { imageInputs } from '../plan/plan.js';
 import { findReusable, markReused, writeBuildRecord } from '../plan/records.js';
 import { RECORD_VERSION, type BuildPlan, type BuildStep, type PlanStep, type Reason } from '../plan/schema.js';
-import { addedPackages, buildImage, debTransport, runsMaintainerScripts, storeName, type BuildRun, type BuiltImage, type ParentImage, type StageName } from './image.js';
+import { addedPackages, buildImage, debTransport, reassembleImage, runsMaintainerScripts, storeName, type BuildRun, type BuiltImage, type ParentImage, type StageName } from './image.js';
 import { probeOverlay, removeTree } from './mounts.js';
 import { ociPlatform } from './platform.js';
 import { RootfsCache, rootfsCacheDir } from './rootfs.js';
@@ -103,6 +103,8 @@ export interface BuiltSummary {
   readonly attempts: number;
   /** Why it was built: the plan's reasons, or why a planned reuse was built after all. */
   readonly reasons: readonly Reason[];
+  /** When only its config changed: the stored image whose layers it reuses. */
+  readonly layersFrom?: string;
   readonly log: string;
 }
 
@@ -400,18 +402,21 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
         stageNow = undefined;
         try {
           const baseConfig = await baseConfigOf(img, step.arch);
-          const built = await buildImage({
+          const imageOptions = {
             run: buildRun,
             step,
             ...(parent ? { parent } : {}),
             ...(baseConfig ? { baseConfig } : {}),
             logFile: log,
             attempt: n,
-            onStage: (stage) => {
+            onStage: (stage: StageName) => {
               stageNow = stage;
               emit({ type: 'stage', image: step.image, arch: step.arch, stage });
             },
-          });
+          };
+          // Only the config changed (same layer hash as a stored image): no filesystem work.
+          const from = step.layersFrom && n === 1 ? await loadStored(store, step.layersFrom, `image ${step.image} (${step.arch})`, signal).catch(() => undefined) : undefined;
+          const built = (from ? await reassembleImage({ ...imageOptions, from }) : undefined) ?? (await buildImage({ ...imageOptions, ...(from ? { appendLog: true } : {}) }));
           await writeBuildRecord({
             storePath: store.path,
             record: {
@@ -421,6 +426,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
               arch: step.arch,
               inputHash: step.inputHash,
               digest: built.manifest.digest,
+              ...(step.layerHash ? { layerHash: step.layerHash } : {}),
               ...(step.parent.kind === 'image' && parent ? { parentDigest: parent.manifest.digest } : {}),
               inputs: step.inputs,
               builtAt: clock.now().toISOString(),
@@ -440,6 +446,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
             stages: built.stages,
             attempts: n,
             reasons: step.reasons,
+            ...(built.layersFrom ? { layersFrom: built.layersFrom } : {}),
             log,
           });
           for (const w of built.warnings) logger.warn(`${step.image} (${step.arch}): ${w}`);
@@ -530,6 +537,8 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
       // An image needs the runtime when it has run steps or runs maintainer scripts (buildImage's rule).
       let needsRuntime = false;
       for (const s of toBuild) {
+        // A change of config alone needs neither packages nor the runtime (unless it falls back).
+        if (s.layersFrom) continue;
         const img = family.images[s.image] as ImageConfig;
         if (img.run.length > 0) needsRuntime = true;
         try {

@@ -106,7 +106,10 @@ export interface BuiltImage {
   readonly config: RawDocument<OciImageConfig>;
   readonly descriptor: Descriptor;
   readonly epoch: number;
-  readonly layer: { readonly digest: string; readonly diffId: string; readonly size: number; readonly uncompressedSize: number; readonly entries: number; readonly whiteouts: number };
+  /** The image's own layer; its counts are absent when the layer was reused (reassembleImage). */
+  readonly layer: { readonly digest: string; readonly diffId: string; readonly size: number; readonly uncompressedSize?: number; readonly entries?: number; readonly whiteouts?: number };
+  /** The stored image whose layers were reused, when only the config changed. */
+  readonly layersFrom?: string;
   readonly packages: number;
   readonly durationMs: number;
   readonly stages: Partial<Record<StageName, number>>;
@@ -123,6 +126,8 @@ export interface BuildImageOptions {
   readonly logFile: string;
   /** 1 for the first attempt (the log is started afresh), more for a retry (appended). */
   readonly attempt?: number;
+  /** Append to the log even on a first attempt (after reassembleImage gave way and said why). */
+  readonly appendLog?: boolean;
   /** Called when a stage starts (progress display). */
   readonly onStage?: (stage: StageName) => void;
 }
@@ -167,7 +172,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
   mkdirSync(join(options.logFile, '..'), { recursive: true });
   // A retry appends: the failed attempt's output is what explains the retry.
   const header = `lading build ${step.image} (${arch}) input ${step.inputHash}${(options.attempt ?? 1) > 1 ? `, attempt ${options.attempt}` : ''}\n`;
-  if ((options.attempt ?? 1) > 1) appendFileSync(options.logFile, `\n${header}`);
+  if ((options.attempt ?? 1) > 1 || options.appendLog) appendFileSync(options.logFile, `\n${header}`);
   else writeFileSync(options.logFile, header);
   const note = (line: string) => appendFileSync(options.logFile, `lading: ${line}\n`);
   let stageStart = performance.now();
@@ -383,6 +388,57 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
     if (mounted) await unmount(mounted, run.logger).catch((e: unknown) => run.logger.warn(`unmounting ${mounted}: ${describeError(e)}`));
     await removeTree(work, run.logger).catch((e: unknown) => run.logger.warn(`removing ${work}: ${describeError(e)}`));
   }
+}
+
+/**
+ * Makes an image whose layers are those of a stored build with the same layer hash: only config
+ * fields changed (labels, entrypoint, project metadata...), so the config and manifest are made
+ * again on the stored layers, and the stored root filesystem is kept for the new image. Undefined
+ * (after a note in the log) when the stored image does not sit on the parent's current layers:
+ * the caller then builds it.
+ */
+export async function reassembleImage(options: BuildImageOptions & { readonly from: { readonly manifest: ManifestDocument & { kind: 'manifest' }; readonly config: RawDocument<OciImageConfig> } }): Promise<BuiltImage | undefined> {
+  const { run, step, parent } = options;
+  const img = run.family.images[step.image] as ImageConfig;
+  const started = performance.now();
+  mkdirSync(join(options.logFile, '..'), { recursive: true });
+  writeFileSync(options.logFile, `lading build ${step.image} (${step.arch}) input ${step.inputHash}\n`);
+  const note = (line: string) => appendFileSync(options.logFile, `lading: ${line}\n`);
+  const from = options.from.manifest;
+  const layers = (from.value as Manifest).layers;
+  const diffIds = options.from.config.value.rootfs.diff_ids;
+  const own = layers.at(-1);
+  const diffId = diffIds.at(-1);
+  const below = layers.slice(0, -1).map((d) => d.digest);
+  const want = parent ? (parent.manifest.value as Manifest).layers.map((d) => d.digest) : [];
+  if (!own || !diffId || diffIds.length !== layers.length || below.length !== want.length || below.some((d, i) => d !== want[i])) {
+    note(`the layers of ${from.digest} do not sit on the parent's current layers: building`);
+    return undefined;
+  }
+  options.onStage?.('assemble');
+  note(`only the config changed: a new config and manifest on the layers of ${from.digest}`);
+  const epoch = epochOf(options.from.config.value);
+  const packages = Object.keys(step.inputs.packages).length;
+  const assembled = assemble(run, step, img, parent, options.baseConfig, { descriptor: own, diffId }, epoch, packages);
+  await run.store.writeBlob(assembled.config.raw, { expected: { digest: assembled.config.digest, size: assembled.config.raw.length }, ...(run.signal ? { signal: run.signal } : {}) });
+  await run.store.putManifest(assembled.manifest, run.signal ? { signal: run.signal } : {});
+  await run.rootfs.rekey(from.digest, { digest: assembled.manifest.digest, family: run.family.project.name, image: step.image, arch: step.arch }, parent?.manifest.digest);
+  const durationMs = Math.round(performance.now() - started);
+  note(`built ${assembled.manifest.digest} in ${durationMs} ms`);
+  return {
+    image: step.image,
+    arch: step.arch,
+    manifest: assembled.manifest,
+    config: assembled.config,
+    descriptor: { ...describe(assembled.manifest), platform: ociPlatform(step.arch) },
+    epoch,
+    layer: { digest: own.digest, diffId, size: own.size },
+    layersFrom: from.digest,
+    packages,
+    durationMs,
+    stages: { assemble: durationMs },
+    warnings: [],
+  };
 }
 
 async function unpackStage(run: BuildRun, image: string, arch: string, rootfs: string, pkgs: readonly LockedAptPackage[], child: boolean, note: (l: string) => void): Promise<UnpackResult> {

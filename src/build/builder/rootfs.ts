@@ -121,6 +121,29 @@ export class RootfsCache {
   }
 
   /**
+   * Moves the entry of `from` to the image `meta.digest`, made on the same layers (a change of
+   * config alone); an `upper` entry then stacks on `parent`, the new image's parent. Nothing
+   * happens when `from` has no entry: the tree is materialised when a child needs it.
+   */
+  async rekey(from: string, meta: Omit<RootfsMeta, 'kind' | 'parent'>, parent: string | undefined): Promise<void> {
+    const old = await this.meta(from);
+    if (from === meta.digest || !old || (old.kind === 'upper' && !parent)) return;
+    const source = join(this.dir, hexOf(from));
+    const entry = join(this.dir, hexOf(meta.digest));
+    const moved: RootfsMeta = { ...meta, kind: old.kind, ...(old.kind === 'upper' ? { parent } : {}) };
+    try {
+      await writeFile(join(source, 'meta.json.tmp'), JSON.stringify(moved));
+      await rename(join(source, 'meta.json.tmp'), join(source, 'meta.json'));
+      await removeTree(entry, this.logger);
+      await rename(source, entry);
+    } catch (err) {
+      this.logger.debug('rootfs cache: could not move an entry to the image made on its layers', { from, to: meta.digest, error: describeError(err) });
+    }
+    this.pending.delete(from);
+    this.pending.delete(meta.digest);
+  }
+
+  /**
    * Removes entries of `family` for the given image/arch pairs whose digest is not the current
    * one, entries that stack on a removed one, and leftovers of interrupted runs.
    */

@@ -42,6 +42,7 @@ function recordsOf(plan: BuildPlan, previous: readonly BuildRecord[] = []): Buil
       arch: s.arch,
       inputHash: s.inputHash,
       digest: `sha256:${s.inputHash.slice(7).split('').reverse().join('')}`,
+      ...(s.layerHash ? { layerHash: s.layerHash } : {}),
       inputs: s.inputs,
       builtAt: `2026-11-0${1 + Math.min(8, Math.floor(out.length / 100))}T00:00:${String(out.length % 60).padStart(2, '0')}Z`,
     });
@@ -285,4 +286,22 @@ test('a change to a files, directories or users entry names the entry and its fi
   const changed = await edited((t) => t.replace('dest: /usr/local/bin/entry.sh, mode: 0o755', 'dest: /usr/local/bin/entry.sh, mode: 0o700').replace('{ path: /var/lib/app, mode: "0750", owner: "app:app" }', '{ path: /var/lib/app, mode: "0700", owner: "app:app" }\n      - { path: /var/lib/app2 }'));
   const plan = planBuild({ family: changed, lock, files, store: store(firstRecords) });
   assert.deepEqual(reasons(plan, 'app-base'), ['definition: directory /var/lib/app changed (mode)', 'definition: directory /var/lib/app2 added', 'definition: file /usr/local/bin/entry.sh changed (mode)']);
+});
+
+test('a change of config alone (labels, entrypoint, project metadata) builds on the stored layers; env, packages and files do not', async () => {
+  const layersFrom = (plan: BuildPlan) =>
+    Object.fromEntries(plan.batches.flat().filter((x) => x.kind === 'build').map((x) => [`${x.image}/${x.arch}`, x.kind === 'build' && x.layersFrom !== undefined ? x.layersFrom === firstRecords.find((r) => r.image === x.image && r.arch === x.arch)?.digest : 'no']));
+  const labelled = await edited((t) => t.replace('project:\n  name: demo\n', 'project:\n  name: demo\n  url: https://example.org/demo\n'));
+  const all = planBuild({ family: labelled, lock, files, store: store(firstRecords) });
+  assert.equal(all.summary.build, 9);
+  assert.ok(Object.values(layersFrom(all)).every((v) => v === true), JSON.stringify(layersFrom(all)));
+  // The environment reaches run steps: it is a layer input, for the image and the images below.
+  const env = planBuild({ family: await edited((t) => t.replace('LANG: C.UTF-8', 'LANG: C')), lock, files, store: store(firstRecords) });
+  assert.ok(Object.values(layersFrom(env)).every((v) => v === 'no'), JSON.stringify(layersFrom(env)));
+  // A package: the image and its subtree need their filesystems built.
+  const catalog: Catalog = { ...FAMILY_CATALOG, 'python3-yaml': { version: '6.0-3+b3', depends: ['python3'] } };
+  const pkg = planBuild({ family, lock: lockFromCatalog(family, catalog), files, store: store(firstRecords) });
+  assert.ok(Object.values(layersFrom(pkg)).every((v) => v === 'no'), JSON.stringify(layersFrom(pkg)));
+  // --force builds for real.
+  assert.ok(Object.values(layersFrom(planBuild({ family: labelled, lock, files, store: store(firstRecords), force: true }))).every((v) => v === 'no'));
 });

@@ -73,6 +73,42 @@ export function hashedDefinition(family: FamilyConfig, img: ImageConfig): Record
   };
 }
 
+/**
+ * The layer hash: the inputs that decide an image's layers, i.e. its input manifest without the
+ * fields that only reach its config or manifest (labels, annotations, entrypoint, cmd, ports,
+ * volumes, user, workdir, stop signal, health check, description, project metadata), and with
+ * the parent's layer hash in place of its input hash. The environment stays in: run steps see it.
+ * Two builds with the same layer hash have the same layers, so a change of config alone can be
+ * made on the stored layers (BuildStep.layersFrom). Pure.
+ */
+export function layerHash(inputs: InputManifest, family: FamilyConfig, parentLayerHash: string | undefined): string {
+  const img = family.images[inputs.image] as ImageConfig;
+  const d = inputs.definition;
+  return digestOf(
+    canonicalJson({
+      layerFormat: inputs.layerFormat,
+      image: inputs.image,
+      arch: inputs.arch,
+      parent: inputs.parent.kind === 'image' ? { kind: 'image', name: inputs.parent.name, layerHash: parentLayerHash ?? null } : inputs.parent,
+      definition: {
+        compression: d.compression,
+        essential: d.essential,
+        maintainerScripts: d.maintainerScripts,
+        files: d.files,
+        directories: d.directories,
+        symlinks: d.symlinks,
+        users: d.users,
+        groups: d.groups,
+        run: d.run,
+        env: img.effective.env,
+      },
+      packages: inputs.packages,
+      files: inputs.files,
+      epoch: inputs.epoch,
+    }),
+  );
+}
+
 /** Digest of an input manifest: the input hash. */
 export function inputHash(inputs: InputManifest): string {
   return digestOf(canonicalJson(inputs));
@@ -151,6 +187,9 @@ export function planBuild(options: PlanOptions): BuildPlan {
       throw new BuildError('UNKNOWN_ARCH', `image ${name} is not built for ${archs.join(', ')} (it builds ${img.architectures.join(', ')})`);
     }
   }
+  const byLayers = new Map<string, BuildRecord[]>();
+  for (const r of options.store?.records ?? []) if (r.layerHash) byLayers.set(r.layerHash, [...(byLayers.get(r.layerHash) ?? []), r]);
+  for (const list of byLayers.values()) list.sort((a, b) => cmp(b.builtAt, a.builtAt));
   const byHash = new Map<string, BuildRecord[]>();
   for (const r of options.store?.records ?? []) byHash.set(r.inputHash, [...(byHash.get(r.inputHash) ?? []), r]);
   // Of images built from the same inputs, the newest first (a forced rebuild's).
@@ -159,6 +198,7 @@ export function planBuild(options: PlanOptions): BuildPlan {
   const forced = (name: string) => options.force === true || (Array.isArray(options.force) && options.force.includes(name));
 
   const hashes = new Map<string, string>();
+  const layerHashes = new Map<string, string>();
   const kinds = new Map<string, PlanStep['kind']>();
   /** Digests of the images this plan reuses, by image and arch. */
   const reused = new Map<string, string>();
@@ -179,6 +219,8 @@ export function planBuild(options: PlanOptions): BuildPlan {
       const inputs = imageInputs({ family, lock, files: options.files, image: name, arch, parent, lockFile });
       const hash = inputHash(inputs);
       hashes.set(key, hash);
+      const layers = layerHash(inputs, family, img.from.kind === 'image' ? layerHashes.get(`${img.from.name}\u0000${arch}`) : undefined);
+      layerHashes.set(key, layers);
       // The same inputs on another parent image (a parent rebuilt with other bytes, e.g. by a step
       // with network): only an image built on the parent this plan reuses fits. Older records,
       // without a parent digest, are left to the builder's check of the stored image.
@@ -193,7 +235,7 @@ export function planBuild(options: PlanOptions): BuildPlan {
         reused.set(key, stored.digest);
       } else if (otherParent !== undefined && parent.kind === 'image' && !forced(name)) {
         const reasons: Reason[] = [{ code: 'parent', message: `parent ${parent.name} is now ${parentDigest}; the stored image was built on ${otherParent}` }];
-        step = { kind: 'build', image: name, arch, inputHash: hash, parent, reasons, inputs };
+        step = { kind: 'build', image: name, arch, inputHash: hash, parent, reasons, inputs, layerHash: layers };
       } else {
         const prev = previous.get(key);
         const parentKind = img.from.kind === 'image' ? kinds.get(`${img.from.name}\u0000${arch}`) : undefined;
@@ -202,7 +244,9 @@ export function planBuild(options: PlanOptions): BuildPlan {
         else if (!prev) reasons = [{ code: 'new', message: 'new image (no previous build in the store)' }];
         else if (prev.inputHash === hash) reasons = [{ code: 'missing', message: `the previous image ${prev.digest} is no longer (whole) in the store` }];
         else reasons = diffInputs(prev.inputs, inputs, parentKind === 'build');
-        step = { kind: 'build', image: name, arch, inputHash: hash, parent, reasons, inputs };
+        // Only the config changed: the builder makes a new config on the stored layers.
+        const sameLayers = forced(name) ? undefined : byLayers.get(layers)?.[0];
+        step = { kind: 'build', image: name, arch, inputHash: hash, parent, reasons, inputs, layerHash: layers, ...(sameLayers ? { layersFrom: sameLayers.digest } : {}) };
       }
       kinds.set(key, step.kind);
       (levels[level] ??= []).push(step);

@@ -83,6 +83,8 @@ export const BuildStepSchema = z.strictObject({
   ...StepCommon,
   reasons: z.array(ReasonSchema).min(1),
   inputs: InputManifestSchema.describe('What the builder must record with the built image (BuildRecord.inputs).'),
+  layerHash: Digest.optional().describe('Digest of the inputs that decide the layers (the input hash without config-only fields such as labels, entrypoint, ports or project metadata); kept in the build record.'),
+  layersFrom: Digest.optional().describe('A stored image with the same layer hash: only its config and manifest are made again, on its layers.'),
 });
 
 /** Reuse an image already in the store (same input hash). */
@@ -121,6 +123,7 @@ export const BuildRecordSchema = z
     arch: z.string(),
     inputHash: Digest,
     digest: Digest.describe('Manifest digest of the built per-architecture image.'),
+    layerHash: Digest.optional().describe('See BuildStep.layerHash (absent in older records).'),
     parentDigest: Digest.optional().describe('Manifest digest of the family parent it was built on (absent for scratch and external bases, and in older records).'),
     inputs: InputManifestSchema,
     builtAt: z.string().describe('RFC 3339 wall-clock time of the build (informational, never hashed).'),

@@ -45,7 +45,7 @@ export function formatBuildSummary(s: BuildSummary, cwd: string): string {
   const order = new Map(s.plan.selection.selected.map((n, i) => [n, i]));
   type Row = { image: string; arch: string; cells: string[] };
   const all: Row[] = [
-    ...s.built.map((b) => ({ image: b.image, arch: b.arch, cells: ['built', short(b.digest), seconds(b.durationMs), `${b.packages} packages, layer ${(b.layer.size / 1048576).toFixed(1)} MiB${b.attempts > 1 ? `, ${b.attempts} attempts` : ''}`] })),
+    ...s.built.map((b) => ({ image: b.image, arch: b.arch, cells: ['built', short(b.digest), seconds(b.durationMs), `${b.layersFrom ? `config only, on the layers of ${short(b.layersFrom)}` : `${b.packages} packages, layer ${(b.layer.size / 1048576).toFixed(1)} MiB`}${b.attempts > 1 ? `, ${b.attempts} attempts` : ''}`] })),
     ...s.reused.map((r) => ({ image: r.image, arch: r.arch, cells: ['reused', short(r.digest), '-', 'unchanged'] })),
     ...s.failed.map((f) => ({ image: f.image, arch: f.arch, cells: ['FAILED', '-', '-', `${(f.reason.split('\n')[0] ?? '').replace(/:$/, '')}${f.log ? ` (log: ${relative(cwd, f.log) || f.log})` : ''}`] })),
     ...s.skipped.map((k) => ({ image: k.image, arch: k.arch, cells: ['skipped', '-', '-', k.reason] })),

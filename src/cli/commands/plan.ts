@@ -17,7 +17,8 @@ function short(d: string): string {
 function why(step: PlanStep): string {
   if (step.kind === 'reuse') return `unchanged: ${short(step.digest)}`;
   const msgs = step.reasons.map((r) => r.message);
-  return msgs.length > 4 ? `${msgs.slice(0, 4).join('; ')}; (+${msgs.length - 4} more)` : msgs.join('; ');
+  const text = msgs.length > 4 ? `${msgs.slice(0, 4).join('; ')}; (+${msgs.length - 4} more)` : msgs.join('; ');
+  return step.layersFrom ? `${text} (config only: on the layers of ${short(step.layersFrom)})` : text;
 }
 
 /** The plan as a table people read. */

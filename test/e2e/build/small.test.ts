@@ -231,6 +231,18 @@ test('a forced rebuild that gives a parent another digest rebuilds the children 
   const child = await layout.getManifest('rnd-child:latest');
   assert.equal((child!.value as Manifest).annotations?.['org.opencontainers.image.base.digest'], rnd);
   assert.deepEqual((await buildJson(['rnd-child'], opts())).summary.built, [], 'and then it is reused');
+  // rnd forced once more, then a label on rnd-child alone: its stored layers sit on the previous
+  // rnd, so the config-only path gives way to a full build, and the log says why.
+  assert.equal((await buildJson(['--force', 'rnd'], opts())).code, 0);
+  await writeFile(join(dir, 'rndlabel.yaml'), 'images:\n  rnd-child:\n    labels: {com.example.x: y}\n');
+  const labelled = await buildJson(['-o', 'rndlabel.yaml', 'rnd-child'], opts());
+  assert.equal(labelled.code, 0, labelled.stderr);
+  const built = labelled.summary.built.find((x) => x.image === 'rnd-child');
+  const planned2 = labelled.summary.plan.batches.flat().find((x) => x.image === 'rnd-child');
+  assert.ok(planned2?.kind === 'build' && planned2.layersFrom !== undefined, 'the plan offered the stored layers');
+  assert.equal(built?.layersFrom, undefined);
+  assert.ok(built?.stages.layer !== undefined, 'built in full');
+  assert.match(await readFile(built.log, 'utf8'), /do not sit on the parent's current layers: building/);
 });
 
 test('copy mode (no overlayfs) builds the same child image as overlayfs', async () => {
@@ -280,6 +292,42 @@ test('a site override adds a package to one image and a label to every image wit
     await u.cleanup();
   }
   assert.equal(summary.built.find((b) => b.image === 'tiny')?.packages, 2);
+});
+
+test('a change of config alone is made on the stored layers: the same digests as a full build, and the kept tree moves to the new image', async () => {
+  // Building child keeps tiny's tree (an earlier test may have left another tiny current).
+  const before = await buildJson(['--force', 'child'], opts());
+  assert.equal(before.code, 0, before.stderr);
+  const oldTiny = digests(before.summary)['tiny amd64']!;
+  assert.ok(existsSync(join(store, '.lading/rootfs', oldTiny.slice(7), 'meta.json')));
+  await writeFile(join(dir, 'label.yaml'), 'allImages:\n  labels: {com.example.label: one}\n');
+  const r = await buildJson(['-o', 'label.yaml', 'child'], opts());
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(
+    r.summary.built.map((b) => `${b.image} ${b.layersFrom ? 'on stored layers' : 'built'} ${Object.keys(b.stages).join(',')}`),
+    ['tiny on stored layers assemble', 'child on stored layers assemble'],
+  );
+  const tiny = r.summary.built[0]!;
+  assert.ok(existsSync(join(store, '.lading/rootfs', tiny.digest.slice(7), 'meta.json')), 'the kept tree of tiny moved to its new digest');
+  assert.ok(!existsSync(join(store, '.lading/rootfs', oldTiny.slice(7))));
+  // The same config built in full into a fresh store gives the same images.
+  const full = await buildJson(['-o', 'label.yaml', 'child'], { ...opts(), store: join(dir, 'fresh-store') });
+  assert.equal(full.code, 0, full.stderr);
+  assert.ok(full.summary.built.every((b) => b.layersFrom === undefined && b.stages.layer !== undefined));
+  assert.deepEqual(digests(full.summary), digests(r.summary));
+  // A filesystem change in the child: built for real, on the re-made parent.
+  await writeFile(join(dir, 'label2.yaml'), 'allImages:\n  labels: {com.example.label: one}\nimages:\n  child:\n    run: {add: [{name: extra, script: "echo x > /extra"}]}\n');
+  const c = await buildJson(['-o', 'label2.yaml', 'child'], opts());
+  assert.equal(c.code, 0, c.stderr);
+  assert.deepEqual(c.summary.reused.map((x) => x.digest), [tiny.digest]);
+  assert.equal(c.summary.built[0]?.layersFrom, undefined);
+  const u = await umociUnpack(store, 'child:latest');
+  try {
+    assert.equal(await readFile(join(u.rootfs, 'extra'), 'utf8'), 'x\n');
+    assert.equal(await readFile(join(u.rootfs, 'var/lib/child/state'), 'utf8'), 'new\n');
+  } finally {
+    await u.cleanup();
+  }
 });
 
 /** Writes the test family as `file`, with another project name and `images` YAML added after tiny. */
