@@ -39,6 +39,12 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
+/** Control characters from a step's output (escape sequences) shown as \xNN, not sent to the terminal. */
+function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this escapes
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 /** The summary as people read it: one row per image and architecture, then the names. */
 export function formatBuildSummary(s: BuildSummary, cwd: string): string {
   const rows = [['IMAGE', 'ARCH', 'RESULT', 'DIGEST', 'TIME', 'DETAIL']];
@@ -47,7 +53,7 @@ export function formatBuildSummary(s: BuildSummary, cwd: string): string {
   const all: Row[] = [
     ...s.built.map((b) => ({ image: b.image, arch: b.arch, cells: ['built', short(b.digest), seconds(b.durationMs), `${b.layersFrom ? `config only, on the layers of ${short(b.layersFrom)}` : `${b.packages} packages, layer ${(b.layer.size / 1048576).toFixed(1)} MiB`}${b.attempts > 1 ? `, ${b.attempts} attempts` : ''}`] })),
     ...s.reused.map((r) => ({ image: r.image, arch: r.arch, cells: ['reused', short(r.digest), '-', 'unchanged'] })),
-    ...s.failed.map((f) => ({ image: f.image, arch: f.arch, cells: ['FAILED', '-', '-', `${(f.reason.split('\n')[0] ?? '').replace(/:$/, '')}${f.log ? ` (log: ${relative(cwd, f.log) || f.log})` : ''}`] })),
+    ...s.failed.map((f) => ({ image: f.image, arch: f.arch, cells: ['FAILED', '-', '-', `${printable(f.reason.split('\n')[0] ?? '').replace(/:$/, '')}${f.log ? ` (log: ${relative(cwd, f.log) || f.log})` : ''}`] })),
     ...s.skipped.map((k) => ({ image: k.image, arch: k.arch, cells: ['skipped', '-', '-', k.reason] })),
   ];
   all.sort((a, b) => (order.get(a.image) ?? 0) - (order.get(b.image) ?? 0) || (a.arch < b.arch ? -1 : 1));
@@ -56,7 +62,7 @@ export function formatBuildSummary(s: BuildSummary, cwd: string): string {
   const head = `family ${s.family}: ${s.built.length} built, ${s.reused.length} reused, ${s.failed.length} failed, ${s.skipped.length} skipped in ${seconds(s.durationMs)}`;
   // The table has room for a reason's first line; the output's last lines follow it in full.
   const details = s.failed
-    .map((f) => f.reason.replace(/\n\s*log: [^\n]*$/, ''))
+    .map((f) => printable(f.reason.replace(/\n\s*log: [^\n]*$/, '')))
     .filter((r) => r.includes('\n'))
     .map((r) => `\n${r}`);
   return [head, table(rows), ...details, names.length ? `named: ${names.join(', ')}` : '', s.failed.length ? `logs: ${relative(cwd, s.logDir) || s.logDir}` : ''].filter(Boolean).join('\n');
