@@ -55,7 +55,7 @@ export async function main(argv: string[], io?: Partial<CliIo>): Promise<number>
     signals++;
     if (signals === 1) {
       stoppedBy = sig;
-      ctl.abort(new Error('interrupted'));
+      ctl.abort(new Error(`interrupted by ${sig}`));
     } else if (signals === 2) {
       full.stderr.write('lading: stopping containers and removing mounts; signal once more to exit now and leave them to the next build\n');
     } else {

@@ -436,7 +436,7 @@ test('the CLI stopped by SIGHUP (a closed terminal) cleans up like Ctrl-C and ex
   slow.kill('SIGHUP');
   assert.equal(await slowExit, 129, stderr);
   assert.ok(Date.now() - started < 30_000, 'the 60 s step was stopped');
-  assert.match(stderr, /aborted/);
+  assert.match(stderr, /aborted: interrupted by SIGHUP/);
   assert.deepEqual(await mountsUnder(work), []);
   assert.deepEqual(await readdir(work), []);
   assert.ok(!existsSync(join(store, '.lading/build/run.lock')), 'run.lock released');
