@@ -160,6 +160,17 @@ export function runsMaintainerScripts(img: ImageConfig, own: number): boolean {
   return img.maintainerScripts === 'run' && own > 0;
 }
 
+/** Starts the image's log with its header and returns the function that adds a lading line. */
+function startLog(options: BuildImageOptions): (line: string) => void {
+  const { step, logFile } = options;
+  mkdirSync(join(logFile, '..'), { recursive: true });
+  // A retry appends: the failed attempt's output is what explains the retry.
+  const header = `lading build ${step.image} (${step.arch}) input ${step.inputHash}${(options.attempt ?? 1) > 1 ? `, attempt ${options.attempt}` : ''}\n`;
+  if ((options.attempt ?? 1) > 1 || options.appendLog) appendFileSync(logFile, `\n${header}`);
+  else writeFileSync(logFile, header);
+  return (line) => appendFileSync(logFile, `lading: ${line}\n`);
+}
+
 /** Builds one image on one architecture into the store (unnamed). See the file comment for the stages. */
 export async function buildImage(options: BuildImageOptions): Promise<BuiltImage> {
   const { run, step } = options;
@@ -169,12 +180,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
   const started = performance.now();
   const stages: Partial<Record<StageName, number>> = {};
   const warnings: string[] = [];
-  mkdirSync(join(options.logFile, '..'), { recursive: true });
-  // A retry appends: the failed attempt's output is what explains the retry.
-  const header = `lading build ${step.image} (${arch}) input ${step.inputHash}${(options.attempt ?? 1) > 1 ? `, attempt ${options.attempt}` : ''}\n`;
-  if ((options.attempt ?? 1) > 1 || options.appendLog) appendFileSync(options.logFile, `\n${header}`);
-  else writeFileSync(options.logFile, header);
-  const note = (line: string) => appendFileSync(options.logFile, `lading: ${line}\n`);
+  const note = startLog(options);
   let stageStart = performance.now();
   let current: StageName | undefined;
   const stage = (s: StageName) => {
@@ -401,9 +407,7 @@ export async function reassembleImage(options: BuildImageOptions & { readonly fr
   const { run, step, parent } = options;
   const img = run.family.images[step.image] as ImageConfig;
   const started = performance.now();
-  mkdirSync(join(options.logFile, '..'), { recursive: true });
-  writeFileSync(options.logFile, `lading build ${step.image} (${step.arch}) input ${step.inputHash}\n`);
-  const note = (line: string) => appendFileSync(options.logFile, `lading: ${line}\n`);
+  const note = startLog(options);
   const from = options.from.manifest;
   const layers = (from.value as Manifest).layers;
   const diffIds = options.from.config.value.rootfs.diff_ids;

@@ -10,7 +10,7 @@ import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDecompressor, applyLayer, layerCompression, type Descriptor, type Manifest } from '../../oci/index.js';
 import { STATE_DIR, type LayoutStore } from '../../layout/index.js';
-import { describeError, errnoCode, errorChain, isProcessAlive, splitDigest, type Digest, type Logger } from '../../core/index.js';
+import { atomicWriteFile, describeError, errnoCode, errorChain, isProcessAlive, splitDigest, type Digest, type Logger } from '../../core/index.js';
 import { BuildError } from '../errors.js';
 import { removeTree } from './mounts.js';
 
@@ -132,8 +132,7 @@ export class RootfsCache {
     const entry = join(this.dir, hexOf(meta.digest));
     const moved: RootfsMeta = { ...meta, kind: old.kind, ...(old.kind === 'upper' ? { parent } : {}) };
     try {
-      await writeFile(join(source, 'meta.json.tmp'), JSON.stringify(moved));
-      await rename(join(source, 'meta.json.tmp'), join(source, 'meta.json'));
+      await atomicWriteFile(join(source, 'meta.json'), JSON.stringify(moved), { fsync: false });
       await removeTree(entry, this.logger);
       await rename(source, entry);
     } catch (err) {

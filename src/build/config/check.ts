@@ -273,11 +273,7 @@ function itemAt(root: unknown, path: FieldPath): unknown {
 }
 
 function deleteAt(root: unknown, path: FieldPath): boolean {
-  let cur = root;
-  for (const p of path.slice(0, -1)) {
-    if (cur === null || typeof cur !== 'object') return false;
-    cur = (cur as Record<string | number, unknown>)[p];
-  }
+  const cur = itemAt(root, path.slice(0, -1));
   const last = path[path.length - 1];
   if (cur === null || typeof cur !== 'object' || last === undefined || !Object.hasOwn(cur, last)) return false;
   delete (cur as Record<string | number, unknown>)[last];

@@ -3,7 +3,8 @@
 import { posix } from 'node:path';
 import { parseSourceTexts, type AptSource, type ParsedSources, type SourcesText } from '../../debian/index.js';
 import { parseImageReference } from '../../oci/index.js';
-import type { Digest } from '../../core/index.js';
+import { standardMounts } from '../../runtime/index.js';
+import { isWithin, type Digest } from '../../core/index.js';
 import { pathKey, suggestion, type FieldPath, type ProblemList, type SourceMap } from './problems.js';
 import type { MergedFamily, MergedImage, PackageOrigin } from './override.js';
 import type {
@@ -414,8 +415,8 @@ function isCalendarDate(date: string): boolean {
   return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === date;
 }
 
-/** Kernel file systems the runtime mounts in every step's container (docs/runtime.md). */
-const KERNEL_DIRS = ['/proc', '/sys', '/dev'];
+/** Where the runtime mounts kernel file systems in every step's container (/proc, /dev, /sys...). */
+const KERNEL_DIRS = standardMounts(true).map((m) => m.destination);
 
 function checkAbsolute(p: string, path: FieldPath, problems: ProblemList): string | undefined {
   if (!p.startsWith('/')) {
@@ -659,12 +660,10 @@ function normaliseImage(
     (s.args ?? []).forEach((a, j) => {
       if (a.includes('\0')) problems.error('INVALID_VALUE', [...p, 'args', j], 'must not contain a NUL byte');
     });
-    let workdir = s.workdir === undefined ? '/' : checkAbsolute(s.workdir, [...p, 'workdir'], problems);
-    const kernelDir = workdir === undefined ? undefined : KERNEL_DIRS.find((d) => workdir === d || workdir?.startsWith(`${d}/`));
-    if (kernelDir) {
-      problems.error('INVALID_VALUE', [...p, 'workdir'], `${JSON.stringify(workdir)} is in ${kernelDir}, which the runtime mounts over during a step`);
-      workdir = undefined;
-    }
+    const checked = s.workdir === undefined ? '/' : checkAbsolute(s.workdir, [...p, 'workdir'], problems);
+    const kernelDir = checked === undefined ? undefined : KERNEL_DIRS.find((d) => isWithin(d, checked));
+    if (kernelDir) problems.error('INVALID_VALUE', [...p, 'workdir'], `${JSON.stringify(checked)} is in ${kernelDir}, which the runtime mounts over during a step`);
+    const workdir = kernelDir ? undefined : checked;
     const env = envMap(s.env, [...p, 'env'], sources, problems);
     run.push({
       name: s.name,

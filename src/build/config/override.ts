@@ -70,13 +70,17 @@ export function toMerged(family: WrittenFamily, sources: SourceMap): MergedFamil
 const SCALARS = ['from', 'description', 'architectures', 'noEssential', 'workdir', 'user', 'entrypoint', 'cmd', 'healthcheck', 'stopSignal', 'maintainerScripts'] as const;
 
 type Keyed = 'run' | 'files' | 'directories' | 'symlinks' | 'users' | 'groups';
-const KEYED: Record<Keyed, { key: (item: Record<string, unknown>) => string; what: string; field: string; dup: ProblemCode }> = {
-  run: { key: (s) => String(s.name), what: 'run step', field: 'name', dup: 'DUPLICATE_STEP' },
-  files: { key: (s) => normPath(String(s.dest)), what: 'file with dest', field: 'dest', dup: 'DUPLICATE_PATH' },
-  directories: { key: (s) => normPath(String(s.path)), what: 'directory', field: 'path', dup: 'DUPLICATE_PATH' },
-  symlinks: { key: (s) => normPath(String(s.path)), what: 'symlink', field: 'path', dup: 'DUPLICATE_PATH' },
-  users: { key: (s) => String(s.name), what: 'user', field: 'name', dup: 'DUPLICATE_USER' },
-  groups: { key: (s) => String(s.name), what: 'group', field: 'name', dup: 'DUPLICATE_USER' },
+/**
+ * The lists of an image whose entries have a key: overrides address entries by it, and plan
+ * reasons name a changed entry by it (`noun` and `plural` there; `what` in override problems).
+ */
+export const KEYED: Readonly<Record<Keyed, { key: (item: Record<string, unknown>) => string; what: string; noun: string; plural: string; field: string; dup: ProblemCode }>> = {
+  run: { key: (s) => String(s.name), what: 'run step', noun: 'run step', plural: 'run steps', field: 'name', dup: 'DUPLICATE_STEP' },
+  files: { key: (s) => normPath(String(s.dest)), what: 'file with dest', noun: 'file', plural: 'files', field: 'dest', dup: 'DUPLICATE_PATH' },
+  directories: { key: (s) => normPath(String(s.path)), what: 'directory', noun: 'directory', plural: 'directories', field: 'path', dup: 'DUPLICATE_PATH' },
+  symlinks: { key: (s) => normPath(String(s.path)), what: 'symlink', noun: 'symlink', plural: 'symlinks', field: 'path', dup: 'DUPLICATE_PATH' },
+  users: { key: (s) => String(s.name), what: 'user', noun: 'user', plural: 'users', field: 'name', dup: 'DUPLICATE_USER' },
+  groups: { key: (s) => String(s.name), what: 'group', noun: 'group', plural: 'groups', field: 'name', dup: 'DUPLICATE_USER' },
 };
 
 function normPath(p: string): string {

@@ -165,6 +165,17 @@ function newest(records: readonly BuildRecord[]): Map<string, BuildRecord> {
   return out;
 }
 
+/** Records grouped by `key` (those without one left out), each group newest first. */
+function newestFirstBy(records: readonly BuildRecord[], key: (r: BuildRecord) => string | undefined): Map<string, BuildRecord[]> {
+  const out = new Map<string, BuildRecord[]>();
+  for (const r of records) {
+    const k = key(r);
+    if (k !== undefined) out.set(k, [...(out.get(k) ?? []), r]);
+  }
+  for (const list of out.values()) list.sort((a, b) => cmp(b.builtAt, a.builtAt));
+  return out;
+}
+
 /**
  * Plans a family build: which images to build, in which order, and why; which to reuse from
  * the store. Pure and deterministic. Throws LOCK_STALE when the lock no longer matches the
@@ -187,13 +198,10 @@ export function planBuild(options: PlanOptions): BuildPlan {
       throw new BuildError('UNKNOWN_ARCH', `image ${name} is not built for ${archs.join(', ')} (it builds ${img.architectures.join(', ')})`);
     }
   }
-  const byLayers = new Map<string, BuildRecord[]>();
-  for (const r of options.store?.records ?? []) if (r.layerHash) byLayers.set(r.layerHash, [...(byLayers.get(r.layerHash) ?? []), r]);
-  for (const list of byLayers.values()) list.sort((a, b) => cmp(b.builtAt, a.builtAt));
-  const byHash = new Map<string, BuildRecord[]>();
-  for (const r of options.store?.records ?? []) byHash.set(r.inputHash, [...(byHash.get(r.inputHash) ?? []), r]);
+  const records = options.store?.records ?? [];
+  const byLayers = newestFirstBy(records, (r) => r.layerHash);
   // Of images built from the same inputs, the newest first (a forced rebuild's).
-  for (const list of byHash.values()) list.sort((a, b) => cmp(b.builtAt, a.builtAt));
+  const byHash = newestFirstBy(records, (r) => r.inputHash);
   const previous = newest(options.store?.previous ?? options.store?.records ?? []);
   const forced = (name: string) => options.force === true || (Array.isArray(options.force) && options.force.includes(name));
 

@@ -1,6 +1,7 @@
 // Why an image rebuilds: the differences between the inputs of its previous build and now,
 // in words a person can act on ("package python3-keystone 2:23.0.0-0 -> 2:23.0.1-0").
 import { canonicalJson } from '../../core/index.js';
+import { KEYED } from '../config/override.js';
 import type { InputManifest, Reason } from './schema.js';
 
 const same = (a: unknown, b: unknown) => canonicalJson(a ?? null) === canonicalJson(b ?? null);
@@ -14,38 +15,28 @@ function diffKeys(prefix: string, a: Record<string, unknown>, b: Record<string, 
   return keys.filter((k) => !same(a[k], b[k])).map((k) => `${prefix}${k}`);
 }
 
-/** Lists of the definition whose entries have a key: a change names the entry. */
-const KEYED_LISTS: Readonly<Record<string, { key: string; what: string; plural: string }>> = {
-  run: { key: 'name', what: 'run step', plural: 'run steps' },
-  files: { key: 'dest', what: 'file', plural: 'files' },
-  directories: { key: 'path', what: 'directory', plural: 'directories' },
-  symlinks: { key: 'path', what: 'symlink', plural: 'symlinks' },
-  users: { key: 'name', what: 'user', plural: 'users' },
-  groups: { key: 'name', what: 'group', plural: 'groups' },
-};
-
 function definitionReasons(prev: Record<string, unknown>, cur: Record<string, unknown>): Reason[] {
   const out: Reason[] = [];
   for (const key of [...new Set([...Object.keys(prev), ...Object.keys(cur)])].sort()) {
     const a = prev[key];
     const b = cur[key];
     if (same(a, b)) continue;
-    const keyed = KEYED_LISTS[key];
+    const keyed = Object.hasOwn(KEYED, key) ? KEYED[key as keyof typeof KEYED] : undefined;
     if (keyed && Array.isArray(a) && Array.isArray(b)) {
-      const byKey = (l: unknown[]) => new Map(l.map((s) => [String((s as Record<string, unknown>)[keyed.key]), s as Record<string, unknown>]));
+      const byKey = (l: unknown[]) => new Map(l.map((s) => [keyed.key(s as Record<string, unknown>), s as Record<string, unknown>]));
       const ma = byKey(a);
       const mb = byKey(b);
       const parts: string[] = [];
       for (const [n, s] of mb) {
         const old = ma.get(n);
-        if (!old) parts.push(`${keyed.what} ${n} added`);
+        if (!old) parts.push(`${keyed.noun} ${n} added`);
         else if (!same(old, s)) {
           // Name the fields (a file's mode, a step's env), so the reason says what to look at.
           const fields = diffKeys('', old, s);
-          parts.push(`${keyed.what} ${n} changed${key === 'run' ? '' : ` (${fields.join(', ')})`}`);
+          parts.push(`${keyed.noun} ${n} changed${key === 'run' ? '' : ` (${fields.join(', ')})`}`);
         }
       }
-      for (const n of ma.keys()) if (!mb.has(n)) parts.push(`${keyed.what} ${n} removed`);
+      for (const n of ma.keys()) if (!mb.has(n)) parts.push(`${keyed.noun} ${n} removed`);
       if (parts.length === 0) parts.push(`${keyed.plural} reordered`);
       for (const p of parts) out.push({ code: 'definition', message: p });
     } else if ((key === 'own' || key === 'project') && a && b && typeof a === 'object' && typeof b === 'object') {
