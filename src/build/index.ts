@@ -47,4 +47,6 @@ export type { BuildFamilyOptions, BuildSummary, BuiltSummary, BuildEvent } from 
 export { buildImage, STAGES } from './builder/image.js';
 export type { BuildImageOptions, BuildRun, BuiltImage, ParentImage, StageName } from './builder/image.js';
 export { rootfsCacheDir } from './builder/rootfs.js';
+export { foreignArchBlocks } from './builder/foreign.js';
+export type { ForeignArchOptions, ForeignBlock } from './builder/foreign.js';
 export { ociPlatform } from './builder/platform.js';

@@ -27,14 +27,20 @@ test('foreign architectures need an enabled qemu handler: F flag, or the interpr
   assert.equal(arm64.via, 'binfmt');
   assert.equal(arm64.handler, join(fixtures, 'qemu-aarch64'));
   // qemu-arm has no F flag: usable only when the rootfs holds the interpreter.
-  assert.equal(await canRunArchitecture('armhf', opts), false);
+  // Without a rootfs that is undecided, not a refusal: callers check again with one.
+  const armhf = await architectureSupport('armhf', opts);
+  assert.equal(armhf.supported, false);
+  assert.equal(armhf.needsRootfs, true);
   const rootfs = await mkdtemp(join(tmpdir(), 'lading-arch-'));
   t.after(() => rm(rootfs, { recursive: true, force: true }));
-  assert.match((await architectureSupport('armhf', { ...opts, rootfs })).reason, /not in the rootfs/);
+  const missing = await architectureSupport('armhf', { ...opts, rootfs });
+  assert.match(missing.reason, /not in the rootfs/);
+  assert.equal(missing.needsRootfs, undefined);
   await mkdir(join(rootfs, 'usr/bin'), { recursive: true });
   await writeFile(join(rootfs, 'usr/bin/qemu-arm-static'), '');
   assert.equal(await canRunArchitecture('armhf', { ...opts, rootfs }), true);
   assert.match((await architectureSupport('riscv64', opts)).reason, /disabled/);
+  assert.equal((await architectureSupport('riscv64', opts)).needsRootfs, undefined);
   assert.match((await architectureSupport('s390x', opts)).reason, /no handler .*qemu-s390x/);
   assert.match((await architectureSupport('sparc', opts)).reason, /not an architecture/);
   const unmounted = await mkdtemp(join(tmpdir(), 'lading-binfmt-'));

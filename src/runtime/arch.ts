@@ -49,6 +49,8 @@ export interface ArchitectureSupport {
   handler?: string;
   /** The handler's interpreter path. */
   interpreter?: string;
+  /** Unsupported only for want of a rootfs to look in (a handler without the F flag). */
+  needsRootfs?: boolean;
   reason: string;
 }
 
@@ -121,7 +123,7 @@ export async function architectureSupport(arch: string, options: ArchitectureOpt
   if (entry.flags.includes('F')) return { ...base, supported: true, via: 'binfmt', reason: `${arch} runs through ${entry.interpreter ?? 'qemu'} (${handler}, flag F)` };
   if (!entry.interpreter) return { ...base, supported: false, reason: `${arch}: the handler ${handler} names no interpreter` };
   if (!options.rootfs) {
-    return { ...base, supported: false, reason: `${arch}: the handler ${handler} lacks the F flag, so ${entry.interpreter} must exist inside the rootfs (no rootfs given to check)` };
+    return { ...base, supported: false, needsRootfs: true, reason: `${arch}: the handler ${handler} lacks the F flag, so ${entry.interpreter} must exist inside the rootfs (no rootfs given to check)` };
   }
   const inRoot = await resolveInRootfs(options.rootfs, entry.interpreter).catch(() => undefined);
   if (inRoot && inRoot.missing.length === 0) return { ...base, supported: true, via: 'binfmt', reason: `${arch} runs through ${entry.interpreter} inside the rootfs (${handler})` };

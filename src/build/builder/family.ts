@@ -30,6 +30,7 @@ import type { DebianArch, ImageConfig } from '../config/types.js';
 import { defaultLockPath, lockFamilyFiles, planFamily, type FamilyFiles, type PlannedFamily } from '../plan/family.js';
 import { imageInputs } from '../plan/plan.js';
 import { findReusable, markReused, writeBuildRecord } from '../plan/records.js';
+import { foreignArchBlocks } from './foreign.js';
 import { RECORD_VERSION, type BuildPlan, type BuildStep, type PlanStep, type Reason } from '../plan/schema.js';
 import { addedPackages, buildImage, debTransport, reassembleImage, runsMaintainerScripts, storeName, type BuildRun, type BuiltImage, type ParentImage, type StageName } from './image.js';
 import { probeOverlay, removeTree } from './mounts.js';
@@ -265,6 +266,9 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
     if (on !== undefined && on !== p.digest) stale++;
   }
   const building = toBuild.length > 0 || stale > 0;
+  // Images that would run scripts or steps for an architecture the host cannot run fail before
+  // their packages are fetched and unpacked.
+  const foreign = new Map((await foreignArchBlocks({ plan, family, lock: planned.lock, lockFile: lockPath })).map((b) => [`${b.image}\u0000${b.arch}`, b]));
   const summary: BuildSummary = {
     family: family.project.name,
     store: store.path,
@@ -528,6 +532,12 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
         emit({ type: 'finished', image: step.image, arch: step.arch, outcome: 'reused', detail: step.digest });
         return { kind: 'reused', digest: step.digest };
       }
+      const blocked = foreign.get(key(step.image, step.arch));
+      if (blocked) {
+        summary.failed.push({ image: step.image, arch: step.arch, code: 'FOREIGN_ARCH', reason: blocked.message, log: '', attempts: 0 });
+        emit({ type: 'finished', image: step.image, arch: step.arch, outcome: 'failed', detail: blocked.message });
+        return { kind: 'failed' };
+      }
       return limit(() => attempt(step, parent as ParentImage | undefined));
     };
 
@@ -538,7 +548,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
       let needsRuntime = false;
       for (const s of toBuild) {
         // A change of config alone needs neither packages nor the runtime (unless it falls back).
-        if (s.layersFrom) continue;
+        if (s.layersFrom || foreign.has(key(s.image, s.arch))) continue;
         const img = family.images[s.image] as ImageConfig;
         if (img.run.length > 0) needsRuntime = true;
         try {

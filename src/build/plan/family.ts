@@ -46,6 +46,8 @@ export interface PlannedFamily {
   readonly plan: BuildPlan;
   readonly loaded: LoadedFamily;
   readonly lock: FamilyLock;
+  /** lading.lock as messages name it. */
+  readonly lockFile: string;
   /** Digests of the build-context files the plan used (the builder checks what it copies against them). */
   readonly files: ContextDigests;
   /** Config warnings (the config had no errors). */
@@ -113,7 +115,7 @@ export async function planFamily(options: PlanFamilyOptions): Promise<PlannedFam
     ...(options.force !== undefined ? { force: options.force } : {}),
   });
   const narrowed = plan.architectures.length < loaded.family.architectures.length;
-  return { plan, loaded, lock, files, warnings: loaded.warnings, ...(narrowed ? { allArchitectures: planBuild(base) } : {}) };
+  return { plan, loaded, lock, lockFile: lockDisplay, files, warnings: loaded.warnings, ...(narrowed ? { allArchitectures: planBuild(base) } : {}) };
 }
 
 /** Loads the family and describes it (`lading images`). */

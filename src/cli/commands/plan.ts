@@ -42,7 +42,7 @@ export function register(program: Command, ctx: () => CliContext): void {
     .option('--force', 'plan as `lading build --force` builds: the named images (default: every selected image), even when the store has them');
   familyOptions(cmd).action(async (images: string[], flags: Flags) => {
     const c = ctx();
-    const { planFamily } = await import('../../build/index.js');
+    const { foreignArchBlocks, planFamily } = await import('../../build/index.js');
     const result = await planFamily({
       ...familyFiles(c, flags),
       storePath: c.storePath,
@@ -52,6 +52,9 @@ export function register(program: Command, ctx: () => CliContext): void {
       logger: c.logger,
     });
     await printWarnings(c, result.warnings);
+    for (const b of await foreignArchBlocks({ plan: result.plan, family: result.loaded.family, lock: result.lock, lockFile: result.lockFile })) {
+      c.logger.warn(`${b.message}: \`lading build\` will fail it before fetching its packages`);
+    }
     output(c, result.plan, () => formatPlan(result.plan));
   });
 }

@@ -145,6 +145,14 @@ test('a failing run step or preinst fails its image, skips its children and exit
   const foreign = summary.failed.find((f) => f.image === 'foreign');
   assert.equal(foreign?.code, 'FOREIGN_ARCH');
   assert.match(foreign.reason, /image foreign \(arm64\): cannot run run step "uname": arm64 needs qemu-user emulation/);
+  // Known from binfmt_misc before the build: nothing was fetched, unpacked or logged for it.
+  assert.equal(foreign.attempts, 0);
+  assert.equal(foreign.log, '');
+  assert.equal(existsSync(join(store, '.lading/logs/small/foreign/arm64.log')), false);
+  // `plan` says so beforehand.
+  const planned = await lading(['plan', 'foreign'], opts());
+  assert.equal(planned.code, 0, planned.stderr);
+  assert.match(planned.stderr, /image foreign \(arm64\): cannot run run step "uname": arm64 needs qemu-user emulation.*: `lading build` will fail it before fetching its packages/);
   // Failed images get no name; the others do.
   assert.deepEqual(summary.names.map((n) => n.name).sort(), ['child:latest', 'data:latest', 'rnd-child:latest', 'rnd:latest', 'tiny:latest']);
   // Without --json the table shows the reason's first line; the output's last lines follow it.
