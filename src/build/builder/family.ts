@@ -481,7 +481,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
       if (step.kind === 'build' && waitedForLock && !step.reasons.some((r) => r.code === 'forced')) {
         // Planned before another build into this store finished: it may have built this image.
         const done = await findReusable({ storePath: store.path, family: family.project.name, inputHash: step.inputHash, ...(signal ? { signal } : {}) });
-        if (done) step = { kind: 'reuse', image: step.image, arch: step.arch, inputHash: step.inputHash, parent: step.parent, digest: done.digest };
+        if (done) step = { kind: 'reuse', image: step.image, arch: step.arch, inputHash: step.inputHash, parent: step.parent, digest: done.digest, ...(step.layerHash ? { layerHash: step.layerHash } : {}) };
       }
       let parent: ParentImage | 'failed' | 'skipped' | undefined;
       try {
@@ -520,6 +520,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
             parent: step.parent,
             reasons: [{ code: 'parent', message: `parent ${step.parent.name} is now ${parent.manifest.digest}; the stored image was built on ${on}` }],
             inputs: imageInputs({ family, lock: planned.lock, files: planned.files, image: step.image, arch: step.arch, parent: step.parent, lockFile: lockPath }),
+            ...(step.layerHash ? { layerHash: step.layerHash } : {}),
           };
           return limit(() => attempt(rebuild, parent as ParentImage));
         }

@@ -117,6 +117,9 @@ test('nothing changed: everything is reused', () => {
   const step = plan.batches[0]![0]!;
   assert.equal(step.kind, 'reuse');
   assert.equal(step.kind === 'reuse' && step.digest, firstRecords.find((r) => r.inputHash === step.inputHash)!.digest);
+  // Reused steps carry their layer hash, for the record the builder writes if it rebuilds one
+  // after all (its parent has other bytes in this run).
+  for (const s of plan.batches.flat()) assert.equal(s.kind === 'reuse' && s.layerHash, firstRecords.find((r) => r.inputHash === s.inputHash)!.layerHash, s.image);
 });
 
 test('one package of app-base changes: exactly that subtree rebuilds, and says why', () => {

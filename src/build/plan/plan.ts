@@ -239,7 +239,7 @@ export function planBuild(options: PlanOptions): BuildPlan {
       const level = img.ancestors.length;
       let step: PlanStep;
       if (stored && !forced(name)) {
-        step = { kind: 'reuse', image: name, arch, inputHash: hash, parent, digest: stored.digest };
+        step = { kind: 'reuse', image: name, arch, inputHash: hash, parent, digest: stored.digest, layerHash: layers };
         reused.set(key, stored.digest);
       } else if (otherParent !== undefined && parent.kind === 'image' && !forced(name)) {
         const reasons: Reason[] = [{ code: 'parent', message: `parent ${parent.name} is now ${parentDigest}; the stored image was built on ${otherParent}` }];

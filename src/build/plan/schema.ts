@@ -92,6 +92,7 @@ export const ReuseStepSchema = z.strictObject({
   kind: z.literal('reuse'),
   ...StepCommon,
   digest: Digest.describe('Manifest digest of the stored image.'),
+  layerHash: Digest.optional().describe('See BuildStep.layerHash; recorded when the builder rebuilds the image after all.'),
 });
 
 /** One step of a plan. */
