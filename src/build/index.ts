@@ -48,5 +48,6 @@ export { buildImage, STAGES } from './builder/image.js';
 export type { BuildImageOptions, BuildRun, BuiltImage, ParentImage, StageName } from './builder/image.js';
 export { rootfsCacheDir } from './builder/rootfs.js';
 export { foreignArchBlocks } from './builder/foreign.js';
+export { BuildSummarySchema, SKIP_CODES, SUMMARY_VERSION } from './builder/summary.js';
 export type { ForeignArchOptions, ForeignBlock } from './builder/foreign.js';
 export { ociPlatform } from './builder/platform.js';

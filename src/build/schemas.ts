@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { FamilyLockSchema } from './lock/schema.js';
 import { BuildPlanSchema, BuildRecordSchema } from './plan/schema.js';
+import { BuildSummarySchema } from './builder/summary.js';
 import { WrittenFamilySchema, WrittenOverrideSchema } from './config/written.js';
 
 /** File name in schemas/ -> schema. */
@@ -13,6 +14,7 @@ const SCHEMAS: Record<string, { schema: z.ZodType; io: 'input' | 'output' }> = {
   'lading-lock.schema.json': { schema: FamilyLockSchema, io: 'output' },
   'build-plan.schema.json': { schema: BuildPlanSchema, io: 'output' },
   'build-record.schema.json': { schema: BuildRecordSchema, io: 'output' },
+  'build-summary.schema.json': { schema: BuildSummarySchema, io: 'output' },
 };
 
 /** The text of every published JSON Schema (draft 2020-12), by file name in schemas/. */

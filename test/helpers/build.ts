@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { BuildSummary } from '../../src/build/index.js';
+import { BuildSummarySchema, type BuildSummary } from '../../src/build/index.js';
 import { runCli, type CliRun } from './store.js';
 import { openLayout } from '../../src/layout/index.js';
 import { validateImage, type ValidationReport } from '../../src/oci/index.js';
@@ -20,14 +20,23 @@ export async function lading(args: readonly string[], options: { cwd: string; st
   return runCli(args, { cwd: options.cwd, env, cleanEnv: true });
 }
 
-/** `lading --json build ARGS`: the summary, or a thrown error with the output when it is not JSON. */
+/**
+ * `lading --json build ARGS`: the summary, checked against the published schema
+ * (schemas/build-summary.schema.json); a thrown error with the output when it is not JSON.
+ */
 export async function buildJson(args: readonly string[], options: { cwd: string; store: string; cache: string; env?: NodeJS.ProcessEnv }): Promise<{ code: number; summary: BuildSummary; stderr: string }> {
   const r = await lading(['--json', 'build', ...args], options);
+  let summary: BuildSummary | undefined;
   try {
-    return { code: r.code, summary: JSON.parse(r.stdout) as BuildSummary, stderr: r.stderr };
+    summary = JSON.parse(r.stdout) as BuildSummary;
   } catch {
-    throw new Error(`lading build ${args.join(' ')} exited ${r.code} without a JSON summary:\n${r.stdout}\n${r.stderr}`);
+    // not JSON
   }
+  // An error before building is printed as {"error": ...}.
+  if (summary === undefined || 'error' in summary) throw new Error(`lading build ${args.join(' ')} exited ${r.code} without a JSON summary:\n${r.stdout}\n${r.stderr}`);
+  const checked = BuildSummarySchema.safeParse(summary);
+  if (!checked.success) throw new Error(`lading build ${args.join(' ')}: the summary does not match its schema:\n${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n')}`);
+  return { code: r.code, summary, stderr: r.stderr };
 }
 
 /** Digest per "image arch" of a summary's built and reused images. */

@@ -31,6 +31,7 @@ import { defaultLockPath, lockFamilyFiles, planFamily, type FamilyFiles, type Pl
 import { imageInputs } from '../plan/plan.js';
 import { findReusable, markReused, writeBuildRecord } from '../plan/records.js';
 import { foreignArchBlocks } from './foreign.js';
+import { SUMMARY_VERSION, type SKIP_CODES } from './summary.js';
 import { RECORD_VERSION, type BuildPlan, type BuildStep, type PlanStep, type Reason } from '../plan/schema.js';
 import { addedPackages, buildImage, debTransport, reassembleImage, runsMaintainerScripts, storeName, type BuildRun, type BuiltImage, type ParentImage, type StageName } from './image.js';
 import { probeOverlay, removeTree } from './mounts.js';
@@ -111,6 +112,7 @@ export interface BuiltSummary {
 
 /** The result of a family build (`lading build --json`). */
 export interface BuildSummary {
+  readonly summaryVersion: typeof SUMMARY_VERSION;
   readonly family: string;
   readonly store: string;
   readonly lock: { readonly path: string; readonly written: boolean };
@@ -118,7 +120,7 @@ export interface BuildSummary {
   readonly built: BuiltSummary[];
   readonly reused: Array<{ image: string; arch: string; digest: string }>;
   readonly failed: Array<{ image: string; arch: string; code: string; reason: string; log: string; attempts: number }>;
-  readonly skipped: Array<{ image: string; arch: string; reason: string }>;
+  readonly skipped: Array<{ image: string; arch: string; code: (typeof SKIP_CODES)[number]; reason: string }>;
   /** Store names set or confirmed: `<image>:<tag>` -> manifest (one arch) or index digest. */
   readonly names: Array<{ image: string; name: string; digest: string; mediaType: string; changed: boolean }>;
   readonly logDir: string;
@@ -270,6 +272,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
   // their packages are fetched and unpacked.
   const foreign = new Map((await foreignArchBlocks({ plan, family, lock: planned.lock, lockFile: lockPath })).map((b) => [`${b.image}\u0000${b.arch}`, b]));
   const summary: BuildSummary = {
+    summaryVersion: SUMMARY_VERSION,
     family: family.project.name,
     store: store.path,
     lock: { path: lockPath, written: lockWritten },
@@ -502,7 +505,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
         const img = family.images[step.image] as ImageConfig;
         const pname = img.from.kind === 'image' ? img.from.name : '?';
         const reason = `parent ${pname} ${parent === 'failed' ? 'failed' : 'was skipped'}`;
-        summary.skipped.push({ image: step.image, arch: step.arch, reason });
+        summary.skipped.push({ image: step.image, arch: step.arch, code: parent === 'failed' ? 'PARENT_FAILED' : 'PARENT_SKIPPED', reason });
         emit({ type: 'finished', image: step.image, arch: step.arch, outcome: 'skipped', detail: reason });
         return { kind: 'skipped' };
       }

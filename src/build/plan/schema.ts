@@ -13,7 +13,7 @@ export const RECORD_VERSION = 1;
  */
 export const LAYER_FORMAT_VERSION = 2;
 
-const Digest = z.string().regex(/^sha256:[a-f0-9]{64}$/);
+export const Digest = z.string().regex(/^sha256:[a-f0-9]{64}$/);
 
 /** What an image is built on, as it enters the input hash. */
 export const ParentInputSchema = z.discriminatedUnion('kind', [

@@ -124,7 +124,7 @@ test('a failing run step or preinst fails its image, skips its children and exit
   assert.match(broken.reason, /about to fail/);
   assert.ok(existsSync(broken.log), broken.log);
   assert.match(await readFile(broken.log, 'utf8'), /about to fail/);
-  assert.deepEqual(summary.skipped, [{ image: 'below', arch: 'amd64', reason: 'parent broken failed' }]);
+  assert.deepEqual(summary.skipped, [{ image: 'below', arch: 'amd64', code: 'PARENT_FAILED', reason: 'parent broken failed' }]);
   // A workdir that is a file is the step's fault, found before the container (not retried); the
   // log shows an exec form as JSON, and output without a final newline ends its line.
   const badwd = summary.failed.find((f) => f.image === 'badwd');
