@@ -29,6 +29,7 @@ import {
   processStartTime,
   processTag,
   isWithin,
+  shortDigest,
 } from './index.js';
 
 test('digest vectors from the OCI spec notes', () => {
@@ -40,6 +41,12 @@ test('digest vectors from the OCI spec notes', () => {
     'sha256:170b376f64fb30995c140276be3d71dfb256b308d86183ca3b22aa93a79ad548',
   );
   assert.match(digestOf('x', 'sha512'), /^sha512:[a-f0-9]{128}$/);
+});
+
+test('shortDigest keeps 12 hex digits of a sha256 digest for people, and leaves anything else', () => {
+  assert.equal(shortDigest('sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'), 'sha256:e3b0c44298fc');
+  assert.equal(shortDigest('sha512:abc'), 'sha512:abc');
+  assert.equal(shortDigest(''), '');
 });
 
 test('parseDigest refuses upper-case hex, wrong lengths and unknown algorithms', () => {

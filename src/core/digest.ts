@@ -14,6 +14,11 @@ const HEX_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
 // https://github.com/opencontainers/image-spec/blob/v1.1.1/descriptor.md#digests
 const DIGEST_GRAMMAR = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 
+/** A sha256 digest cut to 12 hex digits for people (`sha256:0e6a3df0c57c`); anything else unchanged. */
+export function shortDigest(digest: string): string {
+  return digest.startsWith('sha256:') ? `sha256:${digest.slice(7, 19)}` : digest;
+}
+
 /** True when `value` is a well-formed sha256/sha512 digest. */
 export function isDigest(value: string): value is Digest {
   return tryParseDigest(value) !== undefined;

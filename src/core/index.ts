@@ -2,7 +2,7 @@
 export { BaseError, CoreError, isBaseError, describeError, errnoCode, errorChain, fsReason } from './errors.js';
 export type { CoreErrorCode, ErrorOptions } from './errors.js';
 export { throwIfAborted, sleep, anySignal, withTimeout } from './abort.js';
-export { isDigest, parseDigest, splitDigest, digestOf, digestFile, verifyBytes, Hasher, VerifyingStream } from './digest.js';
+export { isDigest, shortDigest, parseDigest, splitDigest, digestOf, digestFile, verifyBytes, Hasher, VerifyingStream } from './digest.js';
 export type { Digest, DigestAlgorithm, Expected } from './digest.js';
 export { canonicalJson, canonicalJsonBytes, prettyJson, parseJson } from './json.js';
 export { retry, backoffDelay } from './retry.js';

@@ -1,14 +1,10 @@
 // Why an image rebuilds: the differences between the inputs of its previous build and now,
 // in words a person can act on ("package python3-keystone 2:23.0.0-0 -> 2:23.0.1-0").
-import { canonicalJson } from '../../core/index.js';
+import { canonicalJson, shortDigest } from '../../core/index.js';
 import { KEYED } from '../config/override.js';
 import type { InputManifest, Reason } from './schema.js';
 
 const same = (a: unknown, b: unknown) => canonicalJson(a ?? null) === canonicalJson(b ?? null);
-
-function short(d: string): string {
-  return d.startsWith('sha256:') ? `sha256:${d.slice(7, 19)}` : d;
-}
 
 function diffKeys(prefix: string, a: Record<string, unknown>, b: Record<string, unknown>): string[] {
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
@@ -78,7 +74,7 @@ export function diffInputs(prev: InputManifest, cur: InputManifest, parentRebuil
     if (a && !b) out.push({ code: 'file-removed', message: `file ${src} no longer copied` });
     else if (!a && b) out.push({ code: 'file-added', message: `file ${src} added` });
     else if (a && b && !same(a, b)) {
-      out.push({ code: 'file-changed', message: `file ${src} changed${a.digest !== b.digest ? ` (${short(a.digest)} -> ${short(b.digest)})` : ' (executable bit)'}` });
+      out.push({ code: 'file-changed', message: `file ${src} changed${a.digest !== b.digest ? ` (${shortDigest(a.digest)} -> ${shortDigest(b.digest)})` : ' (executable bit)'}` });
     }
   }
   out.push(...definitionReasons(prev.definition, cur.definition));

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { relative } from 'node:path';
 import type { BuildEvent, BuildSummary } from '../../build/index.js';
+import { shortDigest } from '../../core/index.js';
 import { collect, integerFlag, output, table, type CliContext } from '../context.js';
 import { familyFiles, familyOptions, forced, type FamilyFlags } from './family.js';
 
@@ -31,10 +32,6 @@ function defaultJobs(): number {
   return Math.min(8, Math.max(2, availableParallelism()));
 }
 
-function short(d: string): string {
-  return d.startsWith('sha256:') ? `sha256:${d.slice(7, 19)}` : d;
-}
-
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
@@ -51,14 +48,14 @@ export function formatBuildSummary(s: BuildSummary, cwd: string): string {
   const order = new Map(s.plan.selection.selected.map((n, i) => [n, i]));
   type Row = { image: string; arch: string; cells: string[] };
   const all: Row[] = [
-    ...s.built.map((b) => ({ image: b.image, arch: b.arch, cells: ['built', short(b.digest), seconds(b.durationMs), `${b.layersFrom ? `config only, on the layers of ${short(b.layersFrom)}` : `${b.packages} packages, layer ${(b.layer.size / 1048576).toFixed(1)} MiB`}${b.attempts > 1 ? `, ${b.attempts} attempts` : ''}`] })),
-    ...s.reused.map((r) => ({ image: r.image, arch: r.arch, cells: ['reused', short(r.digest), '-', 'unchanged'] })),
+    ...s.built.map((b) => ({ image: b.image, arch: b.arch, cells: ['built', shortDigest(b.digest), seconds(b.durationMs), `${b.layersFrom ? `config only, on the layers of ${shortDigest(b.layersFrom)}` : `${b.packages} packages, layer ${(b.layer.size / 1048576).toFixed(1)} MiB`}${b.attempts > 1 ? `, ${b.attempts} attempts` : ''}`] })),
+    ...s.reused.map((r) => ({ image: r.image, arch: r.arch, cells: ['reused', shortDigest(r.digest), '-', 'unchanged'] })),
     ...s.failed.map((f) => ({ image: f.image, arch: f.arch, cells: ['FAILED', '-', '-', `${printable(f.reason.split('\n')[0] ?? '').replace(/:$/, '')}${f.log ? ` (log: ${relative(cwd, f.log) || f.log})` : ''}`] })),
     ...s.skipped.map((k) => ({ image: k.image, arch: k.arch, cells: ['skipped', '-', '-', k.reason] })),
   ];
   all.sort((a, b) => (order.get(a.image) ?? 0) - (order.get(b.image) ?? 0) || (a.arch < b.arch ? -1 : 1));
   for (const r of all) rows.push([r.image, r.arch, ...r.cells]);
-  const names = s.names.filter((n) => n.changed).map((n) => `${n.name} -> ${short(n.digest)}`);
+  const names = s.names.filter((n) => n.changed).map((n) => `${n.name} -> ${shortDigest(n.digest)}`);
   const head = `family ${s.family}: ${s.built.length} built, ${s.reused.length} reused, ${s.failed.length} failed, ${s.skipped.length} skipped in ${seconds(s.durationMs)}`;
   // The table has room for a reason's first line; the output's last lines follow it in full.
   const details = s.failed
@@ -105,7 +102,7 @@ function progress(c: CliContext): { onEvent: (e: BuildEvent) => void; stop: () =
     } else if (e.type === 'finished') {
       running.delete(k);
       done++;
-      if (!c.interactive && !c.json && e.outcome !== 'reused') c.stderr.write(`${e.outcome} ${e.image} (${e.arch})${e.outcome === 'built' ? ` ${short(e.detail ?? '')}` : ''}\n`);
+      if (!c.interactive && !c.json && e.outcome !== 'reused') c.stderr.write(`${e.outcome} ${e.image} (${e.arch})${e.outcome === 'built' ? ` ${shortDigest(e.detail ?? '')}` : ''}\n`);
       if (done === total) stop();
     }
     if (timer) draw();

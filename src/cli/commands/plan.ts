@@ -1,6 +1,7 @@
 // `lading plan [IMAGE...]`: what a build would do, and why (text table or --json BuildPlan).
 import type { Command } from 'commander';
 import type { BuildPlan, PlanStep } from '../../build/index.js';
+import { shortDigest } from '../../core/index.js';
 import { collect, output, table, type CliContext } from '../context.js';
 import { familyFiles, familyOptions, forced, printWarnings, type FamilyFlags } from './family.js';
 
@@ -10,22 +11,18 @@ interface Flags extends FamilyFlags {
   force?: boolean;
 }
 
-function short(d: string): string {
-  return d.startsWith('sha256:') ? `sha256:${d.slice(7, 19)}` : d;
-}
-
 function why(step: PlanStep): string {
-  if (step.kind === 'reuse') return `unchanged: ${short(step.digest)}`;
+  if (step.kind === 'reuse') return `unchanged: ${shortDigest(step.digest)}`;
   const msgs = step.reasons.map((r) => r.message);
   const text = msgs.length > 4 ? `${msgs.slice(0, 4).join('; ')}; (+${msgs.length - 4} more)` : msgs.join('; ');
-  return step.layersFrom ? `${text} (config only: on the layers of ${short(step.layersFrom)})` : text;
+  return step.layersFrom ? `${text} (config only: on the layers of ${shortDigest(step.layersFrom)})` : text;
 }
 
 /** The plan as a table people read. */
 export function formatPlan(plan: BuildPlan): string {
   const rows = [['BATCH', 'IMAGE', 'ARCH', 'ACTION', 'INPUT', 'WHY']];
   plan.batches.forEach((batch, i) => {
-    for (const s of batch) rows.push([String(i + 1), s.image, s.arch, s.kind, short(s.inputHash), why(s)]);
+    for (const s of batch) rows.push([String(i + 1), s.image, s.arch, s.kind, shortDigest(s.inputHash), why(s)]);
   });
   const head = `family ${plan.family}: ${plan.summary.build} to build, ${plan.summary.reuse} reused (${plan.architectures.join(', ')})`;
   return `${head}\n${table(rows)}`;
