@@ -49,8 +49,15 @@ export function register(program: Command, ctx: () => CliContext): void {
       logger: c.logger,
     });
     await printWarnings(c, result.warnings);
-    for (const b of await foreignArchBlocks({ plan: result.plan, family: result.loaded.family, lock: result.lock, lockFile: result.lockFile })) {
-      c.logger.warn(`${b.message}: \`lading build\` will fail it before fetching its packages`);
+    const blocks = await foreignArchBlocks({ plan: result.plan, family: result.loaded.family, lock: result.lock, lockFile: result.lockFile });
+    const defs = result.loaded.family.images;
+    const blocked = new Set(blocks.map((b) => `${b.image}\u0000${b.arch}`));
+    const planned = result.plan.batches.flat();
+    for (const b of blocks) {
+      // The images below a failed one are skipped, not failed: one warning says so.
+      if (defs[b.image]?.ancestors.some((a) => blocked.has(`${a}\u0000${b.arch}`))) continue;
+      const below = planned.filter((s) => s.arch === b.arch && defs[s.image]?.ancestors.includes(b.image)).length;
+      c.logger.warn(`${b.message}: \`lading build\` will fail it before fetching its packages${below ? ` and skip the ${below} image(s) below it` : ''}`);
     }
     output(c, result.plan, () => formatPlan(result.plan));
   });

@@ -89,6 +89,11 @@ images:
     architectures: [arm64]
     run:
       - {name: uname, script: "uname -m"}
+  foreign-kid:
+    from: foreign
+    architectures: [arm64]
+    run:
+      - {name: arch, script: "uname -m"}
 `;
 
 before(async () => {
@@ -124,7 +129,13 @@ test('a failing run step or preinst fails its image, skips its children and exit
   assert.match(broken.reason, /about to fail/);
   assert.ok(existsSync(broken.log), broken.log);
   assert.match(await readFile(broken.log, 'utf8'), /about to fail/);
-  assert.deepEqual(summary.skipped, [{ image: 'below', arch: 'amd64', code: 'PARENT_FAILED', reason: 'parent broken failed' }]);
+  assert.deepEqual(
+    summary.skipped.sort((a, b) => (a.image < b.image ? -1 : 1)),
+    [
+      { image: 'below', arch: 'amd64', code: 'PARENT_FAILED', reason: 'parent broken failed' },
+      { image: 'foreign-kid', arch: 'arm64', code: 'PARENT_FAILED', reason: 'parent foreign failed' },
+    ],
+  );
   // A workdir that is a file is the step's fault, found before the container (not retried); the
   // log shows an exec form as JSON, and output without a final newline ends its line.
   const badwd = summary.failed.find((f) => f.image === 'badwd');
@@ -149,10 +160,11 @@ test('a failing run step or preinst fails its image, skips its children and exit
   assert.equal(foreign.attempts, 0);
   assert.equal(foreign.log, '');
   assert.equal(existsSync(join(store, '.lading/logs/small/foreign/arm64.log')), false);
-  // `plan` says so beforehand.
-  const planned = await lading(['plan', 'foreign'], opts());
+  // `plan` says so beforehand, once for the image and the one below it.
+  const planned = await lading(['plan', 'foreign-kid'], opts());
   assert.equal(planned.code, 0, planned.stderr);
-  assert.match(planned.stderr, /image foreign \(arm64\): cannot run run step "uname": arm64 needs qemu-user emulation.*: `lading build` will fail it before fetching its packages/);
+  assert.match(planned.stderr, /image foreign \(arm64\): cannot run run step "uname": arm64 needs qemu-user emulation.*: `lading build` will fail it before fetching its packages and skip the 1 image\(s\) below it/);
+  assert.doesNotMatch(planned.stderr, /foreign-kid/);
   // Failed images get no name; the others do.
   assert.deepEqual(summary.names.map((n) => n.name).sort(), ['child:latest', 'data:latest', 'rnd-child:latest', 'rnd:latest', 'tiny:latest']);
   // Without --json the table shows the reason's first line; the output's last lines follow it.
