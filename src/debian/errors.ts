@@ -23,6 +23,7 @@ export type DebianErrorCode =
   | 'OFFLINE_MISSING' // --offline and files are not in the cache
   | 'DECOMPRESS_FAILED' // a compressed stream is corrupt or the codec program failed
   | 'CACHE_INVALID' // a cached file no longer matches the content address it is stored under
+  | 'CACHE_WRITE_FAILED' // the cache cannot be written (read-only, full, no permission)
   | 'OPTIONS_INVALID' // an option value out of range (e.g. a negative age)
   // --- deb (H5): .deb reader, extraction, dpkg database ---
   | 'DEB_INVALID' // not a well-formed .deb (ar layout, members, control)

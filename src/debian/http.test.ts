@@ -1,14 +1,19 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { DebianError } from './errors.js';
-import { createTransport, fetchRevalidated } from './http.js';
+import { createTransport, fetchRevalidated, fetchToCache } from './http.js';
 
 // The default client is node:http (not the global fetch); these pin the fetch behaviours it has to
 // keep: redirects followed, credentials sent only to the origin they were given for.
+
+const execFileP = promisify(execFile);
 
 let dir: string;
 const servers: Server[] = [];
@@ -86,4 +91,23 @@ test('a redirect loop ends in an error naming the file, after 20 hops', async ()
   seen.length = 0;
   await assert.rejects(fetchRevalidated(transport(), `${a}/loop`, 'dists/x/InRelease'), (e: unknown) => e instanceof DebianError && e.code === 'FETCH_FAILED' && /^dists\/x\/InRelease: cannot reach .*more than 20 redirects/.test(e.message));
   assert.equal(seen.length, 21);
+});
+
+test('a cache on a read-only file system is CACHE_WRITE_FAILED, not a network failure, and is not retried', { skip: process.getuid?.() !== 0 ? 'needs root (a read-only bind mount)' : false }, async (t) => {
+  const cacheDir = join(dir, 'cache-read-only');
+  await mkdir(cacheDir);
+  await execFileP('mount', ['--bind', cacheDir, cacheDir]);
+  t.after(() => execFileP('umount', [cacheDir]));
+  await execFileP('mount', ['-o', 'remount,bind,ro', cacheDir]);
+  const body = 'b/x.deb'; // what server b answers for /x.deb
+  const before = seen.length;
+  const transport = createTransport({ cacheDir, retries: 2, retryDelayMs: 1 });
+  const expected = { sha256: createHash('sha256').update(body).digest('hex'), size: body.length, what: 'pool/main/x/x_1_all.deb' };
+  await assert.rejects(fetchToCache(transport, [`${b}/x.deb`], expected), (err: unknown) => {
+    assert.ok(err instanceof DebianError, String(err));
+    assert.equal(err.code, 'CACHE_WRITE_FAILED');
+    assert.match(err.message, /^writing .*cache-read-only\/blobs\/.* into the apt cache: a directory cannot be made \(a read-only file system, or a missing parent\)$/);
+    return true;
+  });
+  assert.equal(seen.length - before, 1, 'one request: a local failure is not retried');
 });

@@ -1,6 +1,7 @@
 // Fetching archive files over http(s) or from file: URIs, with retries, credentials taken out of
 // the URL (sent as Basic auth, never logged), and verification of size and SHA256 while streaming.
 import { createHash } from 'node:crypto';
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open as openFile, readFile, rename, rm, stat } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
@@ -13,6 +14,7 @@ import {
   atomicWriteFile,
   BaseError,
   errnoCode,
+  fsReason,
   nullLogger,
   redactUrl,
   retry,
@@ -69,8 +71,15 @@ export interface TransportOptions {
   signal?: AbortSignal;
 }
 
+/** Abort listeners one run's signal may hold while its downloads are in flight. */
+const SIGNAL_LISTENERS = 64;
+
 /** Builds the transport every apt operation runs on. */
 export function createTransport(options: TransportOptions): Transport {
+  // Every request in flight listens on the run's signal (request, pipeline, decompressor) until it
+  // ends; all sources load at once, four indexes each, so two architectures pass Node's default
+  // of ten and it warns of a leak that is not one.
+  if (options.signal && getMaxListeners(options.signal) < SIGNAL_LISTENERS) setMaxListeners(SIGNAL_LISTENERS, options.signal);
   return {
     ...(options.fetch ? { fetch: options.fetch } : {}),
     cache: new AptCache(options.cacheDir),
@@ -403,7 +412,11 @@ async function downloadVerified(t: Transport, urls: readonly string[], expected:
  * Verification failures become HASH_MISMATCH; nothing is left behind on failure.
  */
 async function writeVerified(dest: string, streams: [Readable, ...Duplex[]], signal?: AbortSignal, expected?: ExpectedFile): Promise<void> {
-  await mkdir(dirname(dest), { recursive: true });
+  try {
+    await mkdir(dirname(dest), { recursive: true });
+  } catch (err) {
+    throw cacheWriteError(dest, err) ?? err;
+  }
   const tmp = tempPathFor(dest);
   try {
     await pipeline([...streams, createWriteStream(tmp, { flags: 'wx', mode: 0o644 })], { signal });
@@ -416,6 +429,21 @@ async function writeVerified(dest: string, streams: [Readable, ...Duplex[]], sig
     await rename(tmp, dest);
   } catch (err) {
     await rm(tmp, { force: true });
-    throw toHashError(err, expected);
+    throw cacheWriteError(dest, err) ?? toHashError(err, expected);
   }
+}
+
+/** System calls on the cache's own files: their failures are local, not the download's. */
+const LOCAL_SYSCALLS = new Set(['mkdir', 'open', 'write', 'fsync', 'rename', 'close']);
+
+/**
+ * CACHE_WRITE_FAILED for a file-system failure writing into the cache (read-only, full, no
+ * permission), so it is not reported as a network failure and retried.
+ */
+function cacheWriteError(dest: string, err: unknown): DebianError | undefined {
+  const syscall = err && typeof err === 'object' && 'syscall' in err ? (err as { syscall: unknown }).syscall : undefined;
+  if (typeof syscall !== 'string' || !LOCAL_SYSCALLS.has(syscall)) return undefined;
+  // A recursive mkdir says ENOENT when it cannot make a parent, a read-only file system included.
+  const reason = syscall === 'mkdir' && errnoCode(err) === 'ENOENT' ? 'a directory cannot be made (a read-only file system, or a missing parent)' : fsReason(err);
+  return new DebianError('CACHE_WRITE_FAILED', `writing ${dest} into the apt cache: ${reason}`, { cause: err });
 }
