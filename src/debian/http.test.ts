@@ -2,6 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { execFile } from 'node:child_process';
+import { getMaxListeners } from 'node:events';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -110,4 +111,10 @@ test('a cache on a read-only file system is CACHE_WRITE_FAILED, not a network fa
     return true;
   });
   assert.equal(seen.length - before, 1, 'one request: a local failure is not retried');
+});
+
+test("the run's signal may hold an abort listener per download in flight without Node's leak warning", () => {
+  const signal = new AbortController().signal;
+  createTransport({ cacheDir: join(dir, 'cache-listeners'), signal });
+  assert.ok(getMaxListeners(signal) >= 64, String(getMaxListeners(signal)));
 });
