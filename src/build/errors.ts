@@ -17,6 +17,7 @@ export type BuildErrorCode =
   | 'LOCK_STALE' // lading.yaml changed since lading.lock was written
   | 'PLAN_INPUT_MISSING' // the planner was not given a file digest it needs
   | 'RECORD_INVALID' // a build record in the store is malformed
+  | 'STORE_INVALID' // the store path is not a directory
   | 'PACKAGE_UNKNOWN' // lock time: a package of the config is not in the indexes
   | 'UNRESOLVABLE' // lock time: the resolver cannot satisfy an image's packages
   // --- builder (H8) ---

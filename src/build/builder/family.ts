@@ -250,6 +250,8 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
   for (const w of planned.warnings) logger.warn(formatProblem(w));
   emit({ type: 'planned', plan });
   const store = await openLayout({ path: options.storePath, create: true, ...(signal ? { signal } : {}), logger });
+  // An unreadable index.json fails now, not after every image is built and cannot be named.
+  await store.entries(signal ? { signal } : {});
   const tag = family.project.version ?? 'latest';
   // Start order: parents first, and among siblings the costliest subtree first (schedule.ts).
   const steps = scheduleOrder(plan.batches);

@@ -3,7 +3,7 @@
 // They live in the store's private corner (`.lading/build/`, ignored by other OCI tools).
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { atomicWriteFile, describeError, errnoCode, parseJson, prettyJson, splitDigest, throwIfAborted, type Digest, type Logger } from '../../core/index.js';
+import { atomicWriteFile, describeError, errnoCode, fsReason, parseJson, prettyJson, splitDigest, throwIfAborted, type Digest, type Logger } from '../../core/index.js';
 import { STATE_DIR } from '../../layout/index.js';
 import { BuildError } from '../errors.js';
 import type { StoreState } from './plan.js';
@@ -133,6 +133,12 @@ export interface ReadRecordsOptions {
  * skipped with a warning: a record only saves work.
  */
 export async function readBuildRecords(options: ReadRecordsOptions): Promise<StoreState> {
+  // A store path that is a file would otherwise fail below as a records directory that is not one.
+  const st = await stat(options.storePath).catch((err: unknown) => {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw new BuildError('STORE_INVALID', `oci:${options.storePath}: ${fsReason(err)}`, { cause: err });
+  });
+  if (st && !st.isDirectory()) throw new BuildError('STORE_INVALID', `oci:${options.storePath}: not a directory`, { hint: 'point --store (or LADING_STORE) at a directory' });
   const paths = recordPaths(options.storePath);
   const unreadable = (path: string, err: unknown) => {
     let reason = describeError(err);

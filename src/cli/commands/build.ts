@@ -48,7 +48,7 @@ export function formatBuildSummary(s: BuildSummary, cwd: string): string {
   const order = new Map(s.plan.selection.selected.map((n, i) => [n, i]));
   type Row = { image: string; arch: string; cells: string[] };
   const all: Row[] = [
-    ...s.built.map((b) => ({ image: b.image, arch: b.arch, cells: ['built', shortDigest(b.digest), seconds(b.durationMs), `${b.layersFrom ? `config only, on the layers of ${shortDigest(b.layersFrom)}` : `${b.packages} packages, layer ${(b.layer.size / 1048576).toFixed(1)} MiB`}${b.attempts > 1 ? `, ${b.attempts} attempts` : ''}`] })),
+    ...s.built.map((b) => ({ image: b.image, arch: b.arch, cells: ['built', shortDigest(b.digest), seconds(b.durationMs), `${b.layersFrom ? `config only, on the layers of ${shortDigest(b.layersFrom)}` : `${b.packages} package${b.packages === 1 ? '' : 's'}, layer ${(b.layer.size / 1048576).toFixed(1)} MiB`}${b.attempts > 1 ? `, ${b.attempts} attempts` : ''}`] })),
     ...s.reused.map((r) => ({ image: r.image, arch: r.arch, cells: ['reused', shortDigest(r.digest), '-', 'unchanged'] })),
     ...s.failed.map((f) => ({ image: f.image, arch: f.arch, cells: ['FAILED', '-', '-', `${printable(f.reason.split('\n')[0] ?? '').replace(/:$/, '')}${f.log ? ` (log: ${relative(cwd, f.log) || f.log})` : ''}`] })),
     ...s.skipped.map((k) => ({ image: k.image, arch: k.arch, cells: ['skipped', '-', '-', k.reason] })),
@@ -65,6 +65,15 @@ export function formatBuildSummary(s: BuildSummary, cwd: string): string {
   return [head, table(rows), ...details, names.length ? `named: ${names.join(', ')}` : '', s.failed.length ? `logs: ${relative(cwd, s.logDir) || s.logDir}` : ''].filter(Boolean).join('\n');
 }
 
+/**
+ * The progress line cut to the terminal's width: a line that wraps cannot be redrawn with \r,
+ * so every update would leave a line behind.
+ */
+export function progressLine(text: string, columns: number | undefined): string {
+  const width = columns && columns > 1 ? columns - 1 : 400;
+  return text.length > width ? `${text.slice(0, width - 1)}…` : text;
+}
+
 /** A one-line progress display on stderr for terminals; `stop` clears it. */
 function progress(c: CliContext): { onEvent: (e: BuildEvent) => void; stop: () => void } {
   const running = new Map<string, { stage: string; since: number }>();
@@ -73,7 +82,7 @@ function progress(c: CliContext): { onEvent: (e: BuildEvent) => void; stop: () =
   let timer: NodeJS.Timeout | undefined;
   const draw = () => {
     const parts = [...running].map(([k, v]) => `${k.replace('\u0000', ' (')}): ${v.stage} ${Math.round((Date.now() - v.since) / 1000)}s`);
-    c.stderr.write(`\r\x1b[K[${done}/${total}] ${parts.join(' | ')}`.slice(0, 400));
+    c.stderr.write(`\r\x1b[K${progressLine(`[${done}/${total}] ${parts.join(' | ')}`, (c.stderr as { columns?: number }).columns)}`);
   };
   const stop = () => {
     if (timer) {

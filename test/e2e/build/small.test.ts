@@ -209,6 +209,19 @@ test('amd64 and arm64 from packages are one index; every image validates; the ru
   }
 });
 
+test('a store whose index.json is unreadable fails before anything is built; the file is kept', async () => {
+  const broken = join(dir, 'store-broken-index');
+  await mkdir(broken);
+  await writeFile(join(broken, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  await writeFile(join(broken, 'index.json'), '{garbage');
+  const r = await lading(['build', 'tiny'], { ...opts(), store: broken });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /index\.json: invalid JSON/);
+  assert.doesNotMatch(r.stdout + r.stderr, /built tiny/);
+  assert.equal(existsSync(join(broken, 'blobs')), false, 'no blob was written');
+  assert.equal(await readFile(join(broken, 'index.json'), 'utf8'), '{garbage');
+});
+
 test('--arch builds some architectures; a name keeps standing for all of them', async () => {
   const layout = await openLayout({ path: store });
   const before = (await layout.names()).find((n) => n.name === 'data:latest')?.descriptor;
