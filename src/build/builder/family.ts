@@ -123,6 +123,8 @@ export interface BuildSummary {
   readonly skipped: Array<{ image: string; arch: string; code: (typeof SKIP_CODES)[number]; reason: string }>;
   /** Store names set or confirmed: `<image>:<tag>` -> manifest (one arch) or index digest. */
   readonly names: Array<{ image: string; name: string; digest: string; mediaType: string; changed: boolean }>;
+  /** Images built or reused on some architectures but not named: another one failed or was skipped. */
+  readonly unnamed: Array<{ image: string; name: string; reason: string; keeps?: string }>;
   readonly logDir: string;
   /** Whether child images were built with overlayfs (else on copies of their parents). */
   overlay: boolean;
@@ -284,6 +286,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
     failed: [],
     skipped: [],
     names: [],
+    unnamed: [],
     logDir: join(store.path, STATE_DIR, 'logs', safe(family.project.name)),
     overlay: false,
     durationMs: 0,
@@ -637,6 +640,7 @@ async function nameImages(o: {
     const img = family.images[image] as ImageConfig;
     const archs = (o.allArchitectures ?? plan).architectures.filter((a) => img.architectures.includes(a));
     const per: Array<{ arch: string; descriptor: Descriptor; created?: string }> = [];
+    const gone: string[] = []; // architectures that failed or were skipped in this run
     let complete = true;
     for (const arch of archs) {
       let out = await outcomes.get(`${image}\u0000${arch}`);
@@ -651,20 +655,28 @@ async function nameImages(o: {
       }
       if (!out || out.kind === 'failed' || out.kind === 'skipped') {
         complete = false;
-        break;
+        if (out) gone.push(`${arch} ${out.kind === 'failed' ? 'failed' : 'was skipped'}`);
+        // Every architecture is looked at: the ones that did build are reported as unnamed.
+        continue;
       }
       if (out.kind === 'built') per.push({ arch, descriptor: describe(out.built.manifest), created: epochToRfc3339(out.built.epoch) });
       else {
         const d = await store.resolve(out.digest, signal ? { signal } : {});
         if (!d) {
           complete = false;
-          break;
+          continue;
         }
         per.push({ arch, descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size } });
       }
     }
-    if (!complete || per.length === 0) continue;
     const name = storeName(image, tag);
+    if (gone.length > 0 && per.length > 0) {
+      // A name stands for every architecture: built ones of an image that failed elsewhere stay
+      // unnamed, which a summary listing them as built does not tell by itself.
+      const kept = current.get(name)?.digest;
+      summary.unnamed.push({ image, name, reason: `its ${gone.join(', ')}`, ...(kept ? { keeps: kept } : {}) });
+    }
+    if (!complete || per.length === 0) continue;
     let target: Descriptor;
     if (per.length === 1) {
       target = (per[0] as (typeof per)[number]).descriptor;

@@ -58,6 +58,16 @@ export const BuildSummarySchema = z
     names: z
       .array(z.strictObject({ image: z.string(), name: z.string(), digest: Digest, mediaType: z.string(), changed: z.boolean() }))
       .describe('Store names set or confirmed: <image>:<tag> -> the manifest (one arch) or index.'),
+    unnamed: z
+      .array(
+        z.strictObject({
+          image: z.string(),
+          name: z.string(),
+          reason: z.string().describe('Which architectures failed or were skipped, e.g. "its arm64 failed".'),
+          keeps: Digest.optional().describe('What the name still points at, when it existed before.'),
+        }),
+      )
+      .describe('Images built or reused on some architectures but not named, because another architecture failed or was skipped (a name stands for all of them).'),
     logDir: z.string(),
     overlay: z.boolean().describe('Whether child images were built on overlayfs (else on copies of their parents).'),
     durationMs: z.number(),

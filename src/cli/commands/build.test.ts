@@ -5,6 +5,7 @@ import { formatBuildSummary, progressLine } from './build.js';
 
 const summary = (reason: string): BuildSummary =>
   ({
+    summaryVersion: 1,
     family: 'f',
     store: '/s',
     lock: { path: '/s/lading.lock', written: false },
@@ -14,6 +15,7 @@ const summary = (reason: string): BuildSummary =>
     failed: [{ image: 'a', arch: 'amd64', code: 'STEP_FAILED', reason, log: '/s/a.log', attempts: 1 }],
     skipped: [],
     names: [],
+    unnamed: [],
     logDir: '/s/logs',
     overlay: true,
     durationMs: 1000,

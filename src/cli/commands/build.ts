@@ -56,13 +56,14 @@ export function formatBuildSummary(s: BuildSummary, cwd: string): string {
   all.sort((a, b) => (order.get(a.image) ?? 0) - (order.get(b.image) ?? 0) || (a.arch < b.arch ? -1 : 1));
   for (const r of all) rows.push([r.image, r.arch, ...r.cells]);
   const names = s.names.filter((n) => n.changed).map((n) => `${n.name} -> ${shortDigest(n.digest)}`);
+  const unnamed = s.unnamed.map((u) => `${u.name} (${u.reason}; ${u.keeps ? `the name keeps ${shortDigest(u.keeps)}` : 'no image had the name'})`);
   const head = `family ${s.family}: ${s.built.length} built, ${s.reused.length} reused, ${s.failed.length} failed, ${s.skipped.length} skipped in ${seconds(s.durationMs)}`;
   // The table has room for a reason's first line; the output's last lines follow it in full.
   const details = s.failed
     .map((f) => printable(f.reason.replace(/\n\s*log: [^\n]*$/, '')))
     .filter((r) => r.includes('\n'))
     .map((r) => `\n${r}`);
-  return [head, table(rows), ...details, names.length ? `named: ${names.join(', ')}` : '', s.failed.length ? `logs: ${relative(cwd, s.logDir) || s.logDir}` : ''].filter(Boolean).join('\n');
+  return [head, table(rows), ...details, names.length ? `named: ${names.join(', ')}` : '', unnamed.length ? `not named: ${unnamed.join(', ')}` : '', s.failed.length ? `logs: ${relative(cwd, s.logDir) || s.logDir}` : ''].filter(Boolean).join('\n');
 }
 
 /**

@@ -94,6 +94,10 @@ images:
     architectures: [arm64]
     run:
       - {name: arch, script: "uname -m"}
+  mixed:
+    from: scratch
+    noEssential: true
+    packages: ["media-types:arm64"]
 `;
 
 before(async () => {
@@ -120,7 +124,7 @@ test('a failing run step or preinst fails its image, skips its children and exit
   assert.equal(code, 1);
   assert.deepEqual(
     summary.built.map((b) => `${b.image} ${b.arch}`).sort(),
-    ['child amd64', 'data amd64', 'data arm64', 'rnd amd64', 'rnd-child amd64', 'tiny amd64'],
+    ['child amd64', 'data amd64', 'data arm64', 'mixed amd64', 'rnd amd64', 'rnd-child amd64', 'tiny amd64'],
   );
   const broken = summary.failed.find((f) => f.image === 'broken');
   assert.ok(broken, JSON.stringify(summary.failed));
@@ -165,12 +169,18 @@ test('a failing run step or preinst fails its image, skips its children and exit
   assert.equal(planned.code, 0, planned.stderr);
   assert.match(planned.stderr, /image foreign \(arm64\): cannot run run step "uname": arm64 needs qemu-user emulation.*: `lading build` will fail it before fetching its packages and skip the 1 image\(s\) below it/);
   assert.doesNotMatch(planned.stderr, /foreign-kid/);
-  // Failed images get no name; the others do.
+  // Failed images get no name; the others do. A name stands for every architecture: mixed, built
+  // for amd64 but not arm64 (its arm64 package's scripts cannot run here), is listed as unnamed.
   assert.deepEqual(summary.names.map((n) => n.name).sort(), ['child:latest', 'data:latest', 'rnd-child:latest', 'rnd:latest', 'tiny:latest']);
+  assert.equal(summary.failed.find((f) => f.image === 'mixed')?.code, 'FOREIGN_ARCH');
+  assert.deepEqual(summary.unnamed, [{ image: 'mixed', name: 'mixed:latest', reason: 'its arm64 failed' }]);
   // Without --json the table shows the reason's first line; the output's last lines follow it.
   const text = await lading(['build', 'broken'], opts());
   assert.equal(text.code, 1);
   assert.match(text.stdout, /\nbroken +amd64 +FAILED .*exited with 3 \(log: /);
+  const mixed = await lading(['build', 'mixed'], opts());
+  assert.equal(mixed.code, 1);
+  assert.match(mixed.stdout, /\nnot named: mixed:latest \(its arm64 failed; no image had the name\)\n/);
   assert.match(text.stdout, /\n\nimage broken \(amd64\): run step "fail" exited with 3:\n {4}about to fail\n/);
   // A runtime that cannot be used is reported with the runtime's code, not as the step's failure.
   const noRuntime = await buildJson(['--force', 'rnd'], { ...opts(), env: { LADING_RUNTIME: '/nonexistent/runc' } });
