@@ -75,6 +75,7 @@ function mergeFamily(
 ): { merged: MergedFamily; sources: SourceMap; dropped: FieldPath[]; brokenImages: Set<string>; imagesUnreadable: boolean } | undefined {
   const base = parseYaml(options.config.text, options.config.file);
   problems.push(...base.problems);
+  if (base.truncated) return undefined;
   const baseList = new ProblemList(base.sources);
   const parsed = base.value === undefined && base.problems.length === 0 ? undefined : parseTolerant(WrittenFamilySchema, base.value ?? {}, baseList, { placeholders: FAMILY_PLACEHOLDERS, itemPlaceholder: imageListPlaceholder });
   if (base.value === undefined && base.problems.length === 0) {
@@ -91,7 +92,7 @@ function mergeFamily(
   for (const o of options.overrides ?? []) {
     const doc = parseYaml(o.text, o.file);
     problems.push(...doc.problems);
-    if (doc.value === undefined || doc.value === null) continue;
+    if (doc.truncated || doc.value === undefined || doc.value === null) continue;
     const list = new ProblemList(doc.sources);
     const patch = parseTolerant(WrittenOverrideSchema, doc.value, list);
     if (patch.data) applyOverride(merged, sources, patch.data, doc.sources, list, imagesUnreadable ? { has: () => true } : brokenImages);

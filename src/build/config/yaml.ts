@@ -10,6 +10,11 @@ export interface ParsedYaml {
   readonly sources: SourceMap;
   /** Syntax errors (file:line:col); when not empty, `value` may be partial. */
   readonly problems: Problem[];
+  /**
+   * The document was too large to read whole (value cap): `value` is a fragment whose every
+   * other check would be a false problem, so callers report only `problems`.
+   */
+  readonly truncated: boolean;
 }
 
 const MAX_DEPTH = 64;
@@ -48,12 +53,17 @@ export function parseYaml(text: string, file: string): ParsedYaml {
 
   let values = 0;
   let tooMany = false;
+  let aliases = 0;
   const duplicatesSeen = new Set<number>();
   const walk = (node: unknown, path: FieldPath, depth: number, keyPos?: SourcePosition): unknown => {
     if (tooMany) return undefined;
     if (++values > MAX_VALUES) {
       tooMany = true;
-      syntax((node as Node | null)?.range?.[0], path, `more than ${MAX_VALUES} values once aliases are expanded (aliases that repeat aliases multiply)`);
+      syntax(
+        (node as Node | null)?.range?.[0],
+        path,
+        aliases > 0 ? `more than ${MAX_VALUES} values once aliases are expanded (aliases that repeat aliases multiply): the file is not read further` : `more than ${MAX_VALUES} values: the file is too large for a config and is not read further`,
+      );
       return undefined;
     }
     if (depth > MAX_DEPTH) {
@@ -62,6 +72,7 @@ export function parseYaml(text: string, file: string): ParsedYaml {
     }
     if (node === null || node === undefined) return null;
     if (isAlias(node)) {
+      aliases++;
       const target = node.resolve(doc as Document);
       if (!target) {
         syntax(node.range?.[0], path, `unresolved alias *${node.source}`);
@@ -119,5 +130,5 @@ export function parseYaml(text: string, file: string): ParsedYaml {
   };
 
   const value = doc.contents === null ? undefined : walk(doc.contents, [], 0);
-  return { value, sources, problems };
+  return { value, sources, problems, truncated: tooMany };
 }
