@@ -103,15 +103,13 @@ export function resolveFamily(family: FamilyConfig, loaded: LoadedSources, packa
       if (!img || !img.architectures.includes(arch)) continue;
       const key = `${name}\u0000${arch}`;
       const parentKey = img.from.kind === 'image' ? `${img.from.name}\u0000${arch}` : undefined;
-      if (parentKey && failed.has(parentKey)) {
-        failed.add(key); // reported at the parent
-        continue;
-      }
+      const parentFailed = parentKey !== undefined && failed.has(parentKey);
       const parent = parentKey ? resolved.get(parentKey) : undefined;
       const pinned = new Set(parent?.packages.map((p) => p.candidate.name) ?? []);
       const own = (img.packages[arch] ?? []).filter((p) => !pinned.has(p.replace(/:.*$/, '')));
-      // Unknown names first, all of them, each at the line that asked for it.
-      let bad = false;
+      // Unknown names first, all of them, each at the line that asked for it; also below a parent
+      // that failed (whose own problem is reported there), so one run names every unknown package.
+      let bad = parentFailed;
       for (const pkg of own) {
         const base = pkg.replace(/:.*$/, '');
         if (u.candidates(base).length > 0 || u.providers(base).length > 0) continue;

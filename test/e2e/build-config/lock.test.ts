@@ -87,12 +87,14 @@ test('lading lock resolves every image; a child contains its parent; a second ru
   assert.equal(await readFile(broken, 'utf8'), text);
 });
 
-test('unknown packages are reported at the line (of the config or the override) that asked for them', async () => {
-  await writeFile(join(dir, 'site.yaml'), 'images:\n  py:\n    packages: {add: [pyhton3-yaml]}\n  web:\n    packages: {add: [crul]}\n');
+test('unknown packages are reported at the line (of the config or the override) that asked for them, all in one run', async () => {
+  // py-app sits below py, which fails too: its own unknown package is named in the same run.
+  await writeFile(join(dir, 'site.yaml'), 'images:\n  py:\n    packages: {add: [pyhton3-yaml]}\n  web:\n    packages: {add: [crul]}\naddImages:\n  py-app: {from: py, packages: [pyhton3-requests]}\n');
   const r = await run(['lock', '-o', 'site.yaml']);
   assert.equal(r.code, 1);
   const lines = r.stderr.split('\n');
-  assert.equal(lines[0], 'lading: locking family locktest: 2 problems:');
+  assert.equal(lines[0], 'lading: locking family locktest: 3 problems:');
   assert.match(lines[1]!, /^ {2}site\.yaml:3:22 images\.py\.packages\.add\[0\]: unknown package "pyhton3-yaml" \(amd64\): /);
   assert.match(lines[2]!, /^ {2}site\.yaml:5:22 images\.web\.packages\.add\[0\]: unknown package "crul" \(amd64\): /);
+  assert.match(lines[3]!, /^ {2}site\.yaml:7:33 addImages\.py-app\.packages\[0\]: unknown package "pyhton3-requests" \(amd64\): /);
 });
