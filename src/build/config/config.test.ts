@@ -104,6 +104,8 @@ test('every validation problem at once, each with file:line:col and field path',
   ]);
   assert.equal(new Set(err.problems.map((p) => p.code)).size, 14);
   assert.match(err.message, /^lading.yaml: 19 problems:\n {2}lading.yaml:3:3 project.vendr/);
+  // A missing files: source comes with where sources are looked for.
+  assert.equal(err.hint, 'files: sources, an override\'s too, are read from the build context ., the directory of the config; --context names another');
 });
 
 test('apt sources are checked by the debian module\'s parsers, each problem at its entry', () => {
@@ -366,8 +368,10 @@ test('override problems point at the override file and line, with suggestions', 
       '    files:',
       '      add: [{src: ../x, dest: /x}]',
       '    colour: blue',
+      '    labels: {nolabel: null}',
       'allImages:',
       '  labels: {dev.lading.owner.team: x}',
+      '  env: {NOPE: null}',
       '',
     ].join('\n'),
   };
@@ -379,8 +383,12 @@ test('override problems point at the override file and line, with suggestions', 
     // Paths as written in the override, not the merged list's index.
     'site.yaml:10:19 images.nova-api.files.add[0].src: "../x" is outside the build context (use a path relative to the context, without "..")',
     'site.yaml:11:5 images.nova-api.colour: unknown key "colour"',
+    // Removing a key the image does not set is a warning, as for ports and volumes (a typo would
+    // otherwise go unnoticed).
+    'site.yaml:12:23 images.nova-api.labels.nolabel: warning: image nova-api sets no label "nolabel": nothing to remove (an inherited one is removed on the image that sets it)',
     // The reserved label is reported once, at the override line that sets it for every image.
-    'site.yaml:13:12 allImages.labels["dev.lading.owner.team"]: "dev.lading.owner.team": keys under dev.lading. are set by lading (from project metadata and the image definition)',
+    'site.yaml:14:12 allImages.labels["dev.lading.owner.team"]: "dev.lading.owner.team": keys under dev.lading. are set by lading (from project metadata and the image definition)',
+    'site.yaml:15:15 allImages.env.NOPE: warning: no image sets env variable "NOPE": nothing to remove',
   ]);
 });
 

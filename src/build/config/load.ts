@@ -1,7 +1,8 @@
 // Entry points for reading a family: parseFamily (pure: texts in, FamilyConfig + problems out)
 // and loadFamily (reads lading.yaml, the overrides and the build context from disk).
+import { existsSync } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { errnoCode, fsReason, isWithin, throwIfAborted } from '../../core/index.js';
 import { hostArchitecture } from '../../debian/index.js';
 import { BuildError } from '../errors.js';
@@ -169,6 +170,13 @@ async function readText(path: string, display: string, signal?: AbortSignal): Pr
   }
 }
 
+/** Where `files:` sources were looked for, for a config that names missing ones. */
+function contextHint(cwd: string, contextDir: string, given: boolean): string {
+  const shown = relative(cwd, contextDir) || '.';
+  const missing = existsSync(contextDir) ? '' : ' (it does not exist)';
+  return `files: sources, an override's too, are read from the build context ${shown}${missing}${given ? ' (--context)' : ', the directory of the config; --context names another'}`;
+}
+
 /** What a path in the build context is; symlinks count only when they stay inside the context. */
 async function contextKind(root: string, rel: string): Promise<ContextEntryKind> {
   const abs = join(root, rel);
@@ -230,7 +238,7 @@ export async function loadFamily(options: LoadFamilyOptions): Promise<LoadedFami
     throw new BuildError(
       'CONFIG_INVALID',
       `${[...new Set(errors.map((p) => p.file))].join(', ') || options.configPath}: ${plural(errors.length, 'problem')}${warnings > 0 ? ` (and ${plural(warnings, 'warning')})` : ''}:\n${shown.map((s) => `  ${s}`).join('\n')}`,
-      { problems: result.problems },
+      { problems: result.problems, ...(errors.some((p) => p.code === 'PATH_MISSING') ? { hint: contextHint(cwd, contextDir, options.contextDir !== undefined) } : {}) },
     );
   }
   return { family: result.family, warnings: result.problems, packageOrigins: result.packageOrigins, contextDir, configPath };

@@ -159,12 +159,18 @@ export function applyOverride(
     copy(['addImages', name], ['images', name]);
   }
   if (override.allImages) {
+    const removed = new Set<string>(); // field\0key removed from at least one image
     for (const name of Object.keys(family.images)) {
       const img = family.images[name];
       if (!img) continue;
       for (const field of ['env', 'labels', 'annotations'] as const) {
         const patch = override.allImages[field];
-        if (patch) mergeMap(img, field, patch, overrideSources, ['allImages', field], sources, ['images', name, field]);
+        if (patch) for (const k of mergeMap(img, field, patch, overrideSources, ['allImages', field], sources, ['images', name, field])) removed.add(`${field}\u0000${k}`);
+      }
+    }
+    for (const field of ['env', 'labels', 'annotations'] as const) {
+      for (const [k, v] of Object.entries(override.allImages[field] ?? {})) {
+        if (v === null && !removed.has(`${field}\u0000${k}`)) problems.warning('UNKNOWN_ENTRY', ['allImages', field, k], `no image sets ${MAP_NOUN[field]} ${JSON.stringify(k)}: nothing to remove`);
       }
     }
   }
@@ -179,6 +185,9 @@ export function applyOverride(
   }
 }
 
+const MAP_NOUN = { env: 'env variable', labels: 'label', annotations: 'annotation' } as const;
+
+/** Merges a patch into one of an image's maps; returns the keys it removed (null values that were set). */
 function mergeMap(
   img: MergedImage,
   field: 'env' | 'labels' | 'annotations',
@@ -187,17 +196,21 @@ function mergeMap(
   patchPath: FieldPath,
   sources: SourceMap,
   target: FieldPath,
-): void {
+): string[] {
   const map = { ...((img[field] as Record<string, WrittenLabelValue> | undefined) ?? {}) };
+  const removed: string[] = [];
   for (const [k, v] of Object.entries(patch)) {
     sources.deleteSubtree([...target, k]);
-    if (v === null) delete map[k];
-    else {
+    if (v === null) {
+      if (Object.hasOwn(map, k)) removed.push(k);
+      delete map[k];
+    } else {
       map[k] = v;
       sources.copySubtree(patchSources, [...patchPath, k], [...target, k]);
     }
   }
   (img as unknown as Record<string, unknown>)[field] = map;
+  return removed;
 }
 
 function applyPatch(name: string, img: MergedImage, patch: ImagePatch, sources: SourceMap, ps: SourceMap, problems: ProblemList): void {
@@ -211,7 +224,12 @@ function applyPatch(name: string, img: MergedImage, patch: ImagePatch, sources: 
   }
   for (const field of ['env', 'labels', 'annotations'] as const) {
     const m = patch[field];
-    if (m) mergeMap(img, field, m, ps, [...base, field], sources, [...at, field]);
+    if (!m) continue;
+    const removed = mergeMap(img, field, m, ps, [...base, field], sources, [...at, field]);
+    for (const [k, v] of Object.entries(m)) {
+      // A value the image inherits is set, and removed, on the ancestor that sets it.
+      if (v === null && !removed.includes(k)) problems.warning('UNKNOWN_ENTRY', [...base, field, k], `image ${name} sets no ${MAP_NOUN[field]} ${JSON.stringify(k)}: nothing to remove (an inherited one is removed on the image that sets it)`);
+    }
   }
   if (patch.packages) {
     const edit = patch.packages;
