@@ -102,7 +102,13 @@ function systemError(err: unknown): (Error & { code: string; syscall?: string; p
 /** What a failure printed on stderr, as the exit status and the `--json` error document. */
 interface Failure {
   code: number;
-  json: { code: string; message: string; hint?: string };
+  json: { code: string; message: string; hint?: string; problems?: unknown[] };
+}
+
+/** The problem list of a config or lock error (file, line, col, path, code, severity, message), for tools. */
+function problemsOf(err: unknown): unknown[] | undefined {
+  const p = (err as { problems?: unknown }).problems;
+  return Array.isArray(p) && p.length > 0 ? p : undefined;
 }
 
 function reportError(err: unknown, io: CliIo): Failure {
@@ -117,7 +123,8 @@ function reportError(err: unknown, io: CliIo): Failure {
     io.stderr.write(`lading: ${message}\n`);
     if (err.hint) io.stderr.write(`hint: ${err.hint}\n`);
     if (io.env.LADING_DEBUG) io.stderr.write(`${(err as Error).stack ?? ''}\n`);
-    return { code: EXIT.failed, json: { code: err.code, message, ...(err.hint ? { hint: err.hint } : {}) } };
+    const problems = problemsOf(err);
+    return { code: EXIT.failed, json: { code: err.code, message, ...(err.hint ? { hint: err.hint } : {}), ...(problems ? { problems } : {}) } };
   }
   const sys = systemError(err);
   if (sys && sys.code === 'ENOENT' && sys.syscall === 'mkdir') {

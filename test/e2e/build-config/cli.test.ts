@@ -120,9 +120,11 @@ test('an invalid config exits 1 listing every problem with file:line:col', async
   // With --json, stdout still holds one document: the error, with its code.
   const json = await run(dir, ['--json', 'plan']);
   assert.equal(json.code, 1);
-  const doc = JSON.parse(json.stdout) as { error: { code: string; message: string } };
+  const doc = JSON.parse(json.stdout) as { error: { code: string; message: string; problems: unknown[] } };
   assert.equal(doc.error.code, 'CONFIG_INVALID');
   assert.match(doc.error.message, /^lading\.yaml: 2 problems:\n {2}lading\.yaml:42:73 images\.app-base\.files\[0\]\.mode/);
+  // ...and the problems as data, for editors and CI annotations.
+  assert.deepEqual(doc.error.problems[1], { file: 'lading.yaml', line: 46, col: 11, code: 'UNKNOWN_IMAGE', severity: 'error', path: ['images', 'web', 'from'], message: 'unknown image "app-bsae" (did you mean "app-base"?)' });
   const usage = await run(dir, ['--json', 'plan', '--bogus']);
   assert.equal(usage.code, 2);
   assert.deepEqual(JSON.parse(usage.stdout), { error: { code: 'USAGE', message: "unknown option '--bogus'" } });
