@@ -31,6 +31,32 @@ interface Def {
 
 const defOf = (schema: z.ZodType): Def => (schema as unknown as { _zod: { def: Def } })._zod.def;
 
+/** lading's names for what Dockerfiles, Compose files and Kolla call otherwise. */
+const KEY_SYNONYMS: Readonly<Record<string, string>> = {
+  expose: 'ports',
+  working_dir: 'workdir',
+  workingdir: 'workdir',
+  command: 'cmd',
+  environment: 'env',
+  copy: 'files',
+  maintainer: 'contact',
+  volume: 'volumes',
+  label: 'labels',
+  base: 'from',
+  image: 'from',
+};
+
+/** The keys of an override's list edit (set, remove, add, and replace for keyed lists). */
+function isListEdit(keys: readonly string[]): boolean {
+  return keys.includes('set') && keys.includes('add') && keys.includes('remove');
+}
+
+/** A typo's closest key, or the key lading uses for a name other tools use, when it fits here. */
+function keySuggestion(key: string, known: readonly string[]): string {
+  const synonym = KEY_SYNONYMS[key.toLowerCase()];
+  return synonym !== undefined && known.includes(synonym) ? ` (did you mean ${JSON.stringify(synonym)}?)` : suggestion(key, known);
+}
+
 /** Keys an object schema at `path` accepts (for "did you mean"), following the value's shape. */
 function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
   let cur: z.ZodType | undefined = schema;
@@ -130,12 +156,15 @@ export function checkSchema<T extends z.ZodType>(schema: T, value: unknown, prob
     switch (issue.code) {
       case 'unrecognized_keys': {
         const known = keysAt(schema, rel);
-        for (const key of issue.keys ?? []) problems.keyError('UNKNOWN_KEY', [...path, key], `unknown key ${JSON.stringify(key)}${suggestion(key, known)}`);
+        for (const key of issue.keys ?? []) problems.keyError('UNKNOWN_KEY', [...path, key], `unknown key ${JSON.stringify(key)}${keySuggestion(key, known)}`);
         return;
       }
       case 'invalid_type':
         if (found === undefined) problems.error('REQUIRED', path, 'required field is missing');
-        else problems.error('INVALID_TYPE', path, `expected ${EXPECTED[issue.expected ?? ''] ?? issue.expected}, got ${describeValue(found)}`);
+        else if (Array.isArray(found) && isListEdit(keysAt(schema, rel))) {
+          // Written as in lading.yaml: an override says what to do with the list.
+          problems.error('INVALID_TYPE', path, `expected a map of edits, got a list: write {add: [...]}, {remove: [...]} or {set: [...]} (the whole list)${keysAt(schema, rel).includes('replace') ? ', or {replace: [...]}' : ''}`);
+        } else problems.error('INVALID_TYPE', path, `expected ${EXPECTED[issue.expected ?? ''] ?? issue.expected}, got ${describeValue(found)}`);
         return;
       case 'invalid_union':
         if (found === undefined) problems.error('REQUIRED', path, 'required field is missing');

@@ -83,7 +83,7 @@ test('every validation problem at once, each with file:line:col and field path',
   assert.equal(err.code, 'CONFIG_INVALID');
   assert.deepEqual(err.problems.map(formatProblem), [
     'lading.yaml:3:3 project.vendr: unknown key "vendr" (did you mean "vendor"?)',
-    'lading.yaml:4:24 architectures[1]: expected one of amd64, arm64, armel, armhf, i386, mips64el, ppc64el, riscv64, s390x, got the string "arm46"',
+    'lading.yaml:4:24 architectures[1]: expected one of amd64, arm64, armel, armhf, i386, mips64el, ppc64el, riscv64, s390x, got the string "arm46" (did you mean "arm64"?)',
     'lading.yaml:11:17 images.nova-base.users[1].name: user nova is already defined by users[0] (lading.yaml:10)',
     'lading.yaml:12:33 images.nova-base.users[2].uid: uid 64060 is already used by user nova',
     'lading.yaml:14:11 images.nova-api.from: unknown image "nova-bse" (did you mean "nova-base"?)',
@@ -721,4 +721,25 @@ test('a broken entry of a keyed list (invalid name, missing uid) hides none of t
       'lading.yaml:17:9 images.a.run[4].name: required field is missing',
     ],
   );
+});
+
+test('unknown keys suggest swapped-letter typos and lading\'s names for Dockerfile and Compose keys', () => {
+  assert.deepEqual(
+    problems(family('  a:\n    form: scratch\n    expose: ["80"]\n    working_dir: /srv\n    environment: {A: b}\n')).map((l) => l.replace(/^lading\.yaml:\d+:\d+ /, '')),
+    [
+      'images.a.form: unknown key "form" (did you mean "from"?)',
+      'images.a.from: required field is missing',
+      'images.a.expose: unknown key "expose" (did you mean "ports"?)',
+      'images.a.working_dir: unknown key "working_dir" (did you mean "workdir"?)',
+      'images.a.environment: unknown key "environment" (did you mean "env"?)',
+    ],
+  );
+});
+
+test('an override that writes a list where it edits one says how to write the edit', () => {
+  const site: ConfigText = { file: 'site.yaml', text: 'images:\n  a:\n    packages: [curl]\n    run: [{name: x, script: "true"}]\n' };
+  assert.deepEqual(problems(family('  a:\n    from: scratch\n'), [site]), [
+    'site.yaml:3:15 images.a.packages: expected a map of edits, got a list: write {add: [...]}, {remove: [...]} or {set: [...]} (the whole list)',
+    'site.yaml:4:10 images.a.run: expected a map of edits, got a list: write {add: [...]}, {remove: [...]} or {set: [...]} (the whole list), or {replace: [...]}',
+  ]);
 });
