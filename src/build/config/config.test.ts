@@ -743,3 +743,15 @@ test('an override that writes a list where it edits one says how to write the ed
     'site.yaml:4:10 images.a.run: expected a map of edits, got a list: write {add: [...]}, {remove: [...]} or {set: [...]} (the whole list), or {replace: [...]}',
   ]);
 });
+
+test('name:ARCH is requested on that architecture only; on one the image is not built for, it is a warning', () => {
+  const config = family('  a:\n    from: scratch\n    packages: ["curl:arm64", bash]\n  b:\n    from: scratch\n    architectures: [amd64]\n    packages: ["hello:arm64", "dash:amd64"]\n  c:\n    from: scratch\n    packages: {amd64: ["curl:arm64"]}\n');
+  const r = parseFamily({ config, hostArchitecture: 'amd64' });
+  assert.deepEqual(r.problems.map(formatProblem), [
+    'lading.yaml:11:16 images.b.packages[0]: warning: image b is not built for arm64; hello:arm64 is ignored',
+    'lading.yaml:14:24 images.c.packages.amd64[0]: warning: curl:arm64 is listed for amd64, but :arm64 asks for it only on arm64; it is ignored',
+  ]);
+  assert.deepEqual(r.family?.images.a?.packages, { amd64: ['bash'], arm64: ['bash', 'curl:arm64'] });
+  assert.deepEqual(r.family?.images.b?.packages, { amd64: ['dash:amd64'] });
+  assert.deepEqual(r.family?.images.c?.packages, { amd64: [], arm64: [] });
+});

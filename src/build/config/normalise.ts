@@ -382,6 +382,14 @@ function parseMode(value: string | number | undefined, path: FieldPath, sources:
   return undefined;
 }
 
+/** The architecture of a `name:ARCH` request, undefined for plain names, `:any` and `:native`. */
+function onlyArchitecture(request: string): string | undefined {
+  const head = request.split(/[=/\s(]/)[0] ?? '';
+  const i = head.indexOf(':');
+  const arch = i < 0 ? undefined : head.slice(i + 1);
+  return arch === undefined || arch === 'any' || arch === 'native' ? undefined : arch;
+}
+
 function parseOwner(value: string | undefined): { user: IdRef; group: IdRef } {
   if (value === undefined) return { user: 0, group: 0 };
   const [u = '0', g] = value.split(':');
@@ -514,11 +522,22 @@ function normaliseImage(
     for (const key of ['all', arch]) {
       for (const [pkg, o] of img.packages.byKey.get(key) ?? []) {
         if (key === 'all' && img.packages.minus.get(arch)?.has(pkg)) continue;
+        // `name:ARCH` is requested only when that architecture is resolved (docs/apt.md).
+        const only = onlyArchitecture(pkg);
+        if (only !== undefined && only !== arch) continue;
         set.add(pkg);
         if (!origins.has(pkg)) origins.set(pkg, o);
       }
     }
     packages[arch] = [...set].sort();
+  }
+  for (const [key, m] of img.packages.byKey) {
+    for (const [pkg, o] of m) {
+      const only = onlyArchitecture(pkg);
+      if (only === undefined) continue;
+      if (!architectures.includes(only)) problems.warning('INVALID_VALUE', o.path, `image ${name} is not built for ${only}; ${pkg} is ignored`);
+      else if (key !== 'all' && key !== only) problems.warning('INVALID_VALUE', o.path, `${pkg} is listed for ${key}, but :${only} asks for it only on ${only}; it is ignored`);
+    }
   }
 
   if (img.noEssential === true && base.kind !== 'scratch') {
