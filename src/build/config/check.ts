@@ -2,7 +2,7 @@
 // "did you mean", wrong types naming what was found, union errors narrowed to the branch that
 // matches the value's shape.
 import type { z } from 'zod';
-import { suggestion, type FieldPath, type ProblemList } from './problems.js';
+import { pathKey, suggestion, type FieldPath, type ProblemList } from './problems.js';
 
 interface Issue {
   code: string;
@@ -229,16 +229,31 @@ export function parseTolerant<T extends z.ZodType>(
     placeholders?: Readonly<Record<string, unknown>>;
     /** A stand-in for a broken item of the list at `list` (its problems already reported), or undefined to drop the list. */
     itemPlaceholder?: (list: FieldPath, index: number) => unknown;
+    /** A stand-in for one required field (its problems already reported), so the map holding it is kept. */
+    fieldPlaceholder?: (path: FieldPath) => unknown;
   } = {},
 ): TolerantParse<z.infer<T>> {
   const current = structuredClone(value);
   const dropped: FieldPath[] = [];
   const placed = new Set<string>();
+  const placedFields = new Set<string>();
   for (let round = 0; round < 16; round++) {
     const check = checkSchema(schema, current, round === 0 ? problems : undefined);
     if (check.data !== undefined) return { data: check.data, dropped };
     let progress = false;
     for (const f of check.failed) {
+      // A broken or missing required field that has a stand-in (a list item's name, a map's
+      // status) takes it alone: the item's or map's other fields are still checked, in this run.
+      const fieldStand = fieldStandIn(options, f.path);
+      const fieldHolder = itemAt(current, f.path.slice(0, -1));
+      const leaf = f.path[f.path.length - 1];
+      if (fieldStand !== undefined && typeof leaf === 'string' && fieldHolder !== null && typeof fieldHolder === 'object' && !Array.isArray(fieldHolder) && !placedFields.has(pathKey(f.path))) {
+        (fieldHolder as Record<string, unknown>)[leaf] = structuredClone(fieldStand);
+        placedFields.add(pathKey(f.path));
+        dropped.push([...f.path]);
+        progress = true;
+        continue;
+      }
       // A required field missing in a top-level map with a placeholder (project.name): fill in
       // that field alone, so the map's other fields are still checked.
       const [top, field] = f.path;
@@ -290,6 +305,17 @@ export function parseTolerant<T extends z.ZodType>(
     if (!progress) return { data: undefined, dropped };
   }
   return { data: undefined, dropped };
+}
+
+/** The stand-in for the field at `path`: fieldPlaceholder's, else that field of its list item's stand-in. */
+function fieldStandIn(options: { itemPlaceholder?: (list: FieldPath, index: number) => unknown; fieldPlaceholder?: (path: FieldPath) => unknown }, path: FieldPath): unknown {
+  const own = options.fieldPlaceholder?.(path);
+  if (own !== undefined) return own;
+  const index = path[path.length - 2];
+  const field = path[path.length - 1];
+  if (typeof index !== 'number' || typeof field !== 'string' || !options.itemPlaceholder) return undefined;
+  const item = options.itemPlaceholder(path.slice(0, -2), index);
+  return item !== null && typeof item === 'object' && Object.hasOwn(item, field) ? (item as Record<string, unknown>)[field] : undefined;
 }
 
 function itemAt(root: unknown, path: FieldPath): unknown {

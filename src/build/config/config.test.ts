@@ -755,3 +755,15 @@ test('name:ARCH is requested on that architecture only; on one the image is not 
   assert.deepEqual(r.family?.images.b?.packages, { amd64: ['dash:amd64'] });
   assert.deepEqual(r.family?.images.c?.packages, { amd64: [], arm64: [] });
 });
+
+test('a broken required field takes a stand-in alone: the other fields of its step or map are checked in the same run', () => {
+  const config = family('  a:\n    from: scratch\n    run:\n      - {name: "bad name", script: "", workdir: /proc}\n');
+  const text = config.text.replace('project:\n  name: t\n', 'project:\n  name: t\n  support: {status: maybe, until: 2027-02-30}\n');
+  assert.deepEqual(problems({ ...config, text }).map((l) => l.replace(/^lading\.yaml:\d+:\d+ /, '')), [
+    'project.support.status: expected one of supported, best-effort, experimental, deprecated, unsupported, got the string "maybe"',
+    'project.support.until: "2027-02-30" is not a calendar date',
+    'images.a.run[0].name: expected letters, digits, . _ - (starting with a letter or digit), got the string "bad name"',
+    'images.a.run[0].script: run step: the script is empty',
+    'images.a.run[0].workdir: "/proc" is in /proc, which the runtime mounts over during a step',
+  ]);
+});

@@ -9,7 +9,7 @@ import { BuildError } from '../errors.js';
 import { parseTolerant } from './check.js';
 import { normalise, type ContextEntryKind, type NormaliseOptions } from './normalise.js';
 import { applyOverride, toMerged, type MergedFamily, type PackageOrigin } from './override.js';
-import { formatProblem, ProblemList, sortProblems, type FieldPath, type Problem, type SourceMap } from './problems.js';
+import { formatProblem, ProblemList, sortProblems, STAND_IN_PREFIX, type FieldPath, type Problem, type SourceMap } from './problems.js';
 import type { DebianArch, FamilyConfig } from './types.js';
 import { WrittenFamilySchema, WrittenOverrideSchema } from './written.js';
 import { parseYaml } from './yaml.js';
@@ -44,13 +44,18 @@ export interface ParsedFamily {
 // Stand-ins for a missing or broken `project:` or `images:`, so one run still reports the rest.
 const FAMILY_PLACEHOLDERS = { project: { name: 'unnamed' }, images: {} };
 
+/** Stand-ins for required fields of optional maps, so a map with one broken field is still checked. */
+function familyFieldPlaceholder(path: FieldPath): unknown {
+  return path.length === 3 && path[0] === 'project' && path[1] === 'support' && path[2] === 'status' ? 'supported' : undefined;
+}
+
 /**
  * Stand-ins for a broken entry of an image's keyed lists (a step whose name is invalid, a user
  * without a uid): the list's other entries are still checked. Names and ids no real entry uses.
  */
 function imageListPlaceholder(list: FieldPath, index: number): unknown {
   if (list.length !== 3 || list[0] !== 'images') return undefined;
-  const name = `lading-unreadable-${index}`;
+  const name = `${STAND_IN_PREFIX}${index}`;
   const id = 2 ** 31 - 1 - index;
   switch (list[2]) {
     case 'run':
@@ -78,7 +83,7 @@ function mergeFamily(
   problems.push(...base.problems);
   if (base.truncated) return undefined;
   const baseList = new ProblemList(base.sources);
-  const parsed = base.value === undefined && base.problems.length === 0 ? undefined : parseTolerant(WrittenFamilySchema, base.value ?? {}, baseList, { placeholders: FAMILY_PLACEHOLDERS, itemPlaceholder: imageListPlaceholder });
+  const parsed = base.value === undefined && base.problems.length === 0 ? undefined : parseTolerant(WrittenFamilySchema, base.value ?? {}, baseList, { placeholders: FAMILY_PLACEHOLDERS, itemPlaceholder: imageListPlaceholder, fieldPlaceholder: familyFieldPlaceholder });
   if (base.value === undefined && base.problems.length === 0) {
     problems.push({ file: options.config.file, line: 1, col: 1, code: 'REQUIRED', severity: 'error', path: [], message: 'the file is empty (a family needs project: and images:)' });
   }

@@ -5,7 +5,7 @@ import { parseSourceTexts, type AptSource, type ParsedSources, type SourcesText 
 import { parseImageReference } from '../../oci/index.js';
 import { standardMounts } from '../../runtime/index.js';
 import { isWithin, type Digest } from '../../core/index.js';
-import { pathKey, suggestion, type FieldPath, type ProblemList, type SourceMap } from './problems.js';
+import { pathKey, stepLabel, suggestion, type FieldPath, type ProblemList, type SourceMap } from './problems.js';
 import type { MergedFamily, MergedImage, PackageOrigin } from './override.js';
 import type {
   AptSourceEntry,
@@ -670,10 +670,10 @@ function normaliseImage(
     }
     stepNames.set(s.name, formatRel(p, at, sources));
     if ((s.script === undefined) === (s.args === undefined)) {
-      problems.error(s.script === undefined ? 'REQUIRED' : 'INVALID_VALUE', p, `run step ${JSON.stringify(s.name)} needs exactly one of script and args`);
+      problems.error(s.script === undefined ? 'REQUIRED' : 'INVALID_VALUE', p, `${stepLabel(s.name)} needs exactly one of script and args`);
       return;
     }
-    if (s.script !== undefined && s.script.trim() === '') problems.error('INVALID_VALUE', [...p, 'script'], `run step ${JSON.stringify(s.name)}: the script is empty`);
+    if (s.script !== undefined && s.script.trim() === '') problems.error('INVALID_VALUE', [...p, 'script'], `${stepLabel(s.name)}: the script is empty`);
     // No program can take a NUL byte in an argument (execve ends the string there).
     if (s.script?.includes('\0')) problems.error('INVALID_VALUE', [...p, 'script'], 'must not contain a NUL byte');
     (s.args ?? []).forEach((a, j) => {

@@ -100,6 +100,14 @@ function distance(a: string, b: string): number {
   return prev[b.length] ?? 0;
 }
 
+/** Names of stand-ins for broken list entries (their problems already reported); no real entry has one. */
+export const STAND_IN_PREFIX = 'lading-unreadable-';
+
+/** `run step "name"`, or just `run step` when the name is a stand-in for a broken one. */
+export function stepLabel(name: string): string {
+  return name.startsWith(STAND_IN_PREFIX) ? 'run step' : `run step ${JSON.stringify(name)}`;
+}
+
 /** The closest candidate to a misspelt name, when it is close enough to be a likely typo. */
 export function didYouMean(name: string, candidates: Iterable<string>): string | undefined {
   let best: string | undefined;
