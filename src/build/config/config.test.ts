@@ -767,3 +767,17 @@ test('a broken required field takes a stand-in alone: the other fields of its st
     'images.a.run[0].workdir: "/proc" is in /proc, which the runtime mounts over during a step',
   ]);
 });
+
+test('a config that is not UTF-8 text, holds NUL bytes or never ends is refused when read, naming the file', async (t) => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'lading-read-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'latin1.yaml'), Buffer.from('project: {name: caf\xe9}\n', 'latin1'));
+  writeFileSync(join(dir, 'nul.yaml'), 'project: {name: t}\n\0\n');
+  const load = (configPath: string) => loadFamily({ configPath, cwd: dir, hostArchitecture: 'amd64' });
+  await assert.rejects(load('latin1.yaml'), { code: 'CONFIG_READ', message: 'reading latin1.yaml: not UTF-8 text (a config is a UTF-8 YAML file)' });
+  await assert.rejects(load('nul.yaml'), { code: 'CONFIG_READ', message: 'reading nul.yaml: holds a NUL byte, so it is not a text file' });
+  await assert.rejects(load('/dev/zero'), { code: 'CONFIG_READ', message: 'reading /dev/zero: larger than 16 MiB, which no config is' });
+});

@@ -1,7 +1,7 @@
 // Entry points for reading a family: parseFamily (pure: texts in, FamilyConfig + problems out)
 // and loadFamily (reads lading.yaml, the overrides and the build context from disk).
 import { existsSync } from 'node:fs';
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { open, realpath, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { errnoCode, fsReason, isWithin, throwIfAborted } from '../../core/index.js';
 import { hostArchitecture } from '../../debian/index.js';
@@ -163,16 +163,44 @@ export interface LoadedFamily {
   readonly configPath: string;
 }
 
+/** No config comes near this; a device or a mistaken path (/dev/zero) must not be read forever. */
+const MAX_CONFIG_BYTES = 16 << 20;
+
 async function readText(path: string, display: string, signal?: AbortSignal): Promise<string> {
+  let data: Buffer;
   try {
-    return await readFile(path, { encoding: 'utf8', ...(signal ? { signal } : {}) });
+    const fh = await open(path, 'r');
+    try {
+      const chunks: Buffer[] = [];
+      let total = 0;
+      for (;;) {
+        throwIfAborted(signal, `reading ${display}`);
+        const { bytesRead, buffer } = await fh.read({ buffer: Buffer.alloc(1 << 20) });
+        if (bytesRead === 0) break;
+        chunks.push(buffer.subarray(0, bytesRead));
+        total += bytesRead;
+        if (total > MAX_CONFIG_BYTES) throw new BuildError('CONFIG_READ', `reading ${display}: larger than ${MAX_CONFIG_BYTES >> 20} MiB, which no config is`);
+      }
+      data = Buffer.concat(chunks);
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
+    if (err instanceof BuildError) throw err;
     const code = errnoCode(err);
     if (code === 'ENOENT') {
       throw new BuildError('CONFIG_READ', `reading ${display}: no such file`, display.endsWith('lading.yaml') ? { hint: 'run lading in the directory holding lading.yaml, or pass --file PATH' } : {});
     }
     throw new BuildError('CONFIG_READ', `reading ${display}: ${fsReason(err)}`);
   }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(data);
+  } catch {
+    throw new BuildError('CONFIG_READ', `reading ${display}: not UTF-8 text (a config is a UTF-8 YAML file)`);
+  }
+  if (text.includes('\0')) throw new BuildError('CONFIG_READ', `reading ${display}: holds a NUL byte, so it is not a text file`);
+  return text;
 }
 
 /** Where `files:` sources were looked for, for a config that names missing ones. */
