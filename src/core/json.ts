@@ -53,6 +53,17 @@ export function parseJson(data: Uint8Array | string, what: string, maxBytes = 64
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    throw new CoreError('JSON_INVALID', `${what}: invalid JSON: ${(err as Error).message}`);
+    throw new CoreError('JSON_INVALID', `${what}: invalid JSON: ${withLine((err as Error).message, text)}`);
   }
+}
+
+/** V8's "at position N" with the line and column people look for (Node 20 gives only the offset). */
+function withLine(message: string, text: string): string {
+  const m = /at position (\d+)(?! \(line)/.exec(message);
+  if (!m) return message;
+  const at = Math.min(Number(m[1]), text.length);
+  const before = text.slice(0, at);
+  const line = before.split('\n').length;
+  const col = at - before.lastIndexOf('\n');
+  return message.replace(m[0], `${m[0]} (line ${line}, column ${col})`);
 }

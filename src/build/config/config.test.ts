@@ -781,3 +781,11 @@ test('a config that is not UTF-8 text, holds NUL bytes or never ends is refused 
   await assert.rejects(load('nul.yaml'), { code: 'CONFIG_READ', message: 'reading nul.yaml: holds a NUL byte, so it is not a text file' });
   await assert.rejects(load('/dev/zero'), { code: 'CONFIG_READ', message: 'reading /dev/zero: larger than 16 MiB, which no config is' });
 });
+
+test('a YAML merge key is named as one, not as an unknown field', () => {
+  const p = problems(family('  a: &a\n    from: scratch\n  b:\n    <<: *a\n    cmd: [x]\n'));
+  assert.deepEqual(p.map((l) => l.replace(/^lading\.yaml:\d+:\d+ /, '')), [
+    'images.b.from: required field is missing',
+    'images.b["<<"]: YAML merge keys (<<) are not supported: write the keys out, or give the whole value with an alias (*name)',
+  ]);
+});

@@ -108,6 +108,11 @@ export function parseYaml(text: string, file: string): ParsedYaml {
           continue;
         }
         const key = String(rawKey);
+        if (key === '<<' && keyNode !== null && isScalar(keyNode) && keyNode.type === 'PLAIN') {
+          // YAML 1.1's merge key: in YAML 1.2 just a key, which would read as an unknown field.
+          problems.push({ ...kp, code: 'SYNTAX', severity: 'error', path: [...path, key], message: 'YAML merge keys (<<) are not supported: write the keys out, or give the whole value with an alias (*name)' });
+          continue;
+        }
         if (key === '__proto__') {
           problems.push({ ...kp, code: 'SYNTAX', severity: 'error', path, message: 'the key "__proto__" is not allowed' });
           continue;

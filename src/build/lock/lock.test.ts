@@ -32,7 +32,9 @@ test('lading.lock round-trips to the same bytes, in a stable order', () => {
 });
 
 test('bad lock files are refused naming the file', () => {
-  assert.throws(() => parseFamilyLock('{', 'x/lading.lock'), { code: 'LOCK_INVALID', message: /^x\/lading.lock: invalid JSON/ });
+  assert.throws(() => parseFamilyLock('{', 'x/lading.lock'), { code: 'LOCK_INVALID', message: /^x\/lading.lock: invalid JSON/, hint: 'run `lading lock` to write it again' });
+  // Where it breaks, as a line and column.
+  assert.throws(() => parseFamilyLock('{\n  "lockVersion": 1,\n  "family": "x\n', 'lading.lock'), { message: /at position \d+ \(line 3, column \d+\)/ });
   assert.throws(() => parseFamilyLock('{"lockVersion": 9}', 'lading.lock'), { code: 'LOCK_INVALID', message: 'lading.lock: lock format 9 is not supported (this lading writes 1)' });
   assert.throws(() => parseFamilyLock('{"lockVersion": 1, "family": "x", "configDigest": "md5:1", "sources": [], "architectures": {}}'), {
     code: 'LOCK_INVALID',

@@ -99,7 +99,7 @@ export function parseFamilyLock(text: string | Uint8Array, file = 'lading.lock')
   try {
     raw = parseJson(text, file);
   } catch (err) {
-    throw new BuildError('LOCK_INVALID', (err as Error).message, { cause: err });
+    throw new BuildError('LOCK_INVALID', (err as Error).message, { cause: err, hint: 'run `lading lock` to write it again' });
   }
   if (raw && typeof raw === 'object' && 'lockVersion' in raw && (raw as { lockVersion: unknown }).lockVersion !== LOCK_VERSION) {
     throw new BuildError('LOCK_INVALID', `${file}: lock format ${JSON.stringify((raw as { lockVersion: unknown }).lockVersion)} is not supported (this lading writes ${LOCK_VERSION})`, {

@@ -57,7 +57,7 @@ export function register(program: Command, ctx: () => CliContext): void {
       // The images below a failed one are skipped, not failed: one warning says so.
       if (defs[b.image]?.ancestors.some((a) => blocked.has(`${a}\u0000${b.arch}`))) continue;
       const below = planned.filter((s) => s.arch === b.arch && defs[s.image]?.ancestors.includes(b.image)).length;
-      c.logger.warn(`${b.message}: \`lading build\` will fail it before fetching its packages${below ? ` and skip the ${below} image(s) below it` : ''}`);
+      c.logger.warn(`${b.message}: \`lading build\` will fail it before fetching its packages${below ? ` and skip the ${below} image(s) below it` : ''} (qemu-user emulation: docs/runtime.md, "Foreign architectures")`);
     }
     output(c, result.plan, () => formatPlan(result.plan));
   });
