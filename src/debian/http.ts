@@ -246,7 +246,8 @@ export async function fetchRevalidated(t: Transport, url: string, what: string, 
   const cached = rec ? await readFile(t.cache.blobPath(rec.sha256)).catch(() => undefined) : undefined;
   if (t.offline) {
     if (rec && cached) return { data: cached, sha256: rec.sha256, from: 'cache' };
-    throw new DebianError('OFFLINE_MISSING', `${what}: not in the cache (${redactUrl(key)}) and --offline is set`, { hint: 'run once without --offline' });
+    const url = redactUrl(key);
+    throw new DebianError('OFFLINE_MISSING', `${what}: not in the cache${what === url ? '' : ` (${url})`} and --offline is set`, { hint: 'run once without --offline' });
   }
   return withRetry(t, what, async () => {
     const headers: Record<string, string> = {};

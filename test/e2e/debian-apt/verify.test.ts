@@ -144,7 +144,7 @@ test('InRelease is revalidated with a conditional request; indexes come from the
   assert.ok(lock.architectures[repo.architecture]!.packages.some((p) => p.name === 'curl'));
   await assert.rejects(
     aptResolve({ packages: ['curl'], noEssential: true, sourcesFiles: [repo.sourcesFile], cacheDir: freshCache(), offline: true }),
-    isDebianError('OFFLINE_MISSING', /InRelease: not in the cache/),
+    isDebianError('OFFLINE_MISSING', /InRelease: not in the cache and --offline is set$/),
   );
 });
 
