@@ -137,7 +137,7 @@ export function resolveFamily(family: FamilyConfig, loaded: LoadedSources, packa
       } catch (err) {
         if (!(err instanceof DebianError)) throw err;
         failed.add(key);
-        problems.push({ file: family.origin.config, line: 0, col: 0, ...(positionOf(packageOrigins, name) ?? {}), path: ['images', name, 'packages'], code: 'INVALID_VALUE', severity: 'error', message: `image ${name}: ${err.message}` });
+        problems.push({ file: family.origin.config, line: 0, col: 0, ...(positionOf(packageOrigins, name, err.message) ?? {}), path: ['images', name, 'packages'], code: 'INVALID_VALUE', severity: 'error', message: `image ${name}: ${err.message}` });
       }
     }
   }
@@ -187,9 +187,19 @@ function restoreReason(p: LockedAptPackage, requested: readonly string[]): Locke
   return { ...p, reason: p.essential ? 'essential' : 'dependency' };
 }
 
-function positionOf(origins: LockFamilyOptions['packageOrigins'], image: string): { file: string; line: number; col: number } | undefined {
-  const first = origins?.get(image)?.values().next().value;
-  return first ? { file: first.file, line: first.line, col: first.col } : undefined;
+/**
+ * Where to point a resolver error of an image: the request of a package the message names (the
+ * last one written, so a package an override added points at the override), else its first.
+ */
+function positionOf(origins: LockFamilyOptions['packageOrigins'], image: string, message: string): { file: string; line: number; col: number } | undefined {
+  const own = [...(origins?.get(image) ?? [])];
+  const named = own.filter(([pkg]) => new RegExp(`(^|[^a-z0-9.+-])${escapeRegExp(pkg.replace(/[:=/\s(].*$/, ''))}($|[^a-z0-9.+-])`).test(message));
+  const at = named.at(-1)?.[1] ?? own[0]?.[1];
+  return at ? { file: at.file, line: at.line, col: at.col } : undefined;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /**

@@ -9,14 +9,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseFamilyLock, type BuildPlan } from '../../../src/build/index.js';
 import { runCli } from '../../helpers/store.js';
-import { startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
+import { cachedDebs, startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
+import { writeDeb } from '../../helpers/deb-writer.js';
 
 let repo: AptRepo;
 let dir: string;
 
 before(async () => {
-  repo = await startAptRepo();
   dir = await mkdtemp(join(tmpdir(), 'lading-lock-'));
+  // A package that cannot sit beside curl, for a conflict an override brings in.
+  const nocurl = writeDeb(dir, 'lading-nocurl_1.0_all.deb', {
+    control: { Package: 'lading-nocurl', Architecture: 'all', Conflicts: 'curl' },
+    data: [{ name: './usr/share/doc/lading-nocurl/', type: 'dir' }],
+  });
+  repo = await startAptRepo({ debs: [...(await cachedDebs()), nocurl] });
   await writeFile(
     join(dir, 'lading.yaml'),
     [
@@ -97,4 +103,11 @@ test('unknown packages are reported at the line (of the config or the override) 
   assert.match(lines[1]!, /^ {2}site\.yaml:3:22 images\.py\.packages\.add\[0\]: unknown package "pyhton3-yaml" \(amd64\): /);
   assert.match(lines[2]!, /^ {2}site\.yaml:5:22 images\.web\.packages\.add\[0\]: unknown package "crul" \(amd64\): /);
   assert.match(lines[3]!, /^ {2}site\.yaml:7:33 addImages\.py-app\.packages\[0\]: unknown package "pyhton3-requests" \(amd64\): /);
+});
+
+test('a conflict an override brings in is reported at the override line that added the package', async () => {
+  await writeFile(join(dir, 'conflict.yaml'), 'images:\n  web:\n    packages: {add: [lading-nocurl]}\n');
+  const r = await run(['lock', '-o', 'conflict.yaml']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /\n {2}conflict\.yaml:3:22 images\.web\.packages: image web: .*lading-nocurl/);
 });
