@@ -1,6 +1,6 @@
 // The lading command line: a command table, one file per command, one error handler.
 import { Command, CommanderError } from 'commander';
-import { describeError, errnoCode, errorChain, fsReason, isBaseError } from '../core/index.js';
+import { describeError, environmentError, errnoCode, errorChain, fsReason, isBaseError } from '../core/index.js';
 import { createContext, type CliContext, type CliIo, type GlobalOptions } from './context.js';
 import { commands } from './commands/index.js';
 
@@ -16,9 +16,6 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, internal: 70 } as const;
 const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
 type HandledSignal = keyof typeof SIGNALS;
 
-// Errors of the machine, not of lading: a full disk, a read-only store, a path that is a file.
-const ENVIRONMENT_ERRNO = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'ENOTDIR', 'EISDIR', 'EMFILE', 'ENFILE', 'EIO', 'ENAMETOOLONG']);
-
 const VERSION = '0.1.0';
 
 /** Builds the commander program; `getContext` is valid inside actions. */
@@ -26,7 +23,7 @@ export function buildProgram(getContext: () => CliContext): Command {
   const program = new Command('lading')
     .description('Build container images from Debian packages without a daemon, reproducibly, and copy them between stores and registries by digest.')
     .version(VERSION)
-    .option('--store <dir>', 'OCI image-layout store (env LADING_STORE)', undefined)
+    .option('--store <dir>', 'OCI image-layout store (env LADING_STORE, default ./.lading/store)', undefined)
     .option('--cache <dir>', 'download cache for apt indexes and .debs (env LADING_CACHE, default $XDG_CACHE_HOME/lading or ~/.cache/lading)', undefined)
     .option('--json', 'print one JSON document on stdout')
     .option('-v, --verbose', 'log debug detail to stderr')
@@ -133,7 +130,7 @@ function reportError(err: unknown, io: CliIo): Failure {
     io.stderr.write(`lading: ${message}\n`);
     return { code: EXIT.failed, json: { code: 'ENOENT', message } };
   }
-  if (sys && ENVIRONMENT_ERRNO.has(sys.code)) {
+  if (sys && environmentError(sys)) {
     const message = `${sys.syscall ?? 'I/O'}${sys.path ? ` ${sys.path}` : ''}: ${fsReason(sys)}${sys.code === 'ENOSPC' || sys.code === 'EDQUOT' ? ' (free some space and run it again)' : ''}`;
     io.stderr.write(`lading: ${message}\n`);
     if (io.env.LADING_DEBUG) io.stderr.write(`${(err as Error).stack ?? ''}\n`);

@@ -84,6 +84,21 @@ export function* errorChain(err: unknown): Generator<object> {
   }
 }
 
+/** Errno codes that are the machine's, not lading's: a full disk, a read-only store, a path that is a file. */
+const ENVIRONMENT_ERRNO = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'ENOTDIR', 'EISDIR', 'EMFILE', 'ENFILE', 'EIO', 'ENAMETOOLONG']);
+
+/**
+ * The first system call failure in an error's chain whose errno is the machine's (see
+ * ENVIRONMENT_ERRNO), so callers report it as such and not as a bug.
+ */
+export function environmentError(err: unknown): (Error & { code: string; syscall?: string; path?: string }) | undefined {
+  for (const cur of errorChain(err)) {
+    const code = errnoCode(cur);
+    if (code !== undefined && typeof (cur as { syscall?: unknown }).syscall === 'string' && ENVIRONMENT_ERRNO.has(code)) return cur as Error & { code: string; syscall?: string; path?: string };
+  }
+  return undefined;
+}
+
 /** Node's errno code of an error (ENOENT, EEXIST, ...) if it has one. */
 export function errnoCode(err: unknown): string | undefined {
   if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {

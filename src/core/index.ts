@@ -1,5 +1,5 @@
 // Public surface of core: errors, digests, JSON, retry, redaction, logging, time, fs and abort helpers.
-export { BaseError, CoreError, isBaseError, describeError, errnoCode, errorChain, fsReason } from './errors.js';
+export { BaseError, CoreError, isBaseError, describeError, environmentError, errnoCode, errorChain, fsReason } from './errors.js';
 export type { CoreErrorCode, ErrorOptions } from './errors.js';
 export { throwIfAborted, sleep, anySignal, withTimeout } from './abort.js';
 export { isDigest, shortDigest, parseDigest, splitDigest, digestOf, digestFile, verifyBytes, Hasher, VerifyingStream } from './digest.js';

@@ -15,7 +15,7 @@ import { BuildError } from '../errors.js';
 import { applyAccounts, clampShadowDates, lookupId } from './accounts.js';
 import { clampMtimes, diffSnapshots, snapshotTree, walkTree } from './diff.js';
 import { fileTriggersFor, mergeDatabase, setAsideDatabase } from './dpkgdb.js';
-import { isTransient } from './family.js';
+import { failureCode, isTransient } from './family.js';
 import { normaliseTree } from './normalise.js';
 import { resolveInRoot } from './paths.js';
 import { ociPlatform } from './platform.js';
@@ -271,6 +271,12 @@ test('retries only for transient failures; platforms of Debian architectures', (
   const full = new BuildError('ASSEMBLE_FAILED', 'x', { cause: Object.assign(new Error('write'), { code: 'ENOSPC', syscall: 'write' }) });
   assert.equal(isTransient(full), false, 'a full disk is not retried');
   assert.equal(isTransient(new BuildError('ROOTFS_FAILED', 'x', { cause: Object.assign(new Error('incorrect data check'), { code: 'Z_DATA_ERROR' }) })), false, 'nor a corrupt blob');
+  // A failed image's code: lading's own, the machine's errno when a system call failed unwrapped
+  // (not a bug), INTERNAL otherwise.
+  assert.deepEqual(failureCode(full), { code: 'ASSEMBLE_FAILED', bug: false });
+  assert.deepEqual(failureCode(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' })), { code: 'ENOSPC', bug: false });
+  assert.deepEqual(failureCode(new TypeError('x is undefined')), { code: 'INTERNAL', bug: true });
+  assert.deepEqual(failureCode(Object.assign(new Error('lookup'), { code: 'ENOENT', syscall: 'open' })), { code: 'INTERNAL', bug: true }, 'a missing file lading expected is its own fault');
   assert.deepEqual(ociPlatform('arm64'), { architecture: 'arm64', os: 'linux', variant: 'v8' });
   assert.deepEqual(ociPlatform('ppc64el'), { architecture: 'ppc64le', os: 'linux' });
 });

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createLimiter, describeError, epochToRfc3339, errnoCode, errorChain, isBaseError, isProcessAlive, nullLogger, processTag, systemClock, withFileLock, type Clock, type Logger } from '../../core/index.js';
+import { createLimiter, describeError, environmentError, epochToRfc3339, errnoCode, errorChain, isBaseError, isProcessAlive, nullLogger, processTag, systemClock, withFileLock, type Clock, type Logger } from '../../core/index.js';
 import { openLayout, STATE_DIR, type LayoutStore } from '../../layout/index.js';
 import {
   assembleIndex,
@@ -143,6 +143,16 @@ const NOT_TRANSIENT = new Set<string>([
   'ENOSPC', 'EDQUOT', 'EROFS', 'Z_DATA_ERROR', 'Z_BUF_ERROR',
 ]);
 const TRANSIENT = new Set<string>(['FETCH_FAILED', 'CREATE_FAILED', 'IO', 'ROOTFS_FAILED', 'ASSEMBLE_FAILED']);
+
+/**
+ * The code of a failed image: lading's own; the errno of the machine's failure (a full disk, a
+ * read-only store) that reached the builder unwrapped; else INTERNAL, a bug.
+ */
+export function failureCode(err: unknown): { code: string; bug: boolean } {
+  if (isBaseError(err)) return { code: err.code, bug: false };
+  const machine = environmentError(err);
+  return machine ? { code: machine.code, bug: false } : { code: 'INTERNAL', bug: true };
+}
 
 /** A failure worth another attempt: network, runtime start, I/O; never a script's own exit status. */
 export function isTransient(err: unknown): boolean {
@@ -475,9 +485,9 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
             emit({ type: 'retry', image: step.image, arch: step.arch, attempt: n + 1, reason });
             continue;
           }
-          const code = isBaseError(err) ? err.code : 'INTERNAL';
-          summary.failed.push({ image: step.image, arch: step.arch, code, reason: isBaseError(err) ? reason : `internal error: ${reason}`, log, attempts: n });
-          if (!isBaseError(err)) logger.error(`${step.image} (${step.arch}): internal error`, { stack: (err as Error)?.stack });
+          const { code, bug } = failureCode(err);
+          summary.failed.push({ image: step.image, arch: step.arch, code, reason: bug ? `internal error: ${reason}` : reason, log, attempts: n });
+          if (bug) logger.error(`${step.image} (${step.arch}): internal error`, { stack: (err as Error)?.stack });
           emit({ type: 'finished', image: step.image, arch: step.arch, outcome: 'failed', detail: reason });
           return { kind: 'failed' };
         }
