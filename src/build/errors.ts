@@ -17,7 +17,6 @@ export type BuildErrorCode =
   | 'LOCK_STALE' // lading.yaml changed since lading.lock was written
   | 'PLAN_INPUT_MISSING' // the planner was not given a file digest it needs
   | 'RECORD_INVALID' // a build record in the store is malformed
-  | 'STORE_INVALID' // the store path is not a directory
   | 'PACKAGE_UNKNOWN' // lock time: a package of the config is not in the indexes
   | 'UNRESOLVABLE' // lock time: the resolver cannot satisfy an image's packages
   // --- builder (H8) ---
@@ -33,7 +32,6 @@ export type BuildErrorCode =
   | 'ROOTFS_FAILED' // mounting, materialising or diffing a root filesystem failed
   | 'FILE_NAME_INVALID' // a file name in the image is not UTF-8, which layers cannot carry
   | 'ASSEMBLE_FAILED' // the layer, config or manifest could not be written to the store
-  | 'BUILD_FAILED' // one or more images failed (the summary names them)
   | 'NEEDS_ROOT' // building runs containers, mounts overlays and restores file owners: root only
   | 'ABORTED'; // the build was interrupted
 

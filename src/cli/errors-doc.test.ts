@@ -1,5 +1,6 @@
 // docs/errors.md lists every error code a user can see: each code of every module's
-// `XxxErrorCode` union (and the registry's spec codes), and none that no longer exists.
+// `XxxErrorCode` union (and the registry's spec codes, and a build summary's skip codes), and
+// none that no longer exists.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
@@ -23,7 +24,7 @@ test('docs/errors.md lists every error code of every module, and no code that is
   for (const file of await sourceFiles(join(root, 'src'))) {
     const text = await readFile(file, 'utf8');
     const area = file.slice(join(root, 'src').length + 1).split('/')[0] as string;
-    const bodies = [...text.matchAll(/export type \w+ErrorCode =([\s\S]*?'[A-Z_]+'\s*;)/g), ...text.matchAll(/SPEC_ERROR_CODES = \[([\s\S]*?)\]/g)].map((m) => m[1] as string);
+    const bodies = [...text.matchAll(/export type \w+ErrorCode =([\s\S]*?'[A-Z_]+'\s*;)/g), ...text.matchAll(/(?:SPEC_ERROR_CODES|SKIP_CODES) = \[([\s\S]*?)\]/g)].map((m) => m[1] as string);
     for (const body of bodies) {
       // Comments may quote other words in capitals: only quoted literals count.
       for (const m of body.replace(/\/\/.*$|\/\*[\s\S]*?\*\//gm, '').matchAll(/'([A-Z_]+)'/g)) {

@@ -173,7 +173,8 @@ async function open(t: Transport, rawUrl: string, headers: Record<string, string
   } catch (err) {
     if (t.signal?.aborted) throw err;
     const reason = describeCause(err);
-    throw new FetchFailure(`${what}: cannot reach ${redactUrl(clean)}: ${reason}`, { network: true, cause: err });
+    const url = redactUrl(clean);
+    throw new FetchFailure(`${what}: cannot reach ${what === url ? 'it' : url}: ${reason}`, { network: true, cause: err });
   }
 }
 

@@ -28,7 +28,7 @@ test('build records: written atomically, read back only while their image is in 
   assert.deepEqual(await readBuildRecords({ storePath: store, family: 'demo' }), { records: [], previous: [] });
   // A store path that is a file is named as the store, not as a records directory.
   await writeFile(join(store, 'a-file'), 'not a store\n');
-  await assert.rejects(readBuildRecords({ storePath: join(store, 'a-file'), family: 'demo' }), { code: 'STORE_INVALID', message: `oci:${join(store, 'a-file')}: not a directory` });
+  await assert.rejects(readBuildRecords({ storePath: join(store, 'a-file'), family: 'demo' }), { code: 'NOT_A_LAYOUT', message: `oci:${join(store, 'a-file')}: not a directory` });
   // One that does not exist yet is an empty store.
   assert.deepEqual(await readBuildRecords({ storePath: join(store, 'new'), family: 'demo' }), { records: [], previous: [] });
   const a1 = record('base', 'a', '1', '2026-11-01T00:00:00Z');

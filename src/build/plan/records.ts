@@ -4,7 +4,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicWriteFile, describeError, errnoCode, fsReason, parseJson, prettyJson, splitDigest, throwIfAborted, type Digest, type Logger } from '../../core/index.js';
-import { STATE_DIR } from '../../layout/index.js';
+import { LayoutError, STATE_DIR } from '../../layout/index.js';
 import { BuildError } from '../errors.js';
 import type { StoreState } from './plan.js';
 import { BuildRecordSchema, type BuildRecord } from './schema.js';
@@ -134,11 +134,12 @@ export interface ReadRecordsOptions {
  */
 export async function readBuildRecords(options: ReadRecordsOptions): Promise<StoreState> {
   // A store path that is a file would otherwise fail below as a records directory that is not one.
+  // Worded and coded as the layout module says it (`store ls`).
   const st = await stat(options.storePath).catch((err: unknown) => {
     if (errnoCode(err) === 'ENOENT') return undefined;
-    throw new BuildError('STORE_INVALID', `oci:${options.storePath}: ${fsReason(err)}`, { cause: err });
+    throw new LayoutError('NOT_A_LAYOUT', `oci:${options.storePath}: ${fsReason(err)}`, { cause: err });
   });
-  if (st && !st.isDirectory()) throw new BuildError('STORE_INVALID', `oci:${options.storePath}: not a directory`, { hint: 'point --store (or LADING_STORE) at a directory' });
+  if (st && !st.isDirectory()) throw new LayoutError('NOT_A_LAYOUT', `oci:${options.storePath}: not a directory`, { hint: 'point --store (or LADING_STORE) at a directory' });
   const paths = recordPaths(options.storePath);
   const unreadable = (path: string, err: unknown) => {
     let reason = describeError(err);

@@ -20,7 +20,7 @@ export function addRegistryOptions(cmd: Command): Command {
     .option('--creds <user:password>', 'credentials for the registries (else env LADING_REGISTRY_USER/LADING_REGISTRY_PASSWORD, auth files, credential helpers)')
     .option('--authfile <file>', 'read credentials only from this auth file (podman auth.json or docker config.json format; env REGISTRY_AUTH_FILE)')
     .option('--plain-http', 'speak plain HTTP to every registry (loopback registries always get plain HTTP)')
-    .option('--insecure <host>', 'speak plain HTTP to this registry host[:port] (repeatable)', collect, [])
+    .option('--insecure <host>', 'speak plain HTTP to this registry host[:port] (repeatable)', collect)
     .option('--retries <n>', 'retries per request on network errors and HTTP 408, 429, 499, 500-504 and 522', '4')
     .option('--max-per-host <n>', 'requests in flight per registry host', '6');
 }
