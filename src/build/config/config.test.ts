@@ -789,3 +789,12 @@ test('a YAML merge key is named as one, not as an unknown field', () => {
     'images.b["<<"]: YAML merge keys (<<) are not supported: write the keys out, or give the whole value with an alias (*name)',
   ]);
 });
+
+test('an architecture listed twice is a warning; a healthcheck of blanks is no command', () => {
+  const config = family('  a:\n    from: scratch\n    architectures: [arm64, arm64]\n    healthcheck: {test: "   "}\n').text.replace('architectures: [amd64, arm64]', 'architectures: [amd64, arm64, amd64]');
+  assert.deepEqual(problems({ file: 'lading.yaml', text: config }).map((l) => l.replace(/^lading\.yaml:\d+:\d+ /, '')), [
+    'architectures[2]: warning: amd64 is listed twice (also at [0])',
+    'images.a.architectures[1]: warning: arm64 is listed twice (also at [0])',
+    'images.a.healthcheck.test: the command is empty, got the string "   "',
+  ]);
+});

@@ -195,6 +195,7 @@ export function normalise(merged: MergedFamily, sources: SourceMap, problems: Pr
   }
 
   const architectures = [...new Set(merged.architectures ?? [options.hostArchitecture])].sort();
+  warnRepeated(merged.architectures ?? [], ['architectures'], problems);
   const compression =
     merged.compression === undefined
       ? { algorithm: 'gzip' as const }
@@ -382,6 +383,14 @@ function parseMode(value: string | number | undefined, path: FieldPath, sources:
   return undefined;
 }
 
+/** A value listed twice in a list that is a set (architectures): a warning at the second. */
+function warnRepeated(values: readonly string[], path: FieldPath, problems: ProblemList): void {
+  values.forEach((v, i) => {
+    const first = values.indexOf(v);
+    if (first < i) problems.warning('INVALID_VALUE', [...path, i], `${v} is listed twice (also at [${first}])`);
+  });
+}
+
 /** The architecture of a `name:ARCH` request, undefined for plain names, `:any` and `:native`. */
 function onlyArchitecture(request: string): string | undefined {
   const head = request.split(/[=/\s(]/)[0] ?? '';
@@ -499,6 +508,7 @@ function normaliseImage(
   let architectures = [...(parent?.architectures ?? familyArchs)];
   if (img.architectures) {
     const chosen: string[] = [];
+    warnRepeated(img.architectures, [...at, 'architectures'], problems);
     img.architectures.forEach((a, i) => {
       if (!familyArchs.includes(a)) problems.error('INVALID_VALUE', [...at, 'architectures', i], `${a} is not one of the family's architectures (${familyArchs.join(', ')})`);
       else if (parent && !parent.architectures.includes(a)) {

@@ -166,7 +166,7 @@ const RunStep = z.strictObject({
 }).meta(ONE_COMMAND);
 
 const Healthcheck = z.strictObject({
-  test: z.union([z.array(z.string()).min(1), z.string().min(1)], { error: 'expected a command as a list or a string' }).describe('Command as a list (exec form) or a string (run by /bin/sh -c).'),
+  test: z.union([z.array(z.string()).min(1), z.string().regex(/\S/, { error: 'the command is empty' })], { error: 'expected a command as a list or a string' }).describe('Command as a list (exec form) or a string (run by /bin/sh -c).'),
   interval: Duration.optional(),
   timeout: Duration.optional(),
   startPeriod: Duration.optional(),
