@@ -81,8 +81,7 @@ export function sortProblems(problems: readonly Problem[], fileOrder: readonly s
   );
 }
 
-/** Levenshtein distance, small strings only (names, keys). */
-/** Edit distance where swapping two neighbouring letters counts once ("form" -> "from"). */
+/** Edit distance where swapping two neighbouring letters counts once ("form" -> "from"); small strings only. */
 function distance(a: string, b: string): number {
   // Optimal string alignment: Levenshtein plus adjacent transpositions (rows i-2, i-1, i).
   let before: number[] = [];
