@@ -616,7 +616,7 @@ test('a zero or huge duration gets one message; a second YAML document is named 
   // A duplicate key under an anchor is one problem, not one per alias.
   const aliased = ['  a: {from: scratch, env: &e {A: 1, A: 2}}', '  b: {from: scratch, env: *e}', '  c: {from: scratch, env: *e}', ''].join('\n');
   assert.deepEqual(problems(family(aliased)), ['lading.yaml:5:37 images.a.env.A: duplicate key (each key may appear once in a map)']);
-  assert.deepEqual(problems({ file: 'lading.yaml', text: 'project: {name: p}\nimages: {}\n---\nfoo: 1\n' }), [
+  assert.deepEqual(problems({ file: 'lading.yaml', text: 'project: {name: p}\nimages: {a: {from: scratch}}\n---\nfoo: 1\n' }), [
     'lading.yaml:3:1 (document): a second YAML document (after ---): a config file holds one document',
   ]);
 });
@@ -796,5 +796,12 @@ test('an architecture listed twice is a warning; a healthcheck of blanks is no c
     'architectures[2]: warning: amd64 is listed twice (also at [0])',
     'images.a.architectures[1]: warning: arm64 is listed twice (also at [0])',
     'images.a.healthcheck.test: the command is empty, got the string "   "',
+  ]);
+});
+
+test('a family without images and an empty override are warnings', () => {
+  assert.deepEqual(problems({ file: 'lading.yaml', text: 'project: {name: t}\nimages: {}\n' }, [{ file: 'site.yaml', text: '# nothing yet\n' }]), [
+    'lading.yaml:2:9 images: warning: the family has no images: lock, plan and build have nothing to do',
+    'site.yaml:1:1 (document): warning: the override is empty: it changes nothing',
   ]);
 });

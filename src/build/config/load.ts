@@ -98,6 +98,9 @@ function mergeFamily(
   for (const o of options.overrides ?? []) {
     const doc = parseYaml(o.text, o.file);
     problems.push(...doc.problems);
+    if (!doc.truncated && doc.problems.length === 0 && (doc.value === undefined || doc.value === null)) {
+      problems.push({ file: o.file, line: 1, col: 1, code: 'INVALID_VALUE', severity: 'warning', path: [], message: 'the override is empty: it changes nothing' });
+    }
     if (doc.truncated || doc.value === undefined || doc.value === null) continue;
     const list = new ProblemList(doc.sources);
     const patch = parseTolerant(WrittenOverrideSchema, doc.value, list);

@@ -206,6 +206,8 @@ export function normalise(merged: MergedFamily, sources: SourceMap, problems: Pr
 
   // --- the image graph ---
   const names = Object.keys(merged.images).sort();
+  // (A missing `images:` is already an error; its stand-in's problems are suppressed.)
+  if (names.length === 0) problems.warning('INVALID_VALUE', ['images'], 'the family has no images: lock, plan and build have nothing to do');
   for (const name of names) {
     if (!/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/.test(name)) {
       problems.keyError('INVALID_VALUE', ['images', name], `image name ${JSON.stringify(name)}: expected lower-case letters, digits and single . _ - separators`);
