@@ -112,6 +112,10 @@ export const BuildPlanSchema = z
     }),
     batches: z.array(z.array(PlanStepSchema)).describe('Parents first; steps in one batch are independent.'),
     summary: z.strictObject({ build: z.number().int(), reuse: z.number().int() }),
+    warnings: z
+      .array(z.strictObject({ code: z.string(), image: z.string(), arch: z.string(), message: z.string() }))
+      .optional()
+      .describe('Set by `lading plan`: images the build is known to fail before it starts (FOREIGN_ARCH) and the ones below them it will skip (PARENT_FAILED).'),
   })
   .meta({ title: 'lading build plan', description: 'Output of `lading plan --json`: what will be built, why, and what is reused.' });
 

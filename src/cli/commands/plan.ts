@@ -53,13 +53,17 @@ export function register(program: Command, ctx: () => CliContext): void {
     const defs = result.loaded.family.images;
     const blocked = new Set(blocks.map((b) => `${b.image}\u0000${b.arch}`));
     const planned = result.plan.batches.flat();
+    const warnings: NonNullable<BuildPlan['warnings']> = [];
     for (const b of blocks) {
       // The images below a failed one are skipped, not failed: one warning says so.
       if (defs[b.image]?.ancestors.some((a) => blocked.has(`${a}\u0000${b.arch}`))) continue;
-      const below = planned.filter((s) => s.arch === b.arch && defs[s.image]?.ancestors.includes(b.image)).length;
-      c.logger.warn(`${b.message}: \`lading build\` will fail it before fetching its packages${below ? ` and skip the ${below} image(s) below it` : ''} (qemu-user emulation: docs/runtime.md, "Foreign architectures")`);
+      const below = planned.filter((s) => s.arch === b.arch && defs[s.image]?.ancestors.includes(b.image));
+      c.logger.warn(`${b.message}: \`lading build\` will fail it before fetching its packages${below.length ? ` and skip the ${below.length} image(s) below it` : ''} (qemu-user emulation: docs/runtime.md, "Foreign architectures")`);
+      warnings.push({ code: 'FOREIGN_ARCH', image: b.image, arch: b.arch, message: b.message });
+      for (const s of below) warnings.push({ code: 'PARENT_FAILED', image: s.image, arch: s.arch, message: `${b.image} (${b.arch}), which it is built on, will fail with FOREIGN_ARCH` });
     }
-    output(c, result.plan, () => formatPlan(result.plan));
+    const plan = warnings.length ? { ...result.plan, warnings } : result.plan;
+    output(c, plan, () => formatPlan(plan));
   });
 }
 

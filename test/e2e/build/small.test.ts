@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { readdir } from 'node:fs/promises';
-import { buildFamily } from '../../../src/build/index.js';
+import { BuildPlanSchema, buildFamily } from '../../../src/build/index.js';
 import { openLayout } from '../../../src/layout/index.js';
 import { parseImageConfig, type Index, type Manifest } from '../../../src/oci/index.js';
 import { cachedDebs, startAptRepo, type AptRepo } from '../../helpers/apt-repo.js';
@@ -169,6 +169,13 @@ test('a failing run step or preinst fails its image, skips its children and exit
   assert.equal(planned.code, 0, planned.stderr);
   assert.match(planned.stderr, /image foreign \(arm64\): cannot run run step "uname": arm64 needs qemu-user emulation.*: `lading build` will fail it before fetching its packages and skip the 1 image\(s\) below it/);
   assert.doesNotMatch(planned.stderr, /foreign-kid/);
+  // ...and in --json, as data that matches the plan's schema.
+  const plannedJson = await lading(['--json', 'plan', 'foreign-kid'], opts());
+  const planDoc = BuildPlanSchema.parse(JSON.parse(plannedJson.stdout));
+  assert.deepEqual(
+    planDoc.warnings?.map((w) => `${w.code} ${w.image} ${w.arch}`),
+    ['FOREIGN_ARCH foreign arm64', 'PARENT_FAILED foreign-kid arm64'],
+  );
   // Failed images get no name; the others do. A name stands for every architecture: mixed, built
   // for amd64 but not arm64 (its arm64 package's scripts cannot run here), is listed as unnamed.
   assert.deepEqual(summary.names.map((n) => n.name).sort(), ['child:latest', 'data:latest', 'rnd-child:latest', 'rnd:latest', 'tiny:latest']);
