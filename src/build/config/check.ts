@@ -159,13 +159,18 @@ export function checkSchema<T extends z.ZodType>(schema: T, value: unknown, prob
         for (const key of issue.keys ?? []) problems.keyError('UNKNOWN_KEY', [...path, key], `unknown key ${JSON.stringify(key)}${keySuggestion(key, known)}`);
         return;
       }
-      case 'invalid_type':
-        if (found === undefined) problems.error('REQUIRED', path, 'required field is missing');
-        else if (Array.isArray(found) && isListEdit(keysAt(schema, rel))) {
+      case 'invalid_type': {
+        if (found === undefined) {
+          problems.error('REQUIRED', path, 'required field is missing');
+          return;
+        }
+        const expectedKeys = Array.isArray(found) ? keysAt(schema, rel) : [];
+        if (isListEdit(expectedKeys)) {
           // Written as in lading.yaml: an override says what to do with the list.
-          problems.error('INVALID_TYPE', path, `expected a map of edits, got a list: write {add: [...]}, {remove: [...]} or {set: [...]} (the whole list)${keysAt(schema, rel).includes('replace') ? ', or {replace: [...]}' : ''}`);
+          problems.error('INVALID_TYPE', path, `expected a map of edits, got a list: write {add: [...]}, {remove: [...]} or {set: [...]} (the whole list)${expectedKeys.includes('replace') ? ', or {replace: [...]}' : ''}`);
         } else problems.error('INVALID_TYPE', path, `expected ${EXPECTED[issue.expected ?? ''] ?? issue.expected}, got ${describeValue(found)}`);
         return;
+      }
       case 'invalid_union':
         if (found === undefined) problems.error('REQUIRED', path, 'required field is missing');
         else problems.error('INVALID_TYPE', path, `${issue.message.startsWith('Invalid input') ? 'invalid value' : issue.message}, got ${describeValue(found)}`);
@@ -242,25 +247,14 @@ export function parseTolerant<T extends z.ZodType>(
     if (check.data !== undefined) return { data: check.data, dropped };
     let progress = false;
     for (const f of check.failed) {
-      // A broken or missing required field that has a stand-in (a list item's name, a map's
-      // status) takes it alone: the item's or map's other fields are still checked, in this run.
+      // A broken or missing required field that has a stand-in (project.name, a list item's name,
+      // a map's status) takes it alone: the item's or map's other fields are still checked.
       const fieldStand = fieldStandIn(options, f.path);
       const fieldHolder = itemAt(current, f.path.slice(0, -1));
       const leaf = f.path[f.path.length - 1];
       if (fieldStand !== undefined && typeof leaf === 'string' && fieldHolder !== null && typeof fieldHolder === 'object' && !Array.isArray(fieldHolder) && !placedFields.has(pathKey(f.path))) {
         (fieldHolder as Record<string, unknown>)[leaf] = structuredClone(fieldStand);
         placedFields.add(pathKey(f.path));
-        dropped.push([...f.path]);
-        progress = true;
-        continue;
-      }
-      // A required field missing in a top-level map with a placeholder (project.name): fill in
-      // that field alone, so the map's other fields are still checked.
-      const [top, field] = f.path;
-      const holder = typeof top === 'string' ? (current as Record<string, unknown> | null)?.[top] : undefined;
-      const stand = typeof top === 'string' && typeof field === 'string' ? (options.placeholders?.[top] as Record<string, unknown> | undefined)?.[field] : undefined;
-      if (f.missing && f.path.length === 2 && stand !== undefined && holder !== null && typeof holder === 'object' && !Array.isArray(holder) && !Object.hasOwn(holder, field as string)) {
-        (holder as Record<string, unknown>)[field as string] = structuredClone(stand);
         dropped.push([...f.path]);
         progress = true;
         continue;
@@ -307,10 +301,21 @@ export function parseTolerant<T extends z.ZodType>(
   return { data: undefined, dropped };
 }
 
-/** The stand-in for the field at `path`: fieldPlaceholder's, else that field of its list item's stand-in. */
-function fieldStandIn(options: { itemPlaceholder?: (list: FieldPath, index: number) => unknown; fieldPlaceholder?: (path: FieldPath) => unknown }, path: FieldPath): unknown {
+/**
+ * The stand-in for the field at `path`: fieldPlaceholder's; for a field of a top-level map, that
+ * field of the map's placeholder (project.name); else that field of its list item's stand-in.
+ */
+function fieldStandIn(
+  options: { placeholders?: Readonly<Record<string, unknown>>; itemPlaceholder?: (list: FieldPath, index: number) => unknown; fieldPlaceholder?: (path: FieldPath) => unknown },
+  path: FieldPath,
+): unknown {
   const own = options.fieldPlaceholder?.(path);
   if (own !== undefined) return own;
+  const [top, topField] = path;
+  if (path.length === 2 && typeof top === 'string' && typeof topField === 'string') {
+    const map = options.placeholders?.[top];
+    if (map !== null && typeof map === 'object' && Object.hasOwn(map, topField)) return (map as Record<string, unknown>)[topField];
+  }
   const index = path[path.length - 2];
   const field = path[path.length - 1];
   if (typeof index !== 'number' || typeof field !== 'string' || !options.itemPlaceholder) return undefined;
