@@ -360,9 +360,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
 
     // --- assemble
     stage('assemble');
-    const assembled = assemble(run, step, img, parent, options.baseConfig, { descriptor: layer.descriptor, diffId: layer.diffId }, epoch, pkgs.length);
-    await run.store.writeBlob(assembled.config.raw, { expected: { digest: assembled.config.digest, size: assembled.config.raw.length }, ...(run.signal ? { signal: run.signal } : {}) });
-    await run.store.putManifest(assembled.manifest, run.signal ? { signal: run.signal } : {});
+    const assembled = await assemble(run, step, img, parent, options.baseConfig, { descriptor: layer.descriptor, diffId: layer.diffId }, epoch, pkgs.length);
     // Keep the filesystem for children (this run's and later ones').
     await run.rootfs.adopt(
       mode === 'overlay' && parent
@@ -423,9 +421,7 @@ export async function reassembleImage(options: BuildImageOptions & { readonly fr
   note(`only the config changed: a new config and manifest on the layers of ${from.digest}`);
   const epoch = epochOf(options.from.config.value);
   const packages = Object.keys(step.inputs.packages).length;
-  const assembled = assemble(run, step, img, parent, options.baseConfig, { descriptor: own, diffId }, epoch, packages);
-  await run.store.writeBlob(assembled.config.raw, { expected: { digest: assembled.config.digest, size: assembled.config.raw.length }, ...(run.signal ? { signal: run.signal } : {}) });
-  await run.store.putManifest(assembled.manifest, run.signal ? { signal: run.signal } : {});
+  const assembled = await assemble(run, step, img, parent, options.baseConfig, { descriptor: own, diffId }, epoch, packages);
   await run.rootfs.rekey(from.digest, { digest: assembled.manifest.digest, family: run.family.project.name, image: step.image, arch: step.arch }, parent?.manifest.digest);
   const durationMs = Math.round(performance.now() - started);
   note(`built ${assembled.manifest.digest} in ${durationMs} ms`);
@@ -537,7 +533,8 @@ export function storeName(image: string, tag: string): string {
   return `${image}:${tag}`;
 }
 
-function assemble(
+/** The image's config and manifest on its parent's layers and `layer`, written to the store. */
+async function assemble(
   run: BuildRun,
   step: BuildStep,
   img: ImageConfig,
@@ -546,7 +543,7 @@ function assemble(
   layer: { descriptor: Descriptor; diffId: string },
   epoch: number,
   packages: number,
-): { config: RawDocument<OciImageConfig>; manifest: ManifestDocument & { kind: 'manifest' } } {
+): Promise<{ config: RawDocument<OciImageConfig>; manifest: ManifestDocument & { kind: 'manifest' } }> {
   const eff = img.effective;
   const meta = imageMetadata(run.family, img);
   const created = epochToRfc3339(epoch);
@@ -585,7 +582,7 @@ function assemble(
       comment: `${packages} package(s)${img.files.length ? `, ${img.files.length} file(s)` : ''}${runs.length ? `, run: ${runs.join(', ')}` : ''}`,
     },
   ];
-  return assembleImage({
+  const assembled = assembleImage({
     layers: [...parentLayers, { descriptor: layer.descriptor, diffId: layer.diffId as Digest }],
     platform: ociPlatform(step.arch),
     config,
@@ -593,6 +590,9 @@ function assemble(
     history,
     annotations: { ...meta.annotations, ...extra, ...img.volatile.annotations },
   });
+  await run.store.writeBlob(assembled.config.raw, { expected: { digest: assembled.config.digest, size: assembled.config.raw.length }, ...(run.signal ? { signal: run.signal } : {}) });
+  await run.store.putManifest(assembled.manifest, run.signal ? { signal: run.signal } : {});
+  return assembled;
 }
 
 /** A transport for fetching .debs (the debian module's). */
