@@ -1,7 +1,7 @@
 // Semantic validation and normalisation: merged family -> FamilyConfig. Pure: the build context
 // is consulted only through the `context` callback the caller passes (see load.ts).
 import { posix } from 'node:path';
-import { parseSourceTexts, type AptSource, type ParsedSources, type SourcesText } from '../../debian/index.js';
+import { parsePackageRequest, parseSourceTexts, type AptSource, type ParsedSources, type SourcesText } from '../../debian/index.js';
 import { parseImageReference } from '../../oci/index.js';
 import { standardMounts } from '../../runtime/index.js';
 import { isWithin, type Digest } from '../../core/index.js';
@@ -393,12 +393,13 @@ function warnRepeated(values: readonly string[], path: FieldPath, problems: Prob
   });
 }
 
-/** The architecture of a `name:ARCH` request, undefined for plain names, `:any` and `:native`. */
+/** The architecture of a `name:ARCH` request (the resolver's reading), undefined for plain names, `:any` and `:native`. */
 function onlyArchitecture(request: string): string | undefined {
-  const head = request.split(/[=/\s(]/)[0] ?? '';
-  const i = head.indexOf(':');
-  const arch = i < 0 ? undefined : head.slice(i + 1);
-  return arch === undefined || arch === 'any' || arch === 'native' ? undefined : arch;
+  try {
+    return parsePackageRequest(request).architecture;
+  } catch {
+    return undefined; // reported by the schema's package-name check
+  }
 }
 
 function parseOwner(value: string | undefined): { user: IdRef; group: IdRef } {

@@ -193,7 +193,14 @@ function restoreReason(p: LockedAptPackage, requested: readonly string[]): Locke
  */
 function positionOf(origins: LockFamilyOptions['packageOrigins'], image: string, message: string): { file: string; line: number; col: number } | undefined {
   const own = [...(origins?.get(image) ?? [])];
-  const named = own.filter(([pkg]) => new RegExp(`(^|[^a-z0-9.+-])${escapeRegExp(pkg.replace(/[:=/\s(].*$/, ''))}($|[^a-z0-9.+-])`).test(message));
+  const mentions = (pkg: string) => {
+    try {
+      return new RegExp(`(^|[^a-z0-9.+-])${escapeRegExp(parsePackageRequest(pkg).name)}($|[^a-z0-9.+-])`).test(message);
+    } catch {
+      return false; // a request the resolver cannot read names no package
+    }
+  };
+  const named = own.filter(([pkg]) => mentions(pkg));
   const at = named.at(-1)?.[1] ?? own[0]?.[1];
   return at ? { file: at.file, line: at.line, col: at.col } : undefined;
 }
