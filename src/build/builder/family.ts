@@ -411,6 +411,13 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
       return { name, manifest: s.manifest, config: s.config, image: parentName };
     };
 
+    /** Records a failed image in the summary and tells the listener (`detail`: the event's text). */
+    const fail = (step: PlanStep, code: string, reason: string, log: string, attempts: number, detail = reason): Outcome => {
+      summary.failed.push({ image: step.image, arch: step.arch, code, reason, log, attempts });
+      emit({ type: 'finished', image: step.image, arch: step.arch, outcome: 'failed', detail });
+      return { kind: 'failed' };
+    };
+
     const attempt = async (step: BuildStep, parent: ParentImage | undefined): Promise<Outcome> => {
       const img = family.images[step.image] as ImageConfig;
       const log = buildLogPath(store.path, family.project.name, step.image, step.arch);
@@ -486,10 +493,8 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
             continue;
           }
           const { code, bug } = failureCode(err);
-          summary.failed.push({ image: step.image, arch: step.arch, code, reason: bug ? `internal error: ${reason}` : reason, log, attempts: n });
           if (bug) logger.error(`${step.image} (${step.arch}): internal error`, { stack: (err as Error)?.stack });
-          emit({ type: 'finished', image: step.image, arch: step.arch, outcome: 'failed', detail: reason });
-          return { kind: 'failed' };
+          return fail(step, code, bug ? `internal error: ${reason}` : reason, log, n, reason);
         }
       }
     };
@@ -511,9 +516,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
           // A reused image does not need its parent's files.
           parent = undefined;
         } else {
-          summary.failed.push({ image: step.image, arch: step.arch, code: isBaseError(err) ? err.code : 'INTERNAL', reason, log: '', attempts: 0 });
-          emit({ type: 'finished', image: step.image, arch: step.arch, outcome: 'failed', detail: reason });
-          return { kind: 'failed' };
+          return fail(step, failureCode(err).code, reason, '', 0);
         }
       }
       if (parent === 'failed' || parent === 'skipped') {
@@ -552,11 +555,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
         return { kind: 'reused', digest: step.digest };
       }
       const blocked = foreign.get(key(step.image, step.arch));
-      if (blocked) {
-        summary.failed.push({ image: step.image, arch: step.arch, code: 'FOREIGN_ARCH', reason: blocked.message, log: '', attempts: 0 });
-        emit({ type: 'finished', image: step.image, arch: step.arch, outcome: 'failed', detail: blocked.message });
-        return { kind: 'failed' };
-      }
+      if (blocked) return fail(step, 'FOREIGN_ARCH', blocked.message, '', 0);
       return limit(() => attempt(step, parent as ParentImage | undefined));
     };
 
