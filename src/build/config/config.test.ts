@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BuildError } from '../errors.js';
 import { loadFamily, parseFamily, type ConfigText, type ParseFamilyOptions } from './load.js';
 import { formatProblem } from './problems.js';
@@ -489,9 +491,6 @@ test('overrides: value lists (ports, volumes), keyed lists (users, files) and se
 });
 
 test('a failed load names the files that hold the problems: an override alone when only it is wrong', async (t) => {
-  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
   const dir = mkdtempSync(join(tmpdir(), 'lading-override-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'site.yaml'), 'images:\n  web:\n    labels: {a: [1]}\n    packages: {remove: [not-listed]}\n');
@@ -769,9 +768,6 @@ test('a broken required field takes a stand-in alone: the other fields of its st
 });
 
 test('a config that is not UTF-8 text, holds NUL bytes or never ends is refused when read, naming the file', async (t) => {
-  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
   const dir = mkdtempSync(join(tmpdir(), 'lading-read-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'latin1.yaml'), Buffer.from('project: {name: caf\xe9}\n', 'latin1'));
