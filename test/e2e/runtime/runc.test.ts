@@ -174,9 +174,14 @@ test('network none: own namespace with only loopback, up', { skip }, async () =>
 });
 
 test('network host: reaches a server on the host loopback; resolv.conf provided, nothing left in the rootfs', { skip }, async () => {
-  const received: string[] = [];
+  // What the first connection sent, once it has closed: its data events may come after the
+  // container has exited and runInRootfs has returned.
+  let closed: (data: string[]) => void = () => {};
+  const firstConnection = new Promise<string[]>((resolve) => (closed = resolve));
   const server = createServer((sock) => {
+    const received: string[] = [];
     sock.on('data', (d) => received.push(d.toString()));
+    sock.on('close', () => closed(received));
     sock.end('pong\n');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -193,7 +198,8 @@ test('network host: reaches a server on the host loopback; resolv.conf provided,
     });
     assert.equal(r.exitCode, 0, r.stderrTail);
     assert.equal(r.stdoutTail, 'pong\nnameserver 192.0.2.53\n');
-    assert.deepEqual(received, ['ping\n']);
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the connection did not close within 5 s')), 5000).unref());
+    assert.deepEqual(await Promise.race([firstConnection, timeout]), ['ping\n']);
     assert.deepEqual(await listing(rootfs), before, 'no /etc, no resolv.conf, no mount points left');
     // Without host network the same connection fails.
     const none = await runInRootfs({ rootfs, runtime, args: ['sh', '-c', `echo ping | nc -w 1 127.0.0.1 ${port}`] });
