@@ -84,15 +84,15 @@ test('a first plan builds everything, parents first, in batches of independent s
 test('input hashes are pinned: an accidental change to what is hashed shows here', () => {
   const hashes = Object.fromEntries(first.batches.flat().map((s) => [`${s.image}/${s.arch}`, s.inputHash]));
   assert.deepEqual(hashes, {
-    'base/amd64': 'sha256:6640772e18745aeeb2966f3782767cffec7c2b8786871b7ef243b24aefc83937',
-    'base/arm64': 'sha256:5fa33af15e8bb615bb7cf112a73799085f959221dd4e0db191221455fa90a737',
-    'tools/amd64': 'sha256:6ab371162a47e32a6023c49eef2b8b6b7a52c8fd06ff09a15e8efe02cfac464a',
-    'app-base/amd64': 'sha256:6c79c0b42678afd611c90dfa7cadc6c7c3a9f4ea826721c33325c0bafb6047df',
-    'app-base/arm64': 'sha256:676ac910db639b775a45f1eaa93e9b8a5e2585ba13d651a8519ec8fb4ccba90d',
-    'web/amd64': 'sha256:0b625dd1df06a3bfd545f907b38a2437be626773aaee242e11683184d816d4d3',
-    'web/arm64': 'sha256:2cd25e1bc3bc6fd38813c5f809d091f0f8eddf64f2d22f9330524d9100da58f7',
-    'worker/amd64': 'sha256:221d4a98ada3a352c2f5d268ec9fc3dfc8ad776a10c6865bd2a3adf0d286b34e',
-    'worker/arm64': 'sha256:38310caa24d69778859377d6544c8149210ab172665a994895c704d208f7560b',
+    'base/amd64': 'sha256:a10adf8757c14da0b42f91d06fb88a48307aef40fe01f9c537199509358ae2e5',
+    'base/arm64': 'sha256:41c5ea5735be7be5a89ec4e4e97eeafd3c2b3cf5ec0f46a291f241937b351277',
+    'tools/amd64': 'sha256:2c401b8061b10aed13946957c2a638b9867f47c8d3fa7c1f63ada2571f11f42c',
+    'app-base/amd64': 'sha256:d39f63f080107660cb20b8d941b9399cb620579958a33e4a1bdcff98eade5843',
+    'app-base/arm64': 'sha256:77dca7a6f3d6cdd426e00c7a2821a7416f74a175fa49ba3845a99cca2bda65d5',
+    'web/amd64': 'sha256:fce04e3884f4f7c8e1e6d994923a1f2ad3b5ee571097b4cae5b933f1f376dc50',
+    'web/arm64': 'sha256:721c106997ba2503501810e248aee262b235ed65d44c0da53c1ff95d159c5770',
+    'worker/amd64': 'sha256:057c81c299f7b8ac4417b29225c26da34601e7b54d10e8d212dd745fc4ac48a7',
+    'worker/arm64': 'sha256:ce15dd81894819030d913da42bf8f35ca920393be3e2430e9e45fd6a55c720f0',
   });
   // The same inputs plan the same hashes.
   assert.deepEqual(planBuild({ family, lock, files }), first);

@@ -11,7 +11,7 @@ export const RECORD_VERSION = 1;
  * Version of lading's layer and image assembly. It is part of every input hash: the builder
  * bumps it whenever the bytes it writes for the same inputs change, so stale images rebuild.
  */
-export const LAYER_FORMAT_VERSION = 2;
+export const LAYER_FORMAT_VERSION = 3;
 
 export const Digest = z.string().regex(/^sha256:[a-f0-9]{64}$/);
 

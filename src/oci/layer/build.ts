@@ -3,11 +3,12 @@
 // bounded by a few GZIP_BLOCK_SIZE buffers whatever the layer size.
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import { CoreError, Hasher, describeError, isBaseError, throwIfAborted, type Digest, type Logger } from '../../core/index.js';
 import { OciError } from '../errors.js';
 import { layerMediaType, type LayerCompression } from '../mediatypes.js';
 import type { Descriptor } from '../schemas.js';
-import { createBlockEncoder, GZIP_BLOCK_SIZE, type BlockEncoder, type GzipFormat } from './encoder.js';
+import { createBlockEncoder, GZIP_BLOCK_SIZE, type BlockEncoder, type BlockMemo, type GzipFormat } from './encoder.js';
 import { planEntries, type LayerEntry, type LayerEntryInfo, type PlannedEntry } from './entries.js';
 import { encodeHeader, END_OF_ARCHIVE, padding } from './tar.js';
 import { walkDirectory, type OwnerPolicy } from './walk.js';
@@ -24,6 +25,8 @@ export interface LayerWriteOptions {
   gzipFormat?: GzipFormat;
   /** Blocked gzip: blocks compressed at once. Changes speed, never the bytes. */
   concurrency?: number;
+  /** Blocked gzip: blocks compressed earlier (speculateLayer). Changes speed, never the bytes. */
+  memo?: BlockMemo;
   /** SOURCE_DATE_EPOCH: every mtime is clamped to it; entries without one get it. */
   sourceDateEpoch?: number;
   /** Called for each entry as it is written. */
@@ -60,24 +63,49 @@ export interface LayerResult {
   uncompressedSize: number;
   /** Number of tar members (pax headers not counted). */
   entries: number;
+  /** With a memo: the gzip blocks in all and those taken from the memo. */
+  blocks?: { total: number; reused: number };
 }
 
-/** Fills fixed-size blocks with tar bytes; only full blocks leave, so block boundaries depend on the bytes alone. */
-class TarBlocks {
+/** A block may end after an entry once it holds this much (see TarBlocks). */
+const CUT_MIN = 256 * 1024;
+
+/**
+ * Fills blocks with tar bytes. Where a block ends is part of blocked gzip's output, and depends
+ * on the tar alone: after an entry, once the block holds CUT_MIN bytes, if the entry's path
+ * hashes to 0 mod 4; anywhere when it is full (GZIP_BLOCK_SIZE); and before the end-of-archive
+ * blocks. Ends chosen by path come back in step after a changed entry, so a layer that differs
+ * from another in a few files shares its other blocks with it (and their compressed bytes, see
+ * speculate.ts).
+ */
+export class TarBlocks {
   readonly diff = new Hasher();
   private buf: Buffer;
   private pos = 0;
 
-  constructor(private readonly encoder: BlockEncoder) {
+  constructor(
+    private readonly encoder: BlockEncoder,
+    private readonly hashed = true,
+  ) {
     this.buf = encoder.acquire();
   }
 
   private async flushFull(): Promise<void> {
-    const full = this.buf;
-    this.diff.update(full);
+    const full = this.buf.subarray(0, this.pos);
+    if (this.hashed) this.diff.update(full);
     this.buf = this.encoder.acquire();
     this.pos = 0;
     await this.encoder.write(full);
+  }
+
+  /** Called after each entry's bytes (header, content, padding). */
+  async endEntry(path: string): Promise<void> {
+    if (this.pos >= CUT_MIN && (crc32(path) & 3) === 0) await this.flushFull();
+  }
+
+  /** Ends the block before the end-of-archive blocks, so the last entries' block is like any other. */
+  async endEntries(): Promise<void> {
+    if (this.pos > 0) await this.flushFull();
   }
 
   async put(data: Uint8Array): Promise<void> {
@@ -116,13 +144,19 @@ class TarBlocks {
 
   async finish(): Promise<number> {
     const last = this.buf.subarray(0, this.pos);
-    this.diff.update(last);
+    if (this.hashed) this.diff.update(last);
     await this.encoder.end(last);
     return this.diff.size;
   }
 }
 
-async function writeContent(tar: TarBlocks, entry: PlannedEntry, options: LayerWriteOptions): Promise<PlannedEntry> {
+/**
+ * Writes one entry. `tolerant` is for speculate.ts, which reads a tree that maintainer scripts
+ * are changing: a file it cannot open is left out (undefined), one that shrinks is padded with
+ * zeros, and a stream is left out; the bytes then differ from the final layer's, which costs a
+ * memo miss, never a wrong layer.
+ */
+export async function writeContent(tar: TarBlocks, entry: PlannedEntry, options: LayerWriteOptions, tolerant = false): Promise<PlannedEntry | undefined> {
   const c = entry.content;
   const what = `layer entry ${JSON.stringify(entry.info.path)}`;
   const hopts = options.sourceDateEpoch !== undefined ? { paxMtime: options.sourceDateEpoch } : {};
@@ -143,15 +177,25 @@ async function writeContent(tar: TarBlocks, entry: PlannedEntry, options: LayerW
     try {
       fd = openSync(c.path, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (err) {
+      if (tolerant) return undefined;
       throw new OciError('LAYER_INVALID', `${what}: cannot open ${c.path}: ${(err as Error).message}`, { cause: err });
     }
     try {
       const st = fstatSync(fd);
-      if (!st.isFile()) throw new OciError('LAYER_INVALID', `${what}: ${c.path} is not a regular file`);
-      if (c.size !== undefined && st.size !== c.size) throw new OciError('LAYER_INVALID', `${what}: ${c.path} changed size while the layer was written`);
+      if (!st.isFile()) {
+        if (tolerant) return undefined;
+        throw new OciError('LAYER_INVALID', `${what}: ${c.path} is not a regular file`);
+      }
+      if (!tolerant && c.size !== undefined && st.size !== c.size) throw new OciError('LAYER_INVALID', `${what}: ${c.path} changed size while the layer was written`);
       const header = { ...entry.header, size: st.size };
       await tar.put(encodeHeader(header, hopts));
-      await tar.fill(st.size, async (buf, off, len) => readSync(fd, buf, off, len, null), `${what} (${c.path})`);
+      const read = (buf: Buffer, off: number, len: number): number => {
+        const n = readSync(fd, buf, off, len, null);
+        if (n > 0 || !tolerant) return n;
+        buf.fill(0, off, off + len);
+        return len;
+      };
+      await tar.fill(st.size, async (buf, off, len) => read(buf, off, len), `${what} (${c.path})`);
       await tar.zeros(padding(st.size));
       return { ...entry, header, info: { ...entry.info, size: st.size } };
     } finally {
@@ -159,6 +203,7 @@ async function writeContent(tar: TarBlocks, entry: PlannedEntry, options: LayerW
     }
   }
   // A stream of declared size: its chunks are copied into the block buffer.
+  if (tolerant) return undefined;
   await tar.put(encodeHeader(entry.header, hopts));
   const stream = await c.open(options.signal ? { signal: options.signal } : {});
   let got = 0;
@@ -210,6 +255,7 @@ export async function buildLayer(options: DirLayerOptions | EntriesLayerOptions)
     ...(options.level !== undefined ? { level: options.level } : {}),
     ...(options.gzipFormat !== undefined ? { gzipFormat: options.gzipFormat } : {}),
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+    ...(options.memo ? { memo: options.memo } : {}),
   });
   // Failures reach the caller through the promises below; without a listener, destroying an
   // output the sink never read would be an uncaught 'error' event.
@@ -245,16 +291,25 @@ export async function buildLayer(options: DirLayerOptions | EntriesLayerOptions)
         await new Promise<void>((resolve) => setImmediate(resolve));
         lastYield = Date.now();
       }
-      const written = await writeContent(tar, planned, options);
+      const written = (await writeContent(tar, planned, options)) as PlannedEntry;
+      await tar.endEntry(written.info.path);
       count++;
       options.onEntry?.(written.info);
     }
+    await tar.endEntries();
     await tar.put(END_OF_ARCHIVE);
     const uncompressedSize = await tar.finish();
     await sinkDone;
     const { digest, size } = encoder.result();
     const diffId = tar.diff.digest();
-    return { descriptor: { mediaType: layerMediaType(compression), digest, size }, diffId, uncompressedSize, entries: count };
+    const stats = options.memo ? encoder.memoStats?.() : undefined;
+    return {
+      descriptor: { mediaType: layerMediaType(compression), digest, size },
+      diffId,
+      uncompressedSize,
+      entries: count,
+      ...(stats ? { blocks: { total: stats.blocks, reused: stats.reused } } : {}),
+    };
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
     encoder.destroy(e);

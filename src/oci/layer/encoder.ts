@@ -3,13 +3,17 @@
 // bounded memory.
 //
 // gzip has two forms:
-// - 'blocked' (default): the tar stream is cut into GZIP_BLOCK_SIZE blocks, each compressed as
-//   raw deflate with the previous 32 KiB as dictionary and ended with a sync flush (the last one
-//   with a final block), inside one gzip member with one CRC-32. That is pigz's scheme: blocks
-//   compress on several libuv threads at once, and the output depends only on the bytes and the
-//   level, never on the number of threads or cores. It is a normal single-member gzip file.
+// - 'blocked' (default): the tar stream is cut into blocks of at most GZIP_BLOCK_SIZE, each
+//   compressed as raw deflate with the previous 32 KiB as dictionary and ended with a sync flush
+//   (the last one with a final block), inside one gzip member with one CRC-32. That is pigz's
+//   scheme: blocks compress on several libuv threads at once, and the output depends only on the
+//   bytes and the level, never on the number of threads or cores. It is a normal single-member
+//   gzip file. The producer cuts blocks where the content says (build.ts TarBlocks), so an
+//   unchanged run of entries gives the same blocks wherever it sits in the tar: a block's
+//   compressed bytes can then be looked up (BlockMemo) instead of compressed again.
 // - 'stream': one zlib deflate stream (Node's createGzip), single-threaded. Different bytes.
 // The compressed digest depends on the compressor (oci-image.md section 6); diff_ids never do.
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream';
@@ -18,9 +22,11 @@ import { Hasher, type Digest } from '../../core/index.js';
 import { createCompressor } from '../compress.js';
 import type { LayerCompression } from '../mediatypes.js';
 
-/** Size of the tar blocks handed to the compressor; for blocked gzip it is part of the output format. */
+/** Largest tar block handed to the compressor; for blocked gzip it is part of the output format. */
 export const GZIP_BLOCK_SIZE = 1 << 20;
-const WINDOW = 32 * 1024;
+/** deflate's window: each block is compressed with the previous block's last WINDOW bytes as dictionary. */
+export const DEFLATE_WINDOW = 32 * 1024;
+const WINDOW = DEFLATE_WINDOW;
 // zlib's output buffer per call: a whole block's output fits, so a block compresses in one
 // thread-pool call instead of one per 16 KiB of output (Node's default). Same bytes either way.
 const OUT_CHUNK = GZIP_BLOCK_SIZE + (GZIP_BLOCK_SIZE >> 3);
@@ -52,7 +58,10 @@ export interface BlockEncoder {
   readonly output: Readable;
   /** A buffer of GZIP_BLOCK_SIZE bytes to fill. */
   acquire(): Buffer;
-  /** Takes ownership of a full block; resolves when the next block may be written (backpressure). */
+  /**
+   * Takes ownership of a block (the start of a buffer from acquire(), 1 to GZIP_BLOCK_SIZE
+   * bytes); resolves when the next block may be written (backpressure).
+   */
   write(block: Buffer): Promise<void>;
   /** Writes the last (possibly partial or empty) block and finishes the stream. */
   end(last: Buffer): Promise<void>;
@@ -62,6 +71,39 @@ export interface BlockEncoder {
   readonly outputEnded: boolean;
   /** Digest and size of the compressed bytes, after `end`. */
   result(): { digest: Digest; size: number };
+  /** Blocked gzip with a memo: blocks in all and blocks found in the memo. */
+  memoStats?(): { blocks: number; reused: number };
+}
+
+/**
+ * Blocks of blocked gzip compressed earlier, by the key blockKey() gives: an encoder that finds a
+ * block there emits those bytes instead of compressing it (the same bytes: the key covers the
+ * level, the dictionary and the block).
+ */
+export interface BlockMemo {
+  lookup(key: string): Buffer | undefined;
+}
+
+/** What a block's memo key hashes before the block: the level and the dictionary. */
+export function blockKeyPrefix(level: number, dict: Uint8Array | undefined): Buffer {
+  return Buffer.concat([Uint8Array.of(level, dict ? 1 : 0), dict ?? new Uint8Array(0)]);
+}
+
+/** The memo key of a non-final block of blocked gzip: sha256 (base64) of the prefix and the block. */
+export function blockKey(level: number, dict: Uint8Array | undefined, block: Uint8Array): string {
+  return createHash('sha256').update(blockKeyPrefix(level, dict)).update(block).digest('base64');
+}
+
+/** The dictionary of the block after `block` (its last WINDOW bytes, with `dict` in front when it is short). */
+export function nextDictionary(dict: Buffer | undefined, block: Buffer): Buffer {
+  return block.length >= WINDOW ? Buffer.from(block.subarray(block.length - WINDOW)) : Buffer.concat([dict ?? Buffer.alloc(0), block]).subarray(-WINDOW);
+}
+
+/** zlib options of one block of blocked gzip: the same in the encoder and in speculate.ts. */
+export function blockDeflateOptions(level: number, dict: Buffer | undefined, final: boolean): ZlibOptions {
+  const options: ZlibOptions = { level, finishFlush: final ? zc.Z_FINISH : zc.Z_SYNC_FLUSH, chunkSize: OUT_CHUNK };
+  if (dict) options.dictionary = dict;
+  return options;
 }
 
 /** Options of createBlockEncoder. */
@@ -71,12 +113,14 @@ export interface EncoderOptions {
   gzipFormat?: GzipFormat;
   /** Blocks compressed at once in blocked gzip (default one more than the cores, 3 to 4). */
   concurrency?: number;
+  /** Blocked gzip: blocks compressed before (speculate.ts). Changes speed, never the bytes. */
+  memo?: BlockMemo;
 }
 
 /** Creates the encoder for a compression. */
 export function createBlockEncoder(options: EncoderOptions): BlockEncoder {
   if (options.compression === 'gzip' && (options.gzipFormat ?? 'blocked') === 'blocked') {
-    return new BlockedGzipEncoder(options.level ?? 6, options.concurrency ?? defaultConcurrency());
+    return new BlockedGzipEncoder(options.level ?? 6, options.concurrency ?? defaultConcurrency(), options.memo);
   }
   return new StreamEncoder(options.compression, options.level);
 }
@@ -189,9 +233,15 @@ class BlockedGzipEncoder implements BlockEncoder {
   private started = false;
   private failure: Error | undefined;
 
+  /** Blocks found in the memo. */
+  reused = 0;
+  /** Blocks in all. */
+  blocks = 0;
+
   constructor(
     private readonly level: number,
     private readonly concurrency: number,
+    private readonly memo: BlockMemo | undefined,
   ) {
     if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError(`gzip level must be 0-9, got ${level}`);
   }
@@ -223,20 +273,22 @@ class BlockedGzipEncoder implements BlockEncoder {
   private start(block: Buffer, final: boolean): void {
     this.crc = crc32(block, this.crc);
     this.isize = (this.isize + block.length) % 2 ** 32;
-    const options: ZlibOptions = { level: this.level, finishFlush: final ? zc.Z_FINISH : zc.Z_SYNC_FLUSH, chunkSize: OUT_CHUNK };
-    if (this.dict) options.dictionary = this.dict;
-    const done = deflateBlock(block, options);
+    this.blocks++;
+    const known = !final && this.memo ? this.memo.lookup(blockKey(this.level, this.dict, block)) : undefined;
+    if (known) this.reused++;
+    const done = known ? Promise.resolve(known) : deflateBlock(block, blockDeflateOptions(this.level, this.dict, final));
     done.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
     this.pending.push({ done, block });
     // The next block's dictionary: a copy, because `block` goes back to the pool.
-    this.dict = block.length >= WINDOW ? Buffer.from(block.subarray(block.length - WINDOW)) : Buffer.concat([this.dict ?? Buffer.alloc(0), block]).subarray(-WINDOW);
+    this.dict = nextDictionary(this.dict, block);
   }
 
   private async drainOne(): Promise<void> {
     const next = this.pending.shift();
     if (!next) return;
     const compressed = await next.done;
-    if (next.block.length === GZIP_BLOCK_SIZE) this.pool.push(next.block);
+    // A block is the start of a pooled buffer: the whole buffer goes back.
+    if (next.block.buffer.byteLength === GZIP_BLOCK_SIZE) this.pool.push(Buffer.from(next.block.buffer, 0, GZIP_BLOCK_SIZE));
     await this.emit(compressed);
   }
 
@@ -275,5 +327,9 @@ class BlockedGzipEncoder implements BlockEncoder {
 
   result(): { digest: Digest; size: number } {
     return { digest: this.out.hasher.digest(), size: this.out.hasher.size };
+  }
+
+  memoStats(): { blocks: number; reused: number } {
+    return { blocks: this.blocks, reused: this.reused };
   }
 }
