@@ -18,7 +18,7 @@ export { assembleImage, assembleIndex, orderDescriptor } from './assemble.js';
 export type { AssembleImageOptions, AssembleLayer, AssembledImage, AssembleIndexOptions, ContainerConfigInput, IndexEntryInput } from './assemble.js';
 export { validateImage, validate } from './validate.js';
 export type { ValidateOptions, ValidationReport, ValidationProblem, LayerCheck } from './validate.js';
-export { buildLayer, applyLayer, readLayerEntries, readTar, normalizeMemberPath, readXattrTree, removeXattrs, isPortableXattr, GZIP_BLOCK_SIZE, WHITEOUT_PREFIX, OPAQUE_MARKER, fileKindOf, devMajor, devMinor } from './layer/index.js';
+export { buildLayer, speculateLayer, applyLayer, readLayerEntries, readTar, normalizeMemberPath, readXattrTree, removeXattrs, isPortableXattr, GZIP_BLOCK_SIZE, WHITEOUT_PREFIX, OPAQUE_MARKER, fileKindOf, devMajor, devMinor } from './layer/index.js';
 export type {
   LayerWriteOptions,
   DirLayerOptions,
@@ -31,6 +31,10 @@ export type {
   TarItem,
   TarMember,
   GzipFormat,
+  SpeculateOptions,
+  Speculation,
+  LayerMemo,
+  BlockMemo,
   LayerEntry,
   LayerEntryType,
   LayerContent,

@@ -15,3 +15,6 @@ export { fileKindOf, devMajor, devMinor } from './walk.js';
 export { normalizeMemberPath, WHITEOUT_PREFIX, OPAQUE_MARKER } from './paths.js';
 export { readXattrTree, removeXattrs, isPortableXattr } from './xattr.js';
 export type { TarType } from './tar.js';
+export { speculateLayer } from './speculate.js';
+export type { SpeculateOptions, Speculation, LayerMemo } from './speculate.js';
+export type { BlockMemo } from './encoder.js';
