@@ -53,6 +53,8 @@ export interface WalkTreeOptions {
   readonly exclude?: ReadonlySet<string>;
   /** Read extended attributes (file capabilities set by maintainer scripts). Default true. */
   readonly xattrs?: boolean;
+  /** Leave out what vanishes while the tree is read, instead of failing (a tree scripts are changing). */
+  readonly skipVanished?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -103,14 +105,28 @@ export async function walkTree(root: string, options: WalkTreeOptions): Promise<
   const sockets: string[] = [];
   const links = new Map<string, string>();
   let whiteouts = 0;
+  const vanished = (err: unknown): boolean => options.skipVanished === true && ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
   const visit = (rel: string) => {
     options.signal?.throwIfAborted();
     const dir = rel === '' ? root : join(root, rel);
-    for (const name of names(dir, rel)) {
+    let list: string[];
+    try {
+      list = names(dir, rel);
+    } catch (err) {
+      if (vanished(err)) return;
+      throw err;
+    }
+    for (const name of list) {
       const path = rel === '' ? name : `${rel}/${name}`;
       if (options.exclude?.has(path)) continue;
       const abs = join(root, path);
-      const st = lstatSync(abs, { bigint: true });
+      let st: BigIntStats;
+      try {
+        st = lstatSync(abs, { bigint: true });
+      } catch (err) {
+        if (vanished(err)) continue;
+        throw err;
+      }
       const kind = fileKindOf(Number(st.mode));
       if (!kind) continue;
       if (options.overlay && kind === 'chardev' && st.rdev === 0n) {
@@ -127,7 +143,13 @@ export async function walkTree(root: string, options: WalkTreeOptions): Promise<
         }
         links.set(key, path);
       }
-      const e = entryFor(abs, path, st, kind, xattrsOf(path));
+      let e: LayerEntry | undefined;
+      try {
+        e = entryFor(abs, path, st, kind, xattrsOf(path));
+      } catch (err) {
+        if (vanished(err)) continue;
+        throw err;
+      }
       if (!e) {
         if (kind === 'socket') sockets.push(path);
         continue;

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createLimiter, describeError, environmentError, epochToRfc3339, errnoCode, errorChain, isBaseError, isProcessAlive, nullLogger, processTag, systemClock, withFileLock, type Clock, type Logger } from '../../core/index.js';
@@ -352,6 +353,7 @@ async function buildFamilyWith022(options: BuildFamilyOptions): Promise<BuildSum
       rootfs: new RootfsCache(cacheDir, store, logger),
       overlay,
       deferPy3compile: options.deferPy3compile !== false,
+      spareCore: () => limit.active < availableParallelism(),
       runtime: () =>
         (runtimePromise ??= detectRuntime({ ...(options.runtime ? { runtime: options.runtime } : {}), ...(options.runtimeEnv ? { env: options.runtimeEnv } : {}), logger, ...(signal ? { signal } : {}) })),
       logger,

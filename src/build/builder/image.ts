@@ -29,6 +29,7 @@ import {
   buildLayer,
   describe,
   removeXattrs,
+  speculateLayer,
   type ContainerConfigInput,
   type Descriptor,
   type History,
@@ -37,6 +38,7 @@ import {
   type ManifestDocument,
   type RawDocument,
 } from '../../oci/index.js';
+import type { LayerMemo, Speculation } from '../../oci/index.js';
 import type { RuntimeInfo } from '../../runtime/index.js';
 import { BuildError } from '../errors.js';
 import type { ContextDigests } from '../config/context.js';
@@ -84,6 +86,8 @@ export interface BuildRun {
   /** Batch py3compile calls into one pass after `dpkg --configure -a` (docs/build.md). */
   readonly deferPy3compile: boolean;
   readonly runtime: () => Promise<RuntimeInfo>;
+  /** True while fewer images build than the machine has cores: a core is left for speculation. */
+  readonly spareCore: () => boolean;
   readonly logger: Logger;
   readonly signal?: AbortSignal;
 }
@@ -200,6 +204,8 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
   const tmpDir = join(work, 'tmp');
   mkdirSync(tmpDir, { recursive: true });
   let mounted: string | undefined;
+  let speculation: Speculation | undefined;
+  let memo: LayerMemo | undefined;
   try {
     // --- prepare
     stage('prepare');
@@ -259,6 +265,17 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
 
     // --- accounts and maintainer scripts
     const runScripts = runsMaintainerScripts(img, unpacked?.packages.length ?? 0);
+    if (unpacked && (runScripts || img.run.length > 0) && family.compression.algorithm === 'gzip' && run.spareCore()) {
+      // Compress what the packages unpacked while the scripts run, on a core no image uses
+      // (speculate.ts). With every core building, it only slowed the scripts down (docs/build.md).
+      const layerMode = mode;
+      speculation = speculateLayer({
+        entries: async () => (await layerListing(layerMode, rootfs, upper, snapshot, run.signal, true)).entries,
+        ...(family.compression.level !== undefined ? { level: family.compression.level } : {}),
+        sourceDateEpoch: epoch,
+        dir: work,
+      });
+    }
     const scriptPkgs: ScriptPackage[] = (unpacked?.packages ?? []).map((p) => ({ name: p.name, architecture: p.architecture, scripts: p.scripts, ...(p.multiArch ? { multiArch: p.multiArch } : {}) }));
     const basePasswd = scriptPkgs.filter((p) => p.name === 'base-passwd');
     if (runScripts && mode === 'scratch' && basePasswd.length > 0) {
@@ -307,20 +324,15 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
 
     // --- diff
     stage('diff');
-    let listing: TreeListing;
-    let layerRoot: string;
+    memo = await speculation?.stop();
+    speculation = undefined;
+    if (memo?.failure) note(`speculative compression stopped early: ${memo.failure}`);
     if (mode === 'overlay' && upper) {
       await unmount(rootfs, run.logger);
       mounted = undefined;
-      listing = await walkTree(upper, { overlay: true, ...(run.signal ? { signal: run.signal } : {}) });
-      layerRoot = upper;
-    } else if (mode === 'copy' && snapshot) {
-      listing = await diffSnapshots(rootfs, snapshot, run.signal ? { signal: run.signal } : {});
-      layerRoot = rootfs;
-    } else {
-      listing = await walkTree(rootfs, { overlay: false, ...(run.signal ? { signal: run.signal } : {}) });
-      layerRoot = rootfs;
     }
+    const listing = await layerListing(mode, rootfs, upper, snapshot, run.signal);
+    const layerRoot = mode === 'overlay' && upper ? upper : rootfs;
     note(`layer: ${listing.entries.length} entries, ${listing.whiteouts} whiteouts`);
 
     // --- layer
@@ -330,6 +342,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
       entries: listing.entries,
       compression: family.compression.algorithm,
       ...(family.compression.level !== undefined ? { level: family.compression.level } : {}),
+      ...(memo ? { memo } : {}),
       sourceDateEpoch: epoch,
       sink: async (stream) => {
         stored = await run.store.writeBlob(stream, run.signal ? { signal: run.signal } : {});
@@ -337,6 +350,9 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
       ...(run.signal ? { signal: run.signal } : {}),
       logger: run.logger,
     });
+    if (layer.blocks) note(`layer: ${layer.blocks.reused} of ${layer.blocks.total} gzip blocks compressed while the scripts ran`);
+    memo?.close();
+    memo = undefined;
     if (!stored || stored.digest !== layer.descriptor.digest) throw new BuildError('ASSEMBLE_FAILED', `image ${step.image} (${arch}): the store received ${stored?.digest ?? 'nothing'} for layer ${layer.descriptor.digest}`);
     // Children see exactly what the layers say: the same mtimes as after applying them.
     clampMtimes(layerRoot, listing.paths, epoch);
@@ -389,9 +405,29 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
     note(`failed${current ? ` in stage ${current}` : ''}: ${describeError(err)}`);
     throw err;
   } finally {
+    if (speculation) memo = await speculation.stop();
+    memo?.close();
     if (mounted) await unmount(mounted, run.logger).catch((e: unknown) => run.logger.warn(`unmounting ${mounted}: ${describeError(e)}`));
     await removeTree(work, run.logger).catch((e: unknown) => run.logger.warn(`removing ${work}: ${describeError(e)}`));
   }
+}
+
+/** What the image's layer holds: its upper directory (overlay), its changes since the snapshot (copy), or its whole tree (scratch). */
+async function layerListing(
+  mode: 'scratch' | 'overlay' | 'copy',
+  rootfs: string,
+  upper: string | undefined,
+  snapshot: Snapshot | undefined,
+  signal: AbortSignal | undefined,
+  speculative = false,
+): Promise<TreeListing> {
+  const sig = signal ? { signal } : {};
+  // Speculation reads a tree the scripts are changing: what vanishes is left out, and xattrs
+  // (a few file capabilities) are not read, which spares a getfattr over the whole tree.
+  const walk = speculative ? { skipVanished: true, xattrs: false } : {};
+  if (mode === 'overlay' && upper) return walkTree(upper, { overlay: true, ...walk, ...sig });
+  if (mode === 'copy' && snapshot) return diffSnapshots(rootfs, snapshot, sig);
+  return walkTree(rootfs, { overlay: false, ...walk, ...sig });
 }
 
 /**
