@@ -278,9 +278,13 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
     }
     const scriptPkgs: ScriptPackage[] = (unpacked?.packages ?? []).map((p) => ({ name: p.name, architecture: p.architecture, scripts: p.scripts, ...(p.multiArch ? { multiArch: p.multiArch } : {}) }));
     const basePasswd = scriptPkgs.filter((p) => p.name === 'base-passwd');
-    if (runScripts && mode === 'scratch' && basePasswd.length > 0) {
+    // base-passwd's preinst writes /etc/passwd and /etc/group: before anything else (debian.md
+    // section 9.1). With accounts to add it runs alone, before them; else it runs first in the
+    // configure container, which saves a container start.
+    const passwdFirst = runScripts && mode === 'scratch' && basePasswd.length > 0;
+    const passwdAlone = passwdFirst && (img.users.length > 0 || img.groups.length > 0);
+    if (passwdAlone) {
       stage('scripts');
-      // base-passwd's preinst writes /etc/passwd and /etc/group: before anything else (debian.md section 9.1).
       await runPreinsts(target, basePasswd);
     }
     stage('accounts');
@@ -292,7 +296,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
       const installed = unpacked.packages.flatMap((p) => p.list);
       await runConfigure(target, fileTriggersFor(admin, installed), {
         deferPy3compile: run.deferPy3compile,
-        preinsts: scriptPkgs.filter((p) => p.name !== 'base-passwd' || mode !== 'scratch'),
+        preinsts: passwdFirst && !passwdAlone ? [...basePasswd, ...scriptPkgs.filter((p) => p.name !== 'base-passwd')] : scriptPkgs.filter((p) => !passwdAlone || p.name !== 'base-passwd'),
       });
       const left = notInstalled(admin);
       if (left.length > 0) {
