@@ -85,7 +85,7 @@ test('a speculative memo changes no byte of the layer; blocks after a changed fi
   assert.deepEqual(await readdir(memoDir), [], 'close() removes the memo files');
 });
 
-test('speculation over entries that vanish or cannot be read fails nothing; stop() at once gives an empty memo', async (t) => {
+test('speculation fails nothing: entries that vanish, a list that throws, a memo directory that is missing; stop() at once gives an empty memo', async (t) => {
   const root = await tempDir('lading-spec-');
   t.after(() => rm(root, { recursive: true, force: true }));
   const tree = join(root, 'tree');
@@ -102,9 +102,15 @@ test('speculation over entries that vanish or cannot be read fails nothing; stop
   const none = await early.stop();
   assert.equal(none.size, 0);
   none.close();
+  const nowhere = speculateLayer({ entries: () => entries, dir: join(root, 'no-such-dir') });
+  const nothing = await nowhere.stop();
+  assert.equal(nothing.size, 0);
+  assert.match(nothing.failure ?? '', /ENOENT/, 'a memo that cannot be written is no memo, not a failed build');
+  nothing.close();
   const broken = speculateLayer({ entries: () => { throw new Error('cannot list'); }, dir: root });
   await broken.settled();
   const empty = await broken.stop();
   assert.equal(empty.size, 0);
+  assert.equal(empty.failure, 'cannot list');
   empty.close();
 });

@@ -202,8 +202,17 @@ export function speculateLayer(options: SpeculateOptions): Speculation {
   const files = Array.from({ length: count }, (_, i) => join(options.dir, `speculated-${i}.deflate`));
   const map = new Map<string, Stored>();
   // Opened here, written by the workers, read and closed by the memo.
-  const fds = files.map((file) => openSync(file, 'w+', 0o600));
-  const workers = fds.map((fd) => new Worker(WORKER, { eval: true, workerData: { fd } }));
+  const fds: number[] = [];
+  const workers: Worker[] = [];
+  try {
+    for (const file of files) fds.push(openSync(file, 'w+', 0o600));
+    for (const fd of fds) workers.push(new Worker(WORKER, { eval: true, workerData: { fd } }));
+  } catch (err) {
+    // No room for the memo, no threads: the layer is compressed afterwards, as without speculation.
+    for (const w of workers) void w.terminate();
+    const memo = new FileMemo(files.slice(0, fds.length), fds, map, describeError(err));
+    return { settled: async () => undefined, stop: async () => memo };
+  }
   let failed: string | undefined;
   let stopped: Promise<LayerMemo> | undefined;
   for (const w of workers) {
