@@ -31,6 +31,8 @@ import {
   removeXattrs,
   speculateLayer,
   type ContainerConfigInput,
+  type LayerMemo,
+  type Speculation,
   type Descriptor,
   type History,
   type ImageConfig as OciImageConfig,
@@ -38,7 +40,6 @@ import {
   type ManifestDocument,
   type RawDocument,
 } from '../../oci/index.js';
-import type { LayerMemo, Speculation } from '../../oci/index.js';
 import type { RuntimeInfo } from '../../runtime/index.js';
 import { BuildError } from '../errors.js';
 import type { ContextDigests } from '../config/context.js';
@@ -294,9 +295,10 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
     if (runScripts && unpacked) {
       const admin = resolveInRoot(rootfs, '/var/lib/dpkg', { followLast: true });
       const installed = unpacked.packages.flatMap((p) => p.list);
+      const others = scriptPkgs.filter((p) => !passwdFirst || p.name !== 'base-passwd');
       await runConfigure(target, fileTriggersFor(admin, installed), {
         deferPy3compile: run.deferPy3compile,
-        preinsts: passwdFirst && !passwdAlone ? [...basePasswd, ...scriptPkgs.filter((p) => p.name !== 'base-passwd')] : scriptPkgs.filter((p) => !passwdAlone || p.name !== 'base-passwd'),
+        preinsts: passwdAlone ? others : passwdFirst ? [...basePasswd, ...others] : scriptPkgs,
       });
       const left = notInstalled(admin);
       if (left.length > 0) {
