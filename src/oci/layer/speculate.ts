@@ -230,8 +230,14 @@ export function speculateLayer(options: SpeculateOptions): Speculation {
     const planned = await planEntries(await options.entries(), options.sourceDateEpoch !== undefined ? { sourceDateEpoch: options.sourceDateEpoch } : {});
     const tar = new TarBlocks(encoder as unknown as BlockEncoder, false);
     const writeOptions = { sink: async () => undefined, ...(options.sourceDateEpoch !== undefined ? { sourceDateEpoch: options.sourceDateEpoch } : {}) };
+    let lastYield = Date.now();
     for (const entry of planned) {
       if (encoder.stopped) return;
+      if (Date.now() - lastYield > 20) {
+        // Reads are synchronous: let the builder's own I/O (the scripts' output) through.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        lastYield = Date.now();
+      }
       const written = await writeContent(tar, entry, writeOptions, true);
       if (written) await tar.endEntry(written.info.path);
     }
