@@ -275,6 +275,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
         ...(family.compression.level !== undefined ? { level: family.compression.level } : {}),
         sourceDateEpoch: epoch,
         dir: work,
+        ...(run.signal ? { signal: run.signal } : {}),
       });
     }
     const scriptPkgs: ScriptPackage[] = (unpacked?.packages ?? []).map((p) => ({ name: p.name, architecture: p.architecture, scripts: p.scripts, ...(p.multiArch ? { multiArch: p.multiArch } : {}) }));

@@ -24,9 +24,7 @@ import type { LayerCompression } from '../mediatypes.js';
 
 /** Largest tar block handed to the compressor; for blocked gzip it is part of the output format. */
 export const GZIP_BLOCK_SIZE = 1 << 20;
-/** deflate's window: each block is compressed with the previous block's last WINDOW bytes as dictionary. */
-export const DEFLATE_WINDOW = 32 * 1024;
-const WINDOW = DEFLATE_WINDOW;
+const WINDOW = 32 * 1024;
 // zlib's output buffer per call: a whole block's output fits, so a block compresses in one
 // thread-pool call instead of one per 16 KiB of output (Node's default). Same bytes either way.
 const OUT_CHUNK = GZIP_BLOCK_SIZE + (GZIP_BLOCK_SIZE >> 3);

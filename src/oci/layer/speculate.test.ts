@@ -102,6 +102,11 @@ test('speculation fails nothing: entries that vanish, a list that throws, a memo
   const none = await early.stop();
   assert.equal(none.size, 0);
   none.close();
+  const aborted = speculateLayer({ entries: () => entries, sourceDateEpoch: EPOCH, dir: join(root, 'tree'), signal: AbortSignal.abort() });
+  await aborted.settled();
+  const nil = await aborted.stop();
+  assert.equal(nil.size, 0, 'an aborted speculation compresses nothing');
+  nil.close();
   const nowhere = speculateLayer({ entries: () => entries, dir: join(root, 'no-such-dir') });
   const nothing = await nowhere.stop();
   assert.equal(nothing.size, 0);

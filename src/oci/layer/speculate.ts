@@ -7,8 +7,8 @@
 //
 // Nothing here can change a layer's bytes: a memo entry is the deflate of exactly the bytes its
 // key names, made with the encoder's own options. Whatever goes wrong (a file the scripts
-// removed, a worker that fails) only costs misses. The scripts keep their CPU: the workers run at
-// nice 19 and only use what the scripts leave idle.
+// removed, a worker that fails) only costs misses. The scripts keep their CPU: the worker runs at
+// nice 19 and SCHED_IDLE, so it only uses what the scripts leave idle.
 import { closeSync, openSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -28,6 +28,8 @@ export interface SpeculateOptions {
   dir: string;
   /** Worker threads (default 1: more took CPU from the scripts in bench/build). */
   workers?: number;
+  /** Stops producing and compressing (stop() still returns what was made). */
+  signal?: AbortSignal;
 }
 
 /** The compressed blocks speculation made, on disk. */
@@ -224,6 +226,9 @@ export function speculateLayer(options: SpeculateOptions): Speculation {
   const encoder = new SpeculativeEncoder(workers, level, (file, r) => {
     map.set(r.key, { file, offset: r.offset, length: r.length });
   });
+  const onAbort = () => encoder.stop();
+  if (options.signal?.aborted) encoder.stop();
+  else options.signal?.addEventListener('abort', onAbort, { once: true });
 
   const produce = (async () => {
     await new Promise<void>((resolve) => setImmediate(resolve));
@@ -253,6 +258,7 @@ export function speculateLayer(options: SpeculateOptions): Speculation {
     },
     stop(): Promise<LayerMemo> {
       stopped ??= (async () => {
+        options.signal?.removeEventListener('abort', onAbort);
         encoder.stop();
         await produce;
         await Promise.all(workers.map((w) => w.terminate()));
