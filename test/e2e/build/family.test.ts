@@ -97,6 +97,12 @@ test('builds base -> mid -> leaf with maintainer scripts; every image validates'
   assert.equal(new Set(debGets).size, debGets.length, `a .deb was downloaded twice:\n${debGets.join('\n')}`);
   assert.equal(repo.maxDebsInFlight, 1, '--downloads 1: one .deb at a time');
   first = digests(summary);
+  // Each image built alone (a chain), so its layer was compressed while its scripts ran.
+  for (const b of summary.built) {
+    const log = await readFile(b.log, 'utf8');
+    assert.match(log, /layer: \d+ of \d+ gzip blocks compressed while the scripts ran/, `${b.image}: ${b.log}`);
+    assert.doesNotMatch(log, /speculative compression stopped early/, b.image);
+  }
   for (const n of ['base:latest', 'mid:latest', 'leaf:latest']) {
     const report = await validateStored(store, n);
     assert.ok(report.ok, `${n}: ${JSON.stringify(report.problems)}`);
