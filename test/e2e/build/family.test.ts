@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readlink, mkdir, mkdtemp, rm, stat, writeFile, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootfsCacheDir } from '../../../src/build/index.js';
 import { openLayout } from '../../../src/layout/index.js';
@@ -97,8 +97,9 @@ test('builds base -> mid -> leaf with maintainer scripts; every image validates'
   assert.equal(new Set(debGets).size, debGets.length, `a .deb was downloaded twice:\n${debGets.join('\n')}`);
   assert.equal(repo.maxDebsInFlight, 1, '--downloads 1: one .deb at a time');
   first = digests(summary);
-  // Each image built alone (a chain), so its layer was compressed while its scripts ran.
-  for (const b of summary.built) {
+  // Each image built alone (a chain), so with a core to spare its layer was compressed while its
+  // scripts ran.
+  for (const b of availableParallelism() > 1 ? summary.built : []) {
     const log = await readFile(b.log, 'utf8');
     assert.match(log, /layer: \d+ of \d+ gzip blocks compressed while the scripts ran/, `${b.image}: ${b.log}`);
     assert.doesNotMatch(log, /speculative compression stopped early/, b.image);
