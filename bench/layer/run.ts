@@ -169,6 +169,8 @@ try {
   console.log(`tar --sort=name | gzip -6:          ${fmt(peer.seconds, 2)} s (${fmt(peerMiBs)} MiB/s), ${fmt(gzipSize / MiB)} MiB out`);
   if (hasPigz) {
     console.log(`tar --sort=name | pigz -6 -p${cores}:     ${fmt(pigz.seconds, 2)} s (${fmt(inMiB / pigz.seconds)} MiB/s), ${fmt((await stat(pigzOut)).size / MiB)} MiB out`);
+  } else {
+    console.log('tar --sort=name | pigz: skipped, pigz is not installed (scripts/bootstrap --bench installs it)');
   }
   console.log(`lading peak RSS: ${fmt(report.maxRssBytes / 1e6)} MB (limit ${RSS_LIMIT / 1e6} MB): ${pass ? 'PASS' : 'FAIL'}`);
   console.log(`ratio lading/tar|gzip throughput: ${fmt(ladingMiBs / peerMiBs, 2)}x` + (hasPigz ? `; lading/tar|pigz: ${fmt(ladingMiBs / (inMiB / pigz.seconds), 2)}x` : ''));
