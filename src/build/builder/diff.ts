@@ -8,6 +8,7 @@
 // A scratch image's layer is its whole tree (walkTree without whiteout handling).
 import { lstatSync, lutimesSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { join, posix } from 'node:path';
+import { errnoCode } from '../../core/index.js';
 import { devMajor, devMinor, fileKindOf, readXattrTree, type FileKind, type LayerEntry } from '../../oci/index.js';
 import { BuildError } from '../errors.js';
 
@@ -32,6 +33,8 @@ function names(dir: string, rel: string): string[] {
     return s;
   });
 }
+
+const VANISHED = Symbol('vanished');
 
 /** Layer entries of the things below a directory, in tree order. */
 export interface TreeListing {
@@ -105,28 +108,26 @@ export async function walkTree(root: string, options: WalkTreeOptions): Promise<
   const sockets: string[] = [];
   const links = new Map<string, string>();
   let whiteouts = 0;
-  const vanished = (err: unknown): boolean => options.skipVanished === true && ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
+  /** `read()`, or VANISHED when what it reads went away meanwhile and skipVanished is set. */
+  const unlessVanished = <T>(read: () => T): T | typeof VANISHED => {
+    try {
+      return read();
+    } catch (err) {
+      if (options.skipVanished === true && ['ENOENT', 'ENOTDIR'].includes(errnoCode(err) ?? '')) return VANISHED;
+      throw err;
+    }
+  };
   const visit = (rel: string) => {
     options.signal?.throwIfAborted();
     const dir = rel === '' ? root : join(root, rel);
-    let list: string[];
-    try {
-      list = names(dir, rel);
-    } catch (err) {
-      if (vanished(err)) return;
-      throw err;
-    }
+    const list = unlessVanished(() => names(dir, rel));
+    if (list === VANISHED) return;
     for (const name of list) {
       const path = rel === '' ? name : `${rel}/${name}`;
       if (options.exclude?.has(path)) continue;
       const abs = join(root, path);
-      let st: BigIntStats;
-      try {
-        st = lstatSync(abs, { bigint: true });
-      } catch (err) {
-        if (vanished(err)) continue;
-        throw err;
-      }
+      const st = unlessVanished(() => lstatSync(abs, { bigint: true }));
+      if (st === VANISHED) continue;
       const kind = fileKindOf(Number(st.mode));
       if (!kind) continue;
       if (options.overlay && kind === 'chardev' && st.rdev === 0n) {
@@ -143,13 +144,8 @@ export async function walkTree(root: string, options: WalkTreeOptions): Promise<
         }
         links.set(key, path);
       }
-      let e: LayerEntry | undefined;
-      try {
-        e = entryFor(abs, path, st, kind, xattrsOf(path));
-      } catch (err) {
-        if (vanished(err)) continue;
-        throw err;
-      }
+      const e = unlessVanished(() => entryFor(abs, path, st, kind, xattrsOf(path)));
+      if (e === VANISHED) continue;
       if (!e) {
         if (kind === 'socket') sockets.push(path);
         continue;
