@@ -45,6 +45,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { describeError, errnoCode, isBaseError, throwIfAborted, type Logger } from '../../core/index.js';
 import { OciError } from '../errors.js';
+import { eventLoopPauser } from './pause.js';
 import { baseName, joinMember, normalizeMemberPath, OPAQUE_MARKER, parentPath, WHITEOUT_PREFIX } from './paths.js';
 import { readTar, type TarMember } from './reader.js';
 import { writeXattrs } from './xattr.js';
@@ -396,13 +397,10 @@ export async function applyLayer(options: ApplyLayerOptions): Promise<ApplyLayer
   const x = new Extractor(options.root, owners, options.xattrs ?? false, options.signal);
   let current = '(start)';
   try {
-    let lastYield = Date.now();
+    const pause = eventLoopPauser();
     for await (const { member, content } of readTar(options.stream)) {
       throwIfAborted(options.signal, `applying a layer to ${options.root}`);
-      if (Date.now() - lastYield > 20) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        lastYield = Date.now();
-      }
+      await pause();
       current = member.name;
       await x.apply(member, content);
     }

@@ -10,6 +10,7 @@ import { layerMediaType, type LayerCompression } from '../mediatypes.js';
 import type { Descriptor } from '../schemas.js';
 import { createBlockEncoder, GZIP_BLOCK_SIZE, type BlockEncoder, type BlockMemo, type GzipFormat } from './encoder.js';
 import { planEntries, type LayerEntry, type LayerEntryInfo, type PlannedEntry } from './entries.js';
+import { eventLoopPauser } from './pause.js';
 import { encodeHeader, END_OF_ARCHIVE, padding } from './tar.js';
 import { walkDirectory, type OwnerPolicy } from './walk.js';
 
@@ -84,7 +85,7 @@ export class TarBlocks {
   private pos = 0;
 
   constructor(
-    private readonly encoder: BlockEncoder,
+    private readonly encoder: Pick<BlockEncoder, 'acquire' | 'write' | 'end'>,
     private readonly hashed = true,
   ) {
     this.buf = encoder.acquire();
@@ -156,7 +157,7 @@ export class TarBlocks {
  * zeros, and a stream is left out; the bytes then differ from the final layer's, which costs a
  * memo miss, never a wrong layer.
  */
-export async function writeContent(tar: TarBlocks, entry: PlannedEntry, options: LayerWriteOptions, tolerant = false): Promise<PlannedEntry | undefined> {
+export async function writeContent(tar: TarBlocks, entry: PlannedEntry, options: Pick<LayerWriteOptions, 'sourceDateEpoch' | 'signal'>, tolerant = false): Promise<PlannedEntry | undefined> {
   const c = entry.content;
   const what = `layer entry ${JSON.stringify(entry.info.path)}`;
   const hopts = options.sourceDateEpoch !== undefined ? { paxMtime: options.sourceDateEpoch } : {};
@@ -283,14 +284,10 @@ export async function buildLayer(options: DirLayerOptions | EntriesLayerOptions)
   try {
     const tar = new TarBlocks(encoder);
     let count = 0;
-    let lastYield = Date.now();
+    const pause = eventLoopPauser();
     for await (const planned of source) {
       throwIfAborted(options.signal, 'building a layer');
-      if (Date.now() - lastYield > 20) {
-        // Let timers and I/O callbacks run: file reads and the walk are synchronous.
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        lastYield = Date.now();
-      }
+      await pause();
       const written = (await writeContent(tar, planned, options)) as PlannedEntry;
       await tar.endEntry(written.info.path);
       count++;

@@ -16,6 +16,7 @@ import { describeError } from '../../core/index.js';
 import { TarBlocks, writeContent } from './build.js';
 import { blockDeflateOptions, blockKeyPrefix, GZIP_BLOCK_SIZE, nextDictionary, type BlockEncoder, type BlockMemo } from './encoder.js';
 import { planEntries, type LayerEntry } from './entries.js';
+import { eventLoopPauser } from './pause.js';
 
 /** Options of speculateLayer. */
 export interface SpeculateOptions {
@@ -57,7 +58,6 @@ interface Stored {
 }
 
 interface Reply {
-  id: number;
   key: string;
   offset: number;
   length: number;
@@ -87,7 +87,7 @@ parentPort.on('message', (job) => {
   const key = createHash('sha256').update(job.prefix).update(job.block).digest('base64');
   const out = deflateRawSync(job.block, job.options);
   writeSync(workerData.fd, out, 0, out.length, offset);
-  parentPort.postMessage({ id: job.id, key, offset, length: out.length });
+  parentPort.postMessage({ key, offset, length: out.length });
   offset += out.length;
 });
 `;
@@ -122,8 +122,8 @@ class FileMemo implements LayerMemo {
 /** Hands blocks to the workers, a few at a time; drops them once stopped. */
 class SpeculativeEncoder implements Pick<BlockEncoder, 'acquire' | 'write' | 'end'> {
   private dict: Buffer | undefined;
-  private next = 0;
-  private readonly waiting = new Map<number, () => void>();
+  /** Producers waiting for a worker with room, first come first served. */
+  private readonly waiting: Array<() => void> = [];
   private readonly inFlight: number[];
   stopped = false;
 
@@ -143,11 +143,7 @@ class SpeculativeEncoder implements Pick<BlockEncoder, 'acquire' | 'write' | 'en
   }
 
   private wake(): void {
-    const first = this.waiting.entries().next();
-    if (!first.done) {
-      this.waiting.delete(first.value[0]);
-      first.value[1]();
-    }
+    this.waiting.shift()?.();
     if (this.inFlight.every((n) => n === 0)) for (const idle of this.idle.splice(0)) idle();
   }
 
@@ -161,8 +157,7 @@ class SpeculativeEncoder implements Pick<BlockEncoder, 'acquire' | 'write' | 'en
   /** Wakes a producer waiting for room, for good. */
   stop(): void {
     this.stopped = true;
-    for (const resume of this.waiting.values()) resume();
-    this.waiting.clear();
+    for (const resume of this.waiting.splice(0)) resume();
     for (const idle of this.idle.splice(0)) idle();
   }
 
@@ -177,15 +172,14 @@ class SpeculativeEncoder implements Pick<BlockEncoder, 'acquire' | 'write' | 'en
     // Two blocks per worker: one compressing, one waiting.
     let i = this.inFlight.indexOf(Math.min(...this.inFlight));
     while ((this.inFlight[i] ?? 0) >= 2 && !this.stopped) {
-      const id = this.next++;
-      await new Promise<void>((resume) => this.waiting.set(id, resume));
+      await new Promise<void>((resume) => this.waiting.push(resume));
       i = this.inFlight.indexOf(Math.min(...this.inFlight));
     }
     if (this.stopped) return;
     const worker = this.workers[i] as Worker;
     this.inFlight[i] = (this.inFlight[i] ?? 0) + 1;
     const data = new Uint8Array(block.buffer, block.byteOffset, block.length);
-    const job = { id: this.next++, prefix: blockKeyPrefix(this.level, dict), block: data, options: blockDeflateOptions(this.level, dict, false) };
+    const job = { prefix: blockKeyPrefix(this.level, dict), block: data, options: blockDeflateOptions(this.level, dict, false) };
     worker.postMessage(job, [block.buffer as ArrayBuffer]);
   }
 
@@ -232,18 +226,15 @@ export function speculateLayer(options: SpeculateOptions): Speculation {
 
   const produce = (async () => {
     await new Promise<void>((resolve) => setImmediate(resolve));
-    const planned = await planEntries(await options.entries(), options.sourceDateEpoch !== undefined ? { sourceDateEpoch: options.sourceDateEpoch } : {});
-    const tar = new TarBlocks(encoder as unknown as BlockEncoder, false);
-    const writeOptions = { sink: async () => undefined, ...(options.sourceDateEpoch !== undefined ? { sourceDateEpoch: options.sourceDateEpoch } : {}) };
-    let lastYield = Date.now();
+    const epoch = options.sourceDateEpoch !== undefined ? { sourceDateEpoch: options.sourceDateEpoch } : {};
+    const planned = await planEntries(await options.entries(), epoch);
+    const tar = new TarBlocks(encoder, false);
+    // Reads are synchronous: the builder's own I/O (the scripts' output) gets through between entries.
+    const pause = eventLoopPauser();
     for (const entry of planned) {
       if (encoder.stopped) return;
-      if (Date.now() - lastYield > 20) {
-        // Reads are synchronous: let the builder's own I/O (the scripts' output) through.
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        lastYield = Date.now();
-      }
-      const written = await writeContent(tar, entry, writeOptions, true);
+      await pause();
+      const written = await writeContent(tar, entry, epoch, true);
       if (written) await tar.endEntry(written.info.path);
     }
     await tar.endEntries();
